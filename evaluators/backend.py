@@ -1,0 +1,143 @@
+"""Evaluation backends: where cascades run. Both keep one sandbox child per candidate stage.
+
+* :class:`ProcessBackend`: threads of the controller, each driving sandbox children. No setup.
+* :class:`RayBackend`: Ray tasks on a local runtime that ``evolve`` starts and stops itself, or on
+  an existing cluster (``evaluator.ray_address``), with per-evaluation CPU/GPU resources.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol
+
+from evaluators.cascade import EvalResult, evaluate_cascade
+from evaluators.sandbox import Limits
+from evolve.config import EvaluatorConfig
+from evolve.problem import ProblemRef
+from evolve.program import FailureKind
+
+
+class Backend(Protocol):
+    def submit(self, program_id: int, code: str) -> None: ...
+    def wait(self, timeout: float) -> list[EvalResult]: ...
+    def in_flight(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def limits_from(cfg: EvaluatorConfig) -> Limits:
+    return Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, cpu_seconds=cfg.cpu_seconds,
+                  max_output_chars=cfg.max_output_chars)
+
+
+class ProcessBackend:
+    def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> None:
+        self.ref, self.limits = ref, limits_from(cfg)
+        self.isolate = cfg.isolation
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="evolve-eval")
+        self._futures: dict[Future[EvalResult], int] = {}
+
+    def submit(self, program_id: int, code: str) -> None:
+        fut = self._pool.submit(evaluate_cascade, program_id, code, self.ref, self.limits, self.isolate)
+        self._futures[fut] = program_id
+
+    def wait(self, timeout: float) -> list[EvalResult]:
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        out = []
+        for fut in done:
+            pid = self._futures.pop(fut)
+            try:
+                out.append(fut.result())
+            except Exception as exc:  # a harness bug must not kill the run: record it on the program
+                out.append(EvalResult(pid, ok=False, failure_kind=FailureKind.CRASH,
+                                      reason=f"evaluator error: {type(exc).__name__}: {exc}"))
+        return out
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayBackend:
+    def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> None:
+        import ray
+
+        self._ray = ray
+        self.ref, self.limits, self.cfg = ref, limits_from(cfg), cfg
+        self._started_here = False
+        if not ray.is_initialized():
+            # The workers' environment is what we pass here, not the controller's: keep LLM keys out.
+            runtime_env: dict[str, Any] = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+            if cfg.ray_address:
+                _check_reachable(cfg.ray_address)
+                ray.init(address=cfg.ray_address, runtime_env=runtime_env, log_to_driver=False)
+            else:
+                ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)), include_dashboard=False,
+                         runtime_env=runtime_env, log_to_driver=False)
+                self._started_here = True
+        self._remote = ray.remote(evaluate_cascade).options(
+            num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
+            retry_exceptions=False)
+        self._refs: dict[Any, int] = {}
+
+    def submit(self, program_id: int, code: str) -> None:
+        ref = self._remote.remote(program_id, code, self.ref, self.limits, self.cfg.isolation)
+        self._refs[ref] = program_id
+
+    def wait(self, timeout: float) -> list[EvalResult]:
+        if not self._refs:
+            return []
+        ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
+        out = []
+        for ref in ready:
+            pid = self._refs.pop(ref)
+            try:
+                out.append(self._ray.get(ref))
+            except (self._ray.exceptions.WorkerCrashedError, self._ray.exceptions.NodeDiedError,
+                    self._ray.exceptions.ObjectLostError) as exc:
+                out.append(EvalResult(pid, ok=False, failure_kind=FailureKind.WORKER_LOST,
+                                      reason=f"{type(exc).__name__}: the worker running it died"))
+            except self._ray.exceptions.RayError as exc:
+                out.append(EvalResult(pid, ok=False, failure_kind=FailureKind.CRASH,
+                                      reason=f"evaluator error: {type(exc).__name__}: {str(exc)[:500]}"))
+        return out
+
+    def in_flight(self) -> int:
+        return len(self._refs)
+
+    def close(self) -> None:
+        for ref in list(self._refs):
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        if self._started_here:
+            self._ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """ray.init() to a dead address retries for minutes; fail fast with a clear message instead."""
+    import socket
+
+    if address in {"auto", "local"} or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=1.0):
+                return
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"evaluator.ray_address: no Ray cluster answers at {address}") from None
+            time.sleep(0.2)
+
+
+def make_backend(ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> Backend:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if cfg.backend == "ray":
+        return RayBackend(ref, cfg, max_in_flight)
+    return ProcessBackend(ref, cfg, max_in_flight)

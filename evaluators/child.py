@@ -1,0 +1,84 @@
+"""Entry point of the sandbox child: limit itself, load the problem, run one stage, report.
+
+Runs in a fresh interpreter started by :class:`evaluators.sandbox.Sandbox`. Whatever it writes is
+only *artifacts*: the fitness is computed by the problem's ``score`` in the parent process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+RESULT_FILE = "result.json"
+
+
+def _apply_limits(limits: dict[str, Any]) -> None:
+    mb = 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * mb, limits["memory_mb"] * mb))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] * mb, limits["file_mb"] * mb))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
+    except (ValueError, OSError):
+        pass
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def _write(workdir: Path, payload: dict[str, Any]) -> None:
+    (workdir / RESULT_FILE).write_text(json.dumps(payload))
+
+
+def main(workdir_arg: str) -> None:
+    workdir = Path(workdir_arg)
+    job = json.loads((workdir / "job.json").read_text())
+    (workdir / "job.json").unlink()
+    _apply_limits(job["limits"])
+    from evolve.problem import ContractError, load_problem_folder
+
+    try:
+        problem = load_problem_folder(Path(job["problem_folder"]), job["options"])
+        artifacts = problem.run_stage(job["code"], job["stage"], workdir)
+        if not isinstance(artifacts, dict):
+            raise ContractError(f"run_stage returned {type(artifacts).__name__}, expected dict")
+        if not _finite(artifacts):
+            _write(workdir, {"ok": False, "kind": "nan", "message": "non-finite values in the result"})
+            return
+        _write(workdir, {"ok": True, "artifacts": artifacts})
+    except MemoryError:
+        _write(workdir, {"ok": False, "kind": "memory", "message": "memory limit exceeded"})
+    except RecursionError as exc:
+        _write(workdir, {"ok": False, "kind": "crash", "message": f"RecursionError: {exc}"})
+    except SyntaxError as exc:
+        _write(workdir, {"ok": False, "kind": "syntax", "message": f"SyntaxError: {exc}"})
+    except ImportError as exc:
+        _write(workdir, {"ok": False, "kind": "import", "message": f"{type(exc).__name__}: {exc}"})
+    except ContractError as exc:
+        kind = getattr(exc, "kind", "contract")
+        _write(workdir, {"ok": False, "kind": kind, "message": str(exc)})
+    except FloatingPointError as exc:
+        _write(workdir, {"ok": False, "kind": "nan", "message": str(exc)})
+    except BaseException as exc:  # noqa: BLE001 - the candidate may raise anything, SystemExit too
+        tb = traceback.format_exc(limit=5)
+        sys.stderr.write(tb)
+        kind = "contract" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else "crash"
+        _write(workdir, {"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"[:2000]})
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # threads the candidate left running must not keep the process alive

@@ -1,0 +1,181 @@
+"""Sandbox: runs one candidate stage in a limited child process and classifies what happened.
+
+The child is a fresh interpreter (``python -m evaluators.child``) started with a scrubbed
+environment, its own temporary working directory (removed afterwards), its own process group
+(killed as a whole on timeout) and, where Debian's bubblewrap works, no network and a read-only
+file system. Resource limits (address space, CPU time, file size, processes) are applied by the
+child to itself before any candidate code is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from evolve.program import FailureKind
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 60.0
+    memory_mb: int = 2048
+    cpu_seconds: int = 120
+    file_mb: int = 64
+    max_processes: int = 64
+    max_output_chars: int = 4000
+
+
+@dataclass
+class StageRun:
+    """What came back from one stage: artifacts on success, a classified failure otherwise."""
+
+    artifacts: dict[str, Any] | None
+    failure: FailureKind | None = None
+    message: str = ""
+    output: str = ""
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def bubblewrap_available() -> bool:
+    """True when bwrap exists and can create the namespaces we ask for on this kernel."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    try:
+        probe = subprocess.run(_bwrap_prefix(Path("/tmp")) + ["/bin/true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def _bwrap_prefix(workdir: Path) -> list[str]:
+    cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+           "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # /tmp is hidden; bind back what the interpreter and this package need if they live there.
+    for keep in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO_ROOT}:
+        if str(keep).startswith("/tmp"):
+            cmd += ["--ro-bind", str(keep), str(keep)]
+    if str(workdir) != "/tmp":
+        cmd += ["--bind", str(workdir), str(workdir)]
+    return cmd + ["--chdir", str(workdir)]
+
+
+def _clean_env(workdir: Path) -> dict[str, str]:
+    """The whole environment of a candidate: nothing inherited from the controller."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+
+
+class Sandbox:
+    def __init__(self, limits: Limits, isolate: bool = True) -> None:
+        self.limits = limits
+        self.isolate = isolate and bubblewrap_available()
+
+    def run(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
+            timeout_s: float | None = None) -> StageRun:
+        timeout = timeout_s or self.limits.timeout_s
+        workdir = Path(tempfile.mkdtemp(prefix="evolve-cand-"))
+        start = time.monotonic()
+        try:
+            job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage,
+                   "limits": self.limits.__dict__}
+            (workdir / "job.json").write_text(json.dumps(job))
+            cmd = [sys.executable, "-I", "-c", _BOOT, str(workdir)]
+            if self.isolate:
+                cmd = _bwrap_prefix(workdir) + ["--clearenv"] + \
+                    [a for k, v in _clean_env(workdir).items() for a in ("--setenv", k, v)] + cmd
+            with open(workdir / "output.txt", "wb") as out:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                        cwd=workdir, env=_clean_env(workdir), start_new_session=True)
+                timed_out = False
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                finally:
+                    _kill_group(proc)
+            seconds = time.monotonic() - start
+            output = _read_head(workdir / "output.txt", self.limits.max_output_chars)
+            if timed_out:
+                return StageRun(None, FailureKind.TIMEOUT, f"wall-clock limit of {timeout:g}s exceeded", output, seconds)
+            return _classify(proc.returncode, workdir / RESULT_FILE, output, seconds)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+# The child's bootstrap: put the repo on sys.path (isolated mode ignores PYTHONPATH), then hand over.
+_BOOT = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evaluators.child import main; main(sys.argv[1])"
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _read_head(path: Path, limit: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return ""
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + ("\n[... output truncated]" if len(data) > limit else "")
+
+
+def _classify(returncode: int, result_path: Path, output: str, seconds: float) -> StageRun:
+    result: dict[str, Any] | None = None
+    try:
+        if result_path.is_file():
+            result = json.loads(result_path.read_text())
+    except (OSError, ValueError):
+        result = None
+    if returncode < 0 or returncode > 128:
+        sig = -returncode if returncode < 0 else returncode - 128
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if sig == signal.SIGXCPU:
+            return StageRun(None, FailureKind.TIMEOUT, "CPU-time limit exceeded", output, seconds)
+        return StageRun(None, FailureKind.CRASH, f"killed by signal {name}", output, seconds)
+    if isinstance(result, dict) and result.get("ok") is True and returncode == 0:
+        artifacts = result.get("artifacts")
+        if isinstance(artifacts, dict):
+            return StageRun(artifacts, None, "", output, seconds)
+    if isinstance(result, dict) and result.get("ok") is False:
+        try:
+            kind = FailureKind(result.get("kind", "crash"))
+        except ValueError:
+            kind = FailureKind.CRASH
+        return StageRun(None, kind, str(result.get("message", ""))[:2000], output, seconds)
+    if returncode == 0:
+        return StageRun(None, FailureKind.CONTRACT, "the program exited without returning a result", output, seconds)
+    return StageRun(None, FailureKind.CRASH, f"exit code {returncode}", output, seconds)

@@ -1,0 +1,52 @@
+"""Static rules checked before a candidate runs: a cheap first wall, not the sandbox itself.
+
+A violation rejects the child with the rule that fired, recorded in the archive.
+"""
+
+from __future__ import annotations
+
+import ast
+
+BANNED_CALLS = frozenset({
+    "eval", "exec", "compile", "open", "__import__", "globals", "locals", "vars", "breakpoint",
+    "input", "memoryview", "setattr", "delattr",
+})
+
+
+class StaticRuleViolation(Exception):
+    def __init__(self, rule: str, line: int | None, detail: str) -> None:
+        self.rule, self.line, self.detail = rule, line, detail
+        super().__init__(f"{rule} (line {line}): {detail}" if line else f"{rule}: {detail}")
+
+
+def check_program(code: str, allowed_imports: frozenset[str]) -> None:
+    """Raise SyntaxError or :class:`StaticRuleViolation` for a program that must not run."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", None)
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                _check_module(alias.name, allowed_imports, line)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                raise StaticRuleViolation("import", line, "relative imports are not allowed")
+            _check_module(node.module or "", allowed_imports, line)
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
+            raise StaticRuleViolation("dunder_access", line, f"attribute {node.attr!r}")
+        elif isinstance(node, ast.Name) and node.id in BANNED_CALLS:
+            raise StaticRuleViolation("banned_name", line, f"{node.id!r} is not allowed")
+        elif isinstance(node, ast.Name) and node.id.startswith("__") and node.id.endswith("__") \
+                and node.id not in {"__name__"}:
+            raise StaticRuleViolation("dunder_access", line, f"name {node.id!r}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+            if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant) \
+                    or not isinstance(node.args[1].value, str) or node.args[1].value.startswith("_"):
+                raise StaticRuleViolation("computed_getattr", line, "getattr needs a constant public name")
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            raise StaticRuleViolation("global_statement", line, "global/nonlocal are not allowed")
+
+
+def _check_module(name: str, allowed: frozenset[str], line: int | None) -> None:
+    root = name.split(".")[0]
+    if root not in allowed:
+        raise StaticRuleViolation("import", line, f"module {name!r} is not in the allow-list {sorted(allowed)}")

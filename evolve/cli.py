@@ -1,0 +1,298 @@
+"""`evolve`: run, resume and inspect evolutions."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.tree import Tree
+
+from evolve.config import ConfigError, RunConfig, load_config
+from evolve.controller import Progress, RunError
+from evolve.problem import ProblemError, builtin_problems, load_problem_folder
+from evolve.program import Program
+from evolve.runner import create_run, execute, open_run
+from evolve.store import LineageStore, StoreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="LLM-driven evolutionary search for optimizers and other algorithms.")
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+RunDir = Annotated[Path, typer.Argument(help="Run directory (holds archive.sqlite).")]
+
+
+def user_errors(fn: F) -> F:
+    """Turn the errors a user can fix into one line on stderr and exit code 2, no traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ConfigError, ProblemError, StoreError, RunError, ConnectionError) as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# -- running ------------------------------------------------------------------------------------
+def _progress_table(p: Progress) -> Table:
+    t = Table(title="evolve", show_header=False, box=None)
+    t.add_row("evaluations", f"{p.evaluations} / {p.budget}  (in flight {p.in_flight})")
+    t.add_row("best fitness", "-" if p.best_fitness is None else f"{p.best_fitness:.5g}  (program {p.best_program_id})")
+    t.add_row("best per island", "  ".join("-" if b is None else f"{b:.4g}" for b in p.island_best))
+    t.add_row("failures", ", ".join(f"{k}: {v}" for k, v in sorted(p.failures.items())) or "none")
+    t.add_row("rejected", ", ".join(f"{k}: {v}" for k, v in sorted(p.rejections.items())) or "none")
+    t.add_row("evaluations / min", f"{p.per_minute:.1f}")
+    return t
+
+
+def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path) -> None:
+    with Live(console=err, refresh_per_second=4, transient=False) as live:
+        last = [0.0]
+
+        def show(p: Progress) -> None:
+            if time.monotonic() - last[0] > 0.25:
+                last[0] = time.monotonic()
+                live.update(_progress_table(p))
+
+        progress, _ = execute(cfg, store, show)
+        live.update(_progress_table(progress))
+    state = store.run_info()["state"]
+    out.print(f"\nrun {state}: {progress.evaluations} evaluations in {run_dir}")
+    _top_table(store.top(5))
+    best = store.top(1)
+    out.print("\ninspect it with:")
+    if best:
+        out.print(f"  evolve show {run_dir} {best[0].id}\n  evolve lineage {run_dir} {best[0].id}\n"
+                  f"  evolve export {run_dir} {best[0].id} -o best.py")
+    out.print(f"  evolve top {run_dir}\n  evolve status {run_dir}")
+    if state == "interrupted":
+        out.print(f"  evolve resume {run_dir}   (continue where it stopped)")
+
+
+@app.command()
+@user_errors
+def run(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (default: built-in defaults).")] = None,
+    problem: Annotated[str | None, typer.Option(help="Problem folder (overrides problem.path).")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where the archive goes.")] = None,
+    max_evaluations: Annotated[int | None, typer.Option(help="Evaluation budget.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (implies evaluator.backend=ray).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
+) -> None:
+    """Start a new evolution."""
+    overrides = list(set_ or [])
+    if problem:
+        overrides.append(f"problem.path={problem}")
+    if max_evaluations is not None:
+        overrides.append(f"budget.max_evaluations={max_evaluations}")
+    if ray_address:
+        overrides += [f"evaluator.ray_address={ray_address}", "evaluator.backend=ray"]
+    cfg = load_config(config, overrides)
+    run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{cfg.problem.name}")
+    store = create_run(cfg, run_dir)
+    err.print(f"run directory: {run_dir}; operators: {', '.join(cfg.operators.weights)} "
+              "(genetic operators only: no LLM configured)")
+    _execute_with_display(cfg, store, run_dir)
+
+
+@app.command()
+@user_errors
+def resume(run_dir: RunDir,
+           max_evaluations: Annotated[int | None, typer.Option(help="Raise the evaluation budget.")] = None) -> None:
+    """Continue a stopped or killed run from its archive."""
+    cfg, store = open_run(run_dir)
+    if max_evaluations is not None:
+        cfg.budget.max_evaluations = max_evaluations
+    _execute_with_display(cfg, store, run_dir)
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _program_json(p: Program, with_code: bool = True) -> dict[str, Any]:
+    data = p.model_dump(mode="json")
+    if not with_code:
+        data.pop("code")
+        data.pop("llm_prompt")
+        data.pop("llm_response")
+    return data
+
+
+def _top_table(programs: list[Program]) -> None:
+    t = Table("id", "fitness", "island", "gen", "operator", "stage", "descriptors")
+    for p in programs:
+        t.add_row(str(p.id), f"{p.fitness:.5g}", str(p.island), str(p.generation), p.operator,
+                  p.stage_reached or "-", ", ".join(f"{k}={v:.3g}" for k, v in p.descriptors.items()))
+    out.print(t)
+
+
+@app.command()
+@user_errors
+def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
+    """Run state, counts by status/failure/operator, island counters and events."""
+    cfg, store = open_run(run_dir)
+    info = store.run_info()
+    counts = store.counts()
+    events: dict[str, int] = {}
+    for ev in store.events():
+        events[ev["kind"]] = events.get(ev["kind"], 0) + 1
+    best = store.top(1)
+    data = {
+        "run_dir": str(run_dir), "state": info["state"], "problem": info["problem_name"],
+        "problem_version": info["problem_version"], "seed": info["seed"], "versions": info["versions"],
+        "evaluations": store.completed_evaluations(), "budget": cfg.budget.max_evaluations,
+        "best": {"id": best[0].id, "fitness": best[0].fitness} if best else None,
+        **counts, "islands": store.island_rows(), "events": events,
+    }
+    if json_:
+        return _print_json(data)
+    t = Table(show_header=False, box=None)
+    for key in ("state", "problem", "seed", "evaluations", "budget", "best"):
+        t.add_row(key, str(data[key]))
+    for key in ("by_status", "failures", "rejections", "operators", "events"):
+        t.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(data[key].items(), key=str)) or "none")
+    for i, row in sorted(data["islands"].items()):
+        t.add_row(f"island {i}", f"best {row['best_fitness']} (program {row['best_program_id']}), "
+                  f"{row['evaluations']} evaluations, {row['since_improvement']} since improvement")
+    out.print(t)
+
+
+@app.command()
+@user_errors
+def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")] = 10, json_: JsonOpt = False) -> None:
+    """The best programs of the run."""
+    _, store = open_run(run_dir)
+    programs = store.top(n)
+    if json_:
+        return _print_json([_program_json(p, with_code=False) for p in programs])
+    _top_table(programs)
+
+
+def _get(store: LineageStore, program_id: int) -> Program:
+    try:
+        return store.get(program_id)
+    except StoreError:
+        raise StoreError(f"{store.path}: no program with id {program_id}") from None
+
+
+@app.command()
+@user_errors
+def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
+    """Everything stored about one program."""
+    _, store = open_run(run_dir)
+    p = _get(store, program_id)
+    if json_:
+        return _print_json(_program_json(p))
+    t = Table(show_header=False, box=None)
+    for key in ("id", "status", "reason", "failure_kind", "duplicate_of", "fitness", "stage_reached", "operator",
+                "operator_info", "parent_ids", "island", "generation", "descriptors", "eval_seconds", "llm_model"):
+        value = getattr(p, key)
+        if value not in (None, {}, []):
+            t.add_row(key, str(value))
+    out.print(t)
+    out.print(Syntax(p.code, "python", line_numbers=True))
+    if p.metrics:
+        out.print_json(data=p.metrics)
+    if p.output:
+        out.print("[bold]output[/]")
+        out.print(p.output, markup=False, highlight=False)
+
+
+def _lineage(store: LineageStore, program_id: int) -> dict[str, Any]:
+    p = _get(store, program_id)
+    node: dict[str, Any] = {"id": p.id, "operator": p.operator, "fitness": p.fitness, "status": str(p.status),
+                            "generation": p.generation, "parent_ids": p.parent_ids, "fitness_change": None}
+    if p.parent_ids:
+        first = _get(store, p.parent_ids[0])
+        if p.fitness is not None and first.fitness is not None:
+            node["fitness_change"] = p.fitness - first.fitness
+        node["parent"] = _lineage(store, p.parent_ids[0])
+        node["mates"] = [{"id": m.id, "fitness": m.fitness} for m in map(store.get, p.parent_ids[1:])]
+    return node
+
+
+@app.command()
+@user_errors
+def lineage(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
+    """Ancestry of a program back to the seed: operator and fitness change at each step."""
+    _, store = open_run(run_dir)
+    node = _lineage(store, program_id)
+    if json_:
+        return _print_json(node)
+    chain = []
+    while node:
+        chain.append(node)
+        node = node.get("parent")
+    tree = Tree("lineage (seed first)")
+    branch = tree
+    for n in reversed(chain):
+        fit = "-" if n["fitness"] is None else f"{n['fitness']:.5g}"
+        delta = "" if n["fitness_change"] is None else f" ({n['fitness_change']:+.4g})"
+        mates = "".join(f" x #{m['id']}" for m in n.get("mates", []))
+        branch = branch.add(f"#{n['id']} {n['operator']}{mates} gen {n['generation']}: {fit}{delta}")
+    out.print(tree)
+
+
+@app.command()
+@user_errors
+def diff(run_dir: RunDir, a: int, b: int, json_: JsonOpt = False) -> None:
+    """Unified diff between two programs' code."""
+    _, store = open_run(run_dir)
+    pa, pb = _get(store, a), _get(store, b)
+    text = "".join(difflib.unified_diff(pa.code.splitlines(keepends=True), pb.code.splitlines(keepends=True),
+                                        fromfile=f"program {a}", tofile=f"program {b}"))
+    if json_:
+        return _print_json({"a": a, "b": b, "diff": text})
+    out.print(Syntax(text or "(identical)\n", "diff"))
+
+
+@app.command()
+@user_errors
+def export(run_dir: RunDir, program_id: int,
+           output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+           json_: JsonOpt = False) -> None:
+    """Write a program's code to a file."""
+    _, store = open_run(run_dir)
+    p = _get(store, program_id)
+    output.write_text(p.code)
+    if json_:
+        return _print_json({"id": p.id, "path": str(output), "fitness": p.fitness})
+    out.print(f"wrote program {p.id} (fitness {p.fitness}) to {output}")
+
+
+@app.command()
+@user_errors
+def problems(json_: JsonOpt = False) -> None:
+    """The built-in problems."""
+    rows = []
+    for name, folder in builtin_problems().items():
+        prob = load_problem_folder(folder, {})
+        rows.append({"name": name, "version": prob.version, "path": str(folder),
+                     "stages": [s.name for s in prob.stages], "descriptors": [d.name for d in prob.descriptors],
+                     "seeds": list(prob.seed_programs()), "description": prob.description})
+    if json_:
+        return _print_json(rows)
+    t = Table("name", "stages", "seeds", "description")
+    for r in rows:
+        t.add_row(r["name"], ", ".join(r["stages"]), ", ".join(r["seeds"]), r["description"])
+    out.print(t)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,184 @@
+"""The one config tree of a run.
+
+YAML files and ``--set a.b=c`` overrides map onto :class:`RunConfig`. Every model forbids extra
+keys, so a typo is an error naming the key instead of a silently ignored setting. Defaults here
+are the documented defaults: ``configs/defaults.yaml`` is generated from them and a test checks
+the two stay identical.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config problem a user can fix; the message names the file and key at fault."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ProblemConfig(_Strict):
+    name: str = Field("function_min", description="Built-in problem name (see `evolve problems`).")
+    path: str | None = Field(None, description="Folder of an external problem; overrides `name`.")
+    seed_program: str | None = Field(
+        None, description="Which of the problem's seed programs starts the run (default: its first)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Problem-specific options passed to the problem's factory."
+    )
+
+
+class BudgetConfig(_Strict):
+    max_evaluations: int = Field(200, ge=1, description="Stop proposing after this many evaluated children.")
+    max_wall_seconds: float | None = Field(None, gt=0, description="Stop proposing after this much wall time.")
+
+
+class SelectionConfig(_Strict):
+    exploit_ratio: float = Field(
+        0.7, ge=0, le=1, description="Probability of picking a parent by fitness rank (else uniform over cells)."
+    )
+    temperature: float = Field(
+        1.0, gt=0, description="Softmax temperature over fitness ranks for exploitation picks."
+    )
+    num_inspirations: int = Field(2, ge=0, description="Extra elites handed to operators as context.")
+
+
+class IslandsConfig(_Strict):
+    num_islands: int = Field(3, ge=1, description="Number of independent MAP-Elites islands.")
+    migration_interval: int = Field(
+        25, ge=1, description="Migrate elites along the ring every this many completed evaluations."
+    )
+    migration_count: int = Field(1, ge=1, description="Elites copied to the next island at each migration.")
+    stagnation_evaluations: int = Field(
+        60, ge=1, description="Reset an island that has not improved for this many of its own evaluations."
+    )
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+
+
+class OperatorsConfig(_Strict):
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"ast_mutate": 0.8, "ast_crossover": 0.2},
+        description="Relative weight of each operator by name (see evolve.mutation.OPERATORS).",
+    )
+    mutations_per_child: int = Field(2, ge=1, description="Max AST edits applied per ast_mutate child.")
+    max_attempts: int = Field(
+        8, ge=1, description="Retries of a genetic operator to produce a parseable, changed child."
+    )
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> "OperatorsConfig":
+        if not self.weights or any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("weights must be non-negative with a positive sum")
+        return self
+
+
+class EvaluatorConfig(_Strict):
+    backend: Literal["process", "ray"] = Field(
+        "process", description="'process': local child processes; 'ray': Ray tasks (local runtime or cluster)."
+    )
+    ray_address: str | None = Field(None, description="Existing Ray cluster to join (default: start a local one).")
+    isolation: bool = Field(
+        True, description="Run candidates under bubblewrap (no network, read-only file system) when it works here."
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Wall-clock limit per stage; the process tree is killed past it.")
+    memory_mb: int = Field(2048, ge=64, description="Address-space limit of the candidate process.")
+    cpu_seconds: int = Field(120, ge=1, description="CPU-time limit of the candidate process.")
+    max_output_chars: int = Field(4000, ge=0, description="Captured stdout/stderr kept per evaluation.")
+    num_cpus: float = Field(1.0, gt=0, description="Ray CPUs reserved per evaluation.")
+    num_gpus: float = Field(0.0, ge=0, description="Ray GPUs per evaluation (fractional to share one GPU).")
+    retries_on_worker_lost: int = Field(1, ge=0, description="Re-run an evaluation whose worker died this many times.")
+
+
+class ControllerConfig(_Strict):
+    max_in_flight: int = Field(2, ge=1, description="Evaluations kept running at once (no generation barrier).")
+
+
+class RunConfig(_Strict):
+    seed: int = Field(0, description="Master seed of the run's random generator.")
+    problem: ProblemConfig = Field(default_factory=ProblemConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    islands: IslandsConfig = Field(default_factory=IslandsConfig)
+    operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
+    evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    controller: ControllerConfig = Field(default_factory=ControllerConfig)
+
+
+def _parse_scalar(text: str) -> Any:
+    """Parse an override value the way YAML would (numbers, booleans, lists, null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b.c=value`` override to a raw config dict, in place."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected key=value")
+    key, value = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: empty key segment")
+    node: Any = data
+    model: type[BaseModel] | None = RunConfig
+    for i, part in enumerate(parts[:-1]):
+        if model is not None and part not in model.model_fields:
+            raise ConfigError(f"--set {key}: unknown key {'.'.join(parts[: i + 1])!r}")
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[: i + 1])!r} is not a section")
+        annotation = model.model_fields[part].annotation if model is not None else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if model is not None and parts[-1] not in model.model_fields:
+        raise ConfigError(f"--set {key}: unknown key {key!r}")
+    node[parts[-1]] = _parse_scalar(value)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{source}: no such config file")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: top level must be a mapping")
+        data = loaded
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def config_from_json(text: str) -> RunConfig:
+    return RunConfig.model_validate_json(text)
+
+
+def defaults_yaml() -> str:
+    """The default config as YAML, written to ``configs/defaults.yaml``."""
+    return yaml.safe_dump(RunConfig().model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,241 @@
+"""The steady-state evolution loop.
+
+Keeps ``max_in_flight`` evaluations running: each finished evaluation frees a slot that is
+refilled at once (select parents -> operator -> validate/dedup -> submit). Every state change is
+one store transaction, so the run can be killed at any moment and resumed from its archive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evaluators.backend import Backend
+from evaluators.cascade import EvalResult
+from evaluators.static_rules import StaticRuleViolation, check_program
+from evolve.config import RunConfig
+from evolve.mutation.blocks import BlockError, code_hash, split_blocks
+from evolve.mutation.operators import Operator, OperatorContext, OperatorFailed, build_operators
+from evolve.problem import Problem
+from evolve.program import FailureKind, Program, Status
+from evolve.store import LineageStore
+from islands.archipelago import Archipelago, IslandEvent, ProgramSummary
+
+MAX_CONSECUTIVE_REJECTIONS = 500
+
+
+class RunError(RuntimeError):
+    """The run cannot go on (e.g. the seed program fails); the message says why."""
+
+
+@dataclass
+class Progress:
+    evaluations: int = 0
+    budget: int = 0
+    best_fitness: float | None = None
+    best_program_id: int | None = None
+    island_best: list[float | None] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    started: float = field(default_factory=time.monotonic)
+    evaluations_at_start: int = 0
+
+    @property
+    def per_minute(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return 60.0 * (self.evaluations - self.evaluations_at_start) / elapsed if elapsed > 0 else 0.0
+
+
+class Controller:
+    def __init__(self, cfg: RunConfig, store: LineageStore, problem: Problem, backend: Backend,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.cfg, self.store, self.problem, self.backend = cfg, store, problem, backend
+        self.on_progress = on_progress or (lambda p: None)
+        self.archipelago = Archipelago(cfg.islands, problem.descriptors)
+        self.operators, self.op_weights = build_operators(cfg.operators)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.stop_requested = False
+        self.progress = Progress(budget=cfg.budget.max_evaluations, island_best=[None] * cfg.islands.num_islands)
+        self._rejections_in_a_row = 0
+        self._restore()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Rebuild islands, counters and the RNG from the store (a no-op on a fresh archive)."""
+        state = self.store.load_rng_state()
+        if state is not None:
+            self.rng.bit_generator.state = state
+        self.archipelago.replay(self.store.events(), self.store.island_rows())
+        counts = self.store.counts()
+        self.progress.failures.update({k or "?": v for k, v in counts["failures"].items()})
+        self.progress.rejections.update(counts["rejections"])
+        self.submitted = self.store.submitted_children()
+        self.progress.evaluations = self.progress.evaluations_at_start = self.store.completed_evaluations()
+        self._refresh_best()
+
+    def _refresh_best(self) -> None:
+        for i, c in enumerate(self.archipelago.counters):
+            self.progress.island_best[i] = c.best_fitness
+        top = self.store.top(1)
+        if top:
+            self.progress.best_fitness, self.progress.best_program_id = top[0].fitness, top[0].id
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> Progress:
+        deadline = (time.monotonic() + self.cfg.budget.max_wall_seconds) if self.cfg.budget.max_wall_seconds else None
+        self.store.set_run_state("running")
+        for p in self.store.pending():  # killed mid-evaluation last time: evaluate again, same id
+            self.backend.submit(p.id, p.code)  # type: ignore[arg-type]
+        if not self._seeded() and not self.store.pending():
+            self._submit_seed()
+        while True:
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            while (self._seeded() and not self.stop_requested and not out_of_time
+                   and self.backend.in_flight() < self.cfg.controller.max_in_flight
+                   and self.submitted < self.cfg.budget.max_evaluations):
+                self._spawn_child()
+            self.progress.in_flight = self.backend.in_flight()
+            self.on_progress(self.progress)
+            if self.backend.in_flight() == 0:
+                break
+            for result in self.backend.wait(timeout=0.25):
+                self._complete(result)
+        finished = self.submitted >= self.cfg.budget.max_evaluations or out_of_time
+        self.store.set_run_state("finished" if finished and not self.stop_requested else "interrupted")
+        self.on_progress(self.progress)
+        return self.progress
+
+    def _seeded(self) -> bool:
+        return any(len(island) for island in self.archipelago.islands)
+
+    def _submit_seed(self) -> None:
+        seeds = self.problem.seed_programs()
+        name = self.cfg.problem.seed_program or next(iter(seeds))
+        if name not in seeds:
+            raise RunError(f"problem.seed_program: {name!r} is not a seed of {self.problem.name} "
+                           f"(seeds: {', '.join(seeds)})")
+        seed = Program(code=seeds[name], operator="seed", island=0, status=Status.EVALUATING,
+                       code_hash=code_hash(seeds[name]), operator_info={"seed": name})
+        with self.store.transaction() as db:
+            self.store.insert_program(db, seed)
+        self.backend.submit(seed.id, seed.code)  # type: ignore[arg-type]
+
+    def _spawn_child(self) -> None:
+        island = self.submitted % len(self.archipelago.islands)
+        parent_ids = [self.archipelago.select(island, self.rng).program_id]
+        mates = self.archipelago.inspirations(island, self.rng, set(parent_ids))
+        # Crossover needs mates: early on (one elite) only single-parent operators are eligible.
+        names = [n for n in self.operators if self.operators[n].num_parents <= 1 + len(mates)]
+        weights = np.array([self.op_weights[n] for n in names])
+        op: Operator = self.operators[names[int(self.rng.choice(len(names), p=weights / weights.sum()))]]
+        parent_ids += [m.program_id for m in mates[: op.num_parents - 1]]
+        parents = [self.store.get(pid) for pid in parent_ids]
+        inspirations = [self.store.get(e.program_id)
+                        for e in self.archipelago.inspirations(island, self.rng, set(parent_ids))]
+        ctx = OperatorContext(self.problem, np.random.default_rng(int(self.rng.integers(2**63))), inspirations)
+        child = Program(code="", parent_ids=parent_ids, operator=op.name, island=island,
+                        generation=1 + max(p.generation for p in parents))
+        try:
+            proposal = op.propose(parents, ctx)
+            child.code, child.operator_info = proposal.code, proposal.info
+            for key, value in proposal.llm.items():
+                setattr(child, f"llm_{key}", value)
+            self._validate(child)
+        except OperatorFailed as exc:
+            self._reject(child, str(exc), None)
+            return
+        except (SyntaxError, BlockError) as exc:
+            self._reject(child, f"syntax: {exc}", FailureKind.SYNTAX)
+            return
+        except StaticRuleViolation as exc:
+            self._reject(child, f"static rule {exc}", FailureKind.STATIC_RULE)
+            return
+        original = self.store.find_by_hash(child.code_hash)
+        if original is not None:
+            child.duplicate_of = original.id
+            self._reject(child, f"duplicate of program {original.id}", None)
+            return
+        child.status = Status.EVALUATING
+        with self.store.transaction() as db:
+            self.store.insert_program(db, child)
+            self.store.save_rng_state(db, self.rng.bit_generator.state)
+        self.submitted += 1
+        self._rejections_in_a_row = 0
+        self.backend.submit(child.id, child.code)  # type: ignore[arg-type]
+
+    def _validate(self, child: Program) -> None:
+        split_blocks(child.code)
+        check_program(child.code, self.problem.allowed_imports)
+        child.code_hash = code_hash(child.code)
+
+    def _reject(self, child: Program, reason: str, kind: FailureKind | None) -> None:
+        child.status, child.reason, child.failure_kind = Status.REJECTED, reason, kind
+        child.code_hash = child.code_hash or code_hash(child.code)
+        with self.store.transaction() as db:
+            self.store.insert_program(db, child)
+            self.store.save_rng_state(db, self.rng.bit_generator.state)
+        self.progress.rejections["duplicate" if child.duplicate_of else (kind or "other")] += 1
+        self._rejections_in_a_row += 1
+        if self._rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
+            self.stop_requested = True
+            raise RunError(f"{MAX_CONSECUTIVE_REJECTIONS} children in a row were rejected "
+                           f"(last: {reason}); the operators cannot make progress on this program")
+
+    def _complete(self, result: EvalResult) -> None:
+        program = self.store.get(result.program_id)
+        if program.status not in (Status.EVALUATING, Status.PROPOSED):
+            return  # already recorded (a duplicate delivery after a retry)
+        program.status = Status.EVALUATED if result.ok else Status.FAILED
+        program.failure_kind, program.reason = result.failure_kind, result.reason
+        program.fitness = result.fitness if result.ok else None
+        program.metrics, program.descriptors = result.metrics, result.descriptors
+        program.stage_reached, program.output = result.stage_reached, result.output
+        program.eval_seconds = result.seconds
+        program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
+        summary = ProgramSummary(program.id, program.fitness, program.descriptors) \
+            if program.fitness is not None else None  # type: ignore[arg-type]
+        events: list[IslandEvent] = []
+        if program.operator == "seed":
+            if summary is None:
+                with self.store.transaction() as db:
+                    self.store.update_program(db, program)
+                raise RunError(f"the seed program (id {program.id}) failed: {program.reason}\n{program.output}")
+            events = self.archipelago.seed(summary)
+        else:
+            events = self.archipelago.record_result(program.island, summary)
+            self.progress.evaluations += 1
+            if not result.ok:
+                self.progress.failures[str(result.failure_kind)] += 1
+            if self.progress.evaluations % self.cfg.islands.migration_interval == 0:
+                events += self.archipelago.migrate(self._summary)
+            for island in self.archipelago.stagnant():
+                events += self.archipelago.reset(island, self._summary)
+        with self.store.transaction() as db:
+            self.store.update_program(db, program)
+            for ev in events:
+                self.store.add_event(db, ev.kind, ev.island, ev.program_id, ev.data)
+            for i, c in enumerate(self.archipelago.counters):
+                self.store.save_island(db, i, c.evaluations, c.since_improvement, c.best_fitness, c.best_program_id)
+        self._refresh_best()
+
+    def _summary(self, program_id: int) -> ProgramSummary:
+        p = self.store.get(program_id)
+        assert p.fitness is not None
+        return ProgramSummary(p.id, p.fitness, p.descriptors)  # type: ignore[arg-type]
+
+
+def run_info_summary(progress: Progress) -> dict[str, Any]:
+    return {
+        "evaluations": progress.evaluations,
+        "budget": progress.budget,
+        "best_fitness": progress.best_fitness,
+        "best_program_id": progress.best_program_id,
+        "failures": dict(progress.failures),
+        "rejections": dict(progress.rejections),
+    }

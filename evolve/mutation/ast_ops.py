@@ -1,0 +1,288 @@
+"""Genetic operators on Python ASTs, confined to EVOLVE-BLOCK regions.
+
+Each edit works on the parsed block bodies and writes them back with ``ast.unparse``, so the
+result always parses; code outside the blocks is untouched byte for byte.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from evolve.mutation.blocks import block_bodies, replace_block_bodies
+from evolve.problem import Primitives
+
+_BINOPS: dict[str, type[ast.operator]] = {
+    "+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "//": ast.FloorDiv, "%": ast.Mod,
+}
+_BINOP_NAMES = {v: k for k, v in _BINOPS.items()}
+
+
+class EditFailed(Exception):
+    """This edit found nothing to act on; the operator tries another."""
+
+
+def _parse_blocks(code: str) -> list[ast.Module]:
+    return [ast.parse(b) for b in block_bodies(code)]
+
+
+def _unparse_blocks(code: str, trees: list[ast.Module]) -> str:
+    return replace_block_bodies(code, [ast.unparse(ast.fix_missing_locations(t)) + "\n" for t in trees])
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _name_expr(dotted: str) -> ast.expr:
+    parts = dotted.split(".")
+    node: ast.expr = ast.Name(parts[0], ast.Load())
+    for part in parts[1:]:
+        node = ast.Attribute(node, part, ast.Load())
+    return node
+
+
+def _nodes(trees: list[ast.Module], kind: type | tuple[type, ...]) -> list[ast.AST]:
+    return [n for t in trees for n in ast.walk(t) if isinstance(n, kind)]
+
+
+def _bodies(trees: list[ast.Module]) -> list[list[ast.stmt]]:
+    """Every statement list (module, function, loop, if bodies...) inside the blocks."""
+    out = []
+    for t in trees:
+        for n in ast.walk(t):
+            for attr in ("body", "orelse", "finalbody"):
+                body = getattr(n, attr, None)
+                if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                    out.append(body)
+    return out
+
+
+def _value_exprs(trees: list[ast.Module]) -> list[tuple[ast.AST, str, int | None]]:
+    """(parent, field, index) slots holding a loaded expression that may be replaced."""
+    slots: list[tuple[ast.AST, str, int | None]] = []
+    for t in trees:
+        for parent in ast.walk(t):
+            if isinstance(parent, (ast.FunctionDef, ast.arguments, ast.keyword)):
+                continue
+            for fld, value in ast.iter_fields(parent):
+                if fld in {"func", "target", "targets", "decorator_list", "annotation", "returns"}:
+                    continue
+                if isinstance(value, ast.expr) and _replaceable(value):
+                    slots.append((parent, fld, None))
+                elif isinstance(value, list):
+                    slots.extend((parent, fld, i) for i, v in enumerate(value)
+                                 if isinstance(v, ast.expr) and _replaceable(v))
+    return slots
+
+
+def _replaceable(e: ast.expr) -> bool:
+    if isinstance(e, ast.Name):
+        return isinstance(e.ctx, ast.Load)
+    if isinstance(e, ast.Constant):
+        return isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+    return isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Call))
+
+
+def _get(slot: tuple[ast.AST, str, int | None]) -> ast.expr:
+    parent, fld, idx = slot
+    v = getattr(parent, fld)
+    return v[idx] if idx is not None else v
+
+
+def _set(slot: tuple[ast.AST, str, int | None], new: ast.expr) -> None:
+    parent, fld, idx = slot
+    if idx is None:
+        setattr(parent, fld, new)
+    else:
+        getattr(parent, fld)[idx] = new
+
+
+def _in_scope_names(trees: list[ast.Module], at: ast.AST | None = None) -> list[str]:
+    """Names bound before ``at``: arguments, and assignment targets on earlier lines.
+
+    Comprehension variables are left out (they exist only inside their comprehension), and so
+    are names first bound at or after ``at``'s line, which would be read before assignment.
+    """
+    line = getattr(at, "lineno", None) if at is not None else None
+    names = {a.arg for a in _nodes(trees, ast.arg)}
+    comp_targets = {n.id for c in _nodes(trees, ast.comprehension) for n in ast.walk(c.target)
+                    if isinstance(n, ast.Name)}
+    for n in _nodes(trees, ast.Name):
+        if isinstance(n.ctx, ast.Store) and n.id not in comp_targets \
+                and (line is None or getattr(n, "lineno", line) < line):
+            names.add(n.id)
+    return sorted(names - {"self"})
+
+
+class Mutator:
+    """Applies random AST edits drawn from a problem's primitive set."""
+
+    def __init__(self, primitives: Primitives) -> None:
+        self.p = primitives
+        self.edits: list[tuple[str, Callable[[list[ast.Module], np.random.Generator], None]]] = [
+            ("perturb_constant", self.perturb_constant),
+            ("swap_binop", self.swap_binop),
+            ("swap_call", self.swap_call),
+            ("replace_subexpression", self.replace_subexpression),
+            ("wrap_subexpression", self.wrap_subexpression),
+            ("duplicate_statement", self.duplicate_statement),
+            ("delete_statement", self.delete_statement),
+            ("toggle_negation", self.toggle_negation),
+        ]
+        self.weights = np.array([4, 2, 2, 2, 2, 1, 1, 1], dtype=np.float64)
+
+    # -- individual edits ---------------------------------------------------------------------
+    def perturb_constant(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        consts = [c for c in _nodes(trees, ast.Constant)
+                  if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)]
+        if not consts:
+            raise EditFailed("no numeric constant")
+        c = consts[int(rng.integers(len(consts)))]
+        v = c.value
+        if isinstance(v, int) and abs(v) < 16:
+            c.value = int(v + rng.choice([-1, 1]))
+        elif v == 0:
+            c.value = float(rng.choice(self.p.constants)) if self.p.constants else 1e-3
+        else:
+            # log-normal step keeps sign and explores orders of magnitude for rates and epsilons
+            scaled = float(v) * math.exp(float(rng.normal(0.0, 0.7)))
+            c.value = int(round(scaled)) if isinstance(v, int) else float(f"{scaled:.4g}")
+
+    def swap_binop(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        ops = [n for n in _nodes(trees, ast.BinOp) if _BINOP_NAMES.get(type(n.op)) in self.p.binary_ops]
+        if not ops or len(self.p.binary_ops) < 2:
+            raise EditFailed("no swappable binary op")
+        node = ops[int(rng.integers(len(ops)))]
+        current = _BINOP_NAMES[type(node.op)]
+        choices = [o for o in self.p.binary_ops if o != current and o in _BINOPS]
+        node.op = _BINOPS[choices[int(rng.integers(len(choices)))]]()
+
+    def toggle_negation(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        """Drop a unary minus, or negate an expression."""
+        slots = _value_exprs(trees)
+        negs = [s for s in slots if isinstance(_get(s), ast.UnaryOp) and isinstance(_get(s).op, ast.USub)]
+        if negs and rng.random() < 0.5:
+            slot = negs[int(rng.integers(len(negs)))]
+            _set(slot, _get(slot).operand)  # type: ignore[attr-defined]
+        elif slots:
+            slot = slots[int(rng.integers(len(slots)))]
+            _set(slot, ast.UnaryOp(ast.USub(), _get(slot)))
+        else:
+            raise EditFailed("no expression")
+
+    def swap_call(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        calls = [c for c in _nodes(trees, ast.Call) if _dotted(c.func) in self.p.calls]
+        if not calls or len(self.p.calls) < 2:
+            raise EditFailed("no swappable call")
+        node = calls[int(rng.integers(len(calls)))]
+        choices = [c for c in self.p.calls if c != _dotted(node.func)]
+        node.func = _name_expr(choices[int(rng.integers(len(choices)))])
+
+    def _random_leaf(self, names: list[str], rng: np.random.Generator) -> ast.expr:
+        if names and (not self.p.constants or rng.random() < 0.6):
+            return ast.Name(names[int(rng.integers(len(names)))], ast.Load())
+        return ast.Constant(float(rng.choice(self.p.constants)))
+
+    def _random_expr(self, names: list[str], rng: np.random.Generator, depth: int) -> ast.expr:
+        r = rng.random()
+        if depth <= 0 or r < 0.3:
+            return self._random_leaf(names, rng)
+        if r < 0.6 and self.p.calls:
+            return ast.Call(_name_expr(str(rng.choice(self.p.calls))),
+                            [self._random_expr(names, rng, depth - 1)], [])
+        op = str(rng.choice([o for o in self.p.binary_ops if o in _BINOPS]))
+        return ast.BinOp(self._random_expr(names, rng, depth - 1), _BINOPS[op](),
+                         self._random_expr(names, rng, depth - 1))
+
+    def replace_subexpression(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        slots = _value_exprs(trees)
+        if not slots:
+            raise EditFailed("no expression")
+        slot = slots[int(rng.integers(len(slots)))]
+        _set(slot, self._random_expr(_in_scope_names(trees, _get(slot)), rng, depth=2))
+
+    def wrap_subexpression(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        """e -> call(e) or e <op> new: grows structure around what already works."""
+        slots = _value_exprs(trees)
+        if not slots:
+            raise EditFailed("no expression")
+        slot = slots[int(rng.integers(len(slots)))]
+        old = _get(slot)
+        if self.p.calls and rng.random() < 0.4:
+            _set(slot, ast.Call(_name_expr(str(rng.choice(self.p.calls))), [old], []))
+        else:
+            op = str(rng.choice([o for o in self.p.binary_ops if o in _BINOPS]))
+            other = self._random_expr(_in_scope_names(trees, old), rng, depth=1)
+            _set(slot, ast.BinOp(old, _BINOPS[op](), other) if rng.random() < 0.7
+                 else ast.BinOp(other, _BINOPS[op](), old))
+
+    def duplicate_statement(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        bodies = [b for b in _bodies(trees) if any(not isinstance(s, (ast.FunctionDef, ast.Return)) for s in b)]
+        if not bodies:
+            raise EditFailed("no statement")
+        body = bodies[int(rng.integers(len(bodies)))]
+        candidates = [s for s in body if not isinstance(s, (ast.FunctionDef, ast.Return, ast.Import, ast.ImportFrom))]
+        if not candidates:
+            raise EditFailed("no duplicable statement")
+        stmt = copy.deepcopy(candidates[int(rng.integers(len(candidates)))])
+        last = len(body) - 1 if isinstance(body[-1], ast.Return) else len(body)
+        body.insert(int(rng.integers(0, last + 1)), stmt)
+
+    def delete_statement(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        bodies = [b for b in _bodies(trees) if len(b) > 1]
+        if not bodies:
+            raise EditFailed("no deletable statement")
+        body = bodies[int(rng.integers(len(bodies)))]
+        idx = [i for i, s in enumerate(body) if not isinstance(s, (ast.FunctionDef, ast.Return))]
+        if not idx:
+            raise EditFailed("no deletable statement")
+        del body[int(rng.choice(idx))]
+
+    # -- operators ----------------------------------------------------------------------------
+    def mutate(self, code: str, rng: np.random.Generator, max_edits: int) -> tuple[str, list[str]]:
+        trees = _parse_blocks(code)
+        applied: list[str] = []
+        n_edits = int(rng.integers(1, max_edits + 1))
+        for _ in range(n_edits * 4):
+            if len(applied) >= n_edits:
+                break
+            i = int(rng.choice(len(self.edits), p=self.weights / self.weights.sum()))
+            name, edit = self.edits[i]
+            try:
+                edit(trees, rng)
+                applied.append(name)
+            except EditFailed:
+                continue
+        if not applied:
+            raise EditFailed("no edit applied")
+        return _unparse_blocks(code, trees), applied
+
+
+def crossover(code_a: str, code_b: str, rng: np.random.Generator) -> tuple[str, str]:
+    """Child of ``a`` with one statement or one subexpression taken from ``b``."""
+    trees_a, trees_b = _parse_blocks(code_a), _parse_blocks(code_b)
+    if rng.random() < 0.5:
+        bodies_a = _bodies(trees_a)
+        stmts_b = [s for b in _bodies(trees_b) for s in b if not isinstance(s, ast.FunctionDef)]
+        if bodies_a and stmts_b:
+            body = bodies_a[int(rng.integers(len(bodies_a)))]
+            i = int(rng.integers(len(body)))
+            if not isinstance(body[i], ast.FunctionDef):
+                body[i] = copy.deepcopy(stmts_b[int(rng.integers(len(stmts_b)))])
+                return _unparse_blocks(code_a, trees_a), "statement_exchange"
+    slots_a = _value_exprs(trees_a)
+    exprs_b = [_get(s) for s in _value_exprs(trees_b)]
+    if not slots_a or not exprs_b:
+        raise EditFailed("nothing to exchange")
+    _set(slots_a[int(rng.integers(len(slots_a)))], copy.deepcopy(exprs_b[int(rng.integers(len(exprs_b)))]))
+    return _unparse_blocks(code_a, trees_a), "subtree_exchange"

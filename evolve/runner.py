@@ -1,0 +1,78 @@
+"""Opening, creating and executing a run directory: the glue between the CLI and the engine."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from evaluators.backend import make_backend
+from evolve.config import RunConfig, config_from_json
+from evolve.controller import Controller, Progress
+from evolve.problem import Problem, ProblemRef, load_problem_folder, resolve_problem
+from evolve.store import LineageStore, StoreError
+
+ARCHIVE = "archive.sqlite"
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("evolve", "ribs", "ray", "torch", "pydantic", "numpy"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def problem_ref(cfg: RunConfig) -> ProblemRef:
+    folder = resolve_problem(cfg.problem.name, cfg.problem.path)
+    return ProblemRef(str(folder), dict(cfg.problem.options))
+
+
+def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
+    """A new run directory with its archive; refuses to touch an existing archive."""
+    if (run_dir / ARCHIVE).exists():
+        raise StoreError(f"{run_dir}: already holds a run; use `evolve resume {run_dir}` to continue it")
+    ref = problem_ref(cfg)
+    cfg.problem.path = ref.folder  # resume must find the same problem even if the cwd changes
+    problem = ref.load()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = LineageStore(run_dir / ARCHIVE, create=True)
+    store.init_run(cfg.model_dump_json(), cfg.seed, problem.name, problem.version, _versions())
+    return store
+
+
+def open_run(run_dir: Path) -> tuple[RunConfig, LineageStore]:
+    store = LineageStore(run_dir / ARCHIVE)
+    return config_from_json(store.run_info()["config_json"]), store
+
+
+def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress], None] | None = None
+            ) -> tuple[Progress, Problem]:
+    """Run the loop until the budget is spent or Ctrl-C; everything lands in ``store``."""
+    ref = problem_ref(cfg)
+    problem = load_problem_folder(Path(ref.folder), ref.options)
+    backend = make_backend(ref, cfg.evaluator, cfg.controller.max_in_flight)
+    controller = Controller(cfg, store, problem, backend, on_progress)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if controller.stop_requested:  # second Ctrl-C: stop now; in-flight work re-runs on resume
+            raise KeyboardInterrupt
+        controller.stop_requested = True
+
+    previous = signal.signal(signal.SIGINT, stop)
+    previous_term = signal.signal(signal.SIGTERM, stop)
+    try:
+        progress = controller.run()
+    except KeyboardInterrupt:
+        store.set_run_state("interrupted")
+        progress = controller.progress
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        backend.close()
+    return progress, problem

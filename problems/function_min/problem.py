@@ -1,0 +1,121 @@
+"""function_min: evolve a black-box search heuristic that minimises the Rastrigin function.
+
+A small, fast, fully offline problem for exercising the engine. The candidate's ``search(f, dim,
+budget, rng)`` returns the best point it found; the harness counts calls to ``f`` (a program that
+goes over the budget breaks the contract) and the trusted ``score`` recomputes the function value
+of the returned points itself, so a program cannot report a better value than it found.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+from evolve.problem import ContractError, Descriptor, Primitives, Problem, Stage, StageScore
+
+DOMAIN = 5.12
+
+
+def rastrigin(x: list[float]) -> float:
+    return 10.0 * len(x) + sum(xi * xi - 10.0 * math.cos(2.0 * math.pi * xi) for xi in x)
+
+
+def shifted(trial: int, dim: int, x: list[float]) -> float:
+    """Rastrigin moved to a per-trial optimum the candidate never sees (no shortcut to the origin)."""
+    shift = random.Random(1000 + trial).uniform
+    offsets = [shift(-2.5, 2.5) for _ in range(dim)]
+    return rastrigin([min(DOMAIN, max(-DOMAIN, float(v))) - o for v, o in zip(x, offsets, strict=True)])
+
+
+class BudgetExceeded(ContractError):
+    pass
+
+
+class FunctionMin(Problem):
+    name = "function_min"
+    version = "1"
+    description = (
+        "Write search(f, dim, budget, rng): minimise the black-box function f over the box "
+        f"[-{DOMAIN}, {DOMAIN}]^dim with at most `budget` calls to f, using only the random.Random "
+        "instance rng for randomness, and return the best point as a list of floats. "
+        "The function is a shifted Rastrigin function (many local minima, global minimum 0 at an unknown point). "
+        "Fitness is -log10(1 + f(x)) averaged over several independent trials: higher is better."
+    )
+    descriptors = (
+        Descriptor("ast_nodes", 20, 420, 8, "size of search() in AST nodes"),
+        Descriptor("calls", 0, 40, 8, "function calls in search()"),
+    )
+    stages = (Stage("quick", threshold=-1.6), Stage("full"))
+    allowed_imports = frozenset({"math", "random"})
+    primitives = Primitives(
+        binary_ops=("+", "-", "*", "/"),
+        calls=("abs", "math.sqrt", "math.exp", "math.cos", "math.log1p"),
+        constants=(0.1, 0.5, 0.9, 0.99, 1.0, 2.0),
+    )
+
+    def __init__(self, folder: Path, options: dict[str, Any]) -> None:
+        super().__init__(folder, options)
+        unknown = set(options) - {"dim", "budget", "trials"}
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}; known: dim, budget, trials")
+        self.dim = int(options.get("dim", 5))
+        self.budget = int(options.get("budget", 2000))
+        self.trials = int(options.get("trials", 4))
+
+    def seed_programs(self) -> dict[str, str]:
+        return {"random_local_search": (self.folder / "initial_program.py").read_text()}
+
+    def _trials(self, stage: str) -> list[int]:
+        return [0] if stage == "quick" else list(range(1, self.trials + 1))
+
+    def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
+        namespace: dict[str, Any] = {"__name__": "candidate"}
+        exec(compile(code, "candidate.py", "exec"), namespace)
+        search = namespace.get("search")
+        if not callable(search):
+            raise ContractError("the program does not define search(f, dim, budget, rng)")
+        points = []
+        for seed in self._trials(stage):
+            calls = 0
+
+            def f(x: list[float]) -> float:
+                nonlocal calls
+                calls += 1
+                if calls > self.budget:
+                    raise BudgetExceeded(f"search() called f more than budget={self.budget} times")
+                if len(x) != self.dim:
+                    raise ContractError(f"f() takes a point of dimension {self.dim}")
+                return shifted(seed, self.dim, x)
+
+            x = search(f, self.dim, self.budget, random.Random(seed))
+            try:
+                points.append([float(v) for v in x])
+            except (TypeError, ValueError):
+                raise ContractError("search() must return a sequence of floats") from None
+        return {"points": points}
+
+    def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
+        points = artifacts.get("points")
+        expected = len(self._trials(stage))
+        if not isinstance(points, list) or len(points) != expected or any(
+            not isinstance(p, list) or len(p) != self.dim for p in points
+        ):
+            raise ContractError(f"expected {expected} points of dimension {self.dim}")
+        values = [shifted(trial, self.dim, p) for trial, p in zip(self._trials(stage), points, strict=True)]
+        fitness = -sum(math.log10(1.0 + v) for v in values) / len(values)
+        return StageScore(fitness, {"mean_f": sum(values) / len(values), "best_f": min(values)},
+                          _descriptors(code))
+
+
+def _descriptors(code: str) -> dict[str, float]:
+    tree = ast.parse(code)
+    fn = next((n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "search"), tree)
+    nodes = list(ast.walk(fn))
+    return {"ast_nodes": float(len(nodes)), "calls": float(sum(isinstance(n, ast.Call) for n in nodes))}
+
+
+def make_problem(folder: Path, options: dict[str, Any]) -> Problem:
+    return FunctionMin(folder, options)
