@@ -44,7 +44,18 @@ def _write(workdir: Path, payload: dict[str, Any]) -> None:
     (workdir / RESULT_FILE).write_text(json.dumps(payload))
 
 
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL us when the evaluator dies (e.g. the controller is kill -9'ed)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 def main(workdir_arg: str) -> None:
+    _die_with_parent()
     workdir = Path(workdir_arg)
     job = json.loads((workdir / "job.json").read_text())
     (workdir / "job.json").unlink()

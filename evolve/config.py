@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -71,11 +71,12 @@ class OperatorsConfig(_Strict):
         8, ge=1, description="Retries of a genetic operator to produce a parseable, changed child."
     )
 
-    @model_validator(mode="after")
-    def _check_weights(self) -> "OperatorsConfig":
-        if not self.weights or any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
             raise ValueError("weights must be non-negative with a positive sum")
-        return self
+        return weights
 
 
 class EvaluatorConfig(_Strict):
@@ -152,7 +153,7 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
     """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
     data: dict[str, Any] = {}
-    source = "defaults"
+    source = "config"
     if path is not None:
         source = str(path)
         p = Path(path)
@@ -181,4 +182,5 @@ def config_from_json(text: str) -> RunConfig:
 
 def defaults_yaml() -> str:
     """The default config as YAML, written to ``configs/defaults.yaml``."""
-    return yaml.safe_dump(RunConfig().model_dump(mode="json"), sort_keys=False)
+    header = "# The defaults of every config key, generated from evolve/config.py (a test keeps them equal).\n"
+    return header + yaml.safe_dump(RunConfig().model_dump(mode="json"), sort_keys=False)

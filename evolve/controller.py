@@ -212,10 +212,14 @@ class Controller:
             self.progress.evaluations += 1
             if not result.ok:
                 self.progress.failures[str(result.failure_kind)] += 1
+            # The store still holds this program unevaluated until the transaction below.
+            def lookup(pid: int) -> ProgramSummary:
+                return summary if summary is not None and pid == summary.id else self._summary(pid)
+
             if self.progress.evaluations % self.cfg.islands.migration_interval == 0:
-                events += self.archipelago.migrate(self._summary)
+                events += self.archipelago.migrate(lookup)
             for island in self.archipelago.stagnant():
-                events += self.archipelago.reset(island, self._summary)
+                events += self.archipelago.reset(island, lookup)
         with self.store.transaction() as db:
             self.store.update_program(db, program)
             for ev in events:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ribs.archives import GridArchive
 
 from evolve.problem import Descriptor
 
@@ -28,6 +27,8 @@ class Island:
     def __init__(self, index: int, descriptors: tuple[Descriptor, ...]) -> None:
         self.index = index
         self.descriptors = descriptors
+        from ribs.archives import GridArchive  # imported here: ribs takes ~3 s to import (pandas...)
+
         dims = [d.bins for d in descriptors] or [1]
         ranges = [(d.low, d.high) for d in descriptors] or [(0.0, 1.0)]
         self._archive = GridArchive(solution_dim=1, dims=dims, ranges=ranges, dtype=np.float64)

@@ -1,0 +1,121 @@
+"""The engine driven as a user drives it: `evolve run` and the read commands, checked on the archive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, cli_json, db, run_cli
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "r1"
+    run_cli("run", str(REPO / "configs" / "quickstart.yaml"), "--run-dir", str(run_dir), "--max-evaluations", "120",
+            "--set", "islands.migration_interval=10", "--set", "islands.stagnation_evaluations=15")
+    return run_dir
+
+
+def test_run_improves_on_the_seed_and_fills_the_archive(finished_run: Path) -> None:
+    conn = db(finished_run)
+    seed_fitness = conn.execute("SELECT fitness FROM programs WHERE operator = 'seed'").fetchone()[0]
+    best = conn.execute("SELECT MAX(fitness) FROM programs").fetchone()[0]
+    assert best > seed_fitness
+    status = cli_json("status", str(finished_run))
+    assert status["state"] == "finished"
+    assert status["evaluations"] == 120
+    assert status["best"]["fitness"] == best
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_lineage_is_consistent(finished_run: Path) -> None:
+    conn = db(finished_run)
+    ids = {r[0] for r in conn.execute("SELECT id FROM programs")}
+    for pid, parents, op, gen in conn.execute("SELECT id, parent_ids, operator, generation FROM programs"):
+        parents = json.loads(parents)
+        assert set(parents) <= ids, f"program {pid} names a missing parent"
+        assert all(p < pid for p in parents)
+        assert (op == "seed") == (not parents)
+        if parents:
+            parent_gens = [conn.execute("SELECT generation FROM programs WHERE id=?", (p,)).fetchone()[0]
+                           for p in parents]
+            assert gen == 1 + max(parent_gens)
+    assert len(conn.execute("SELECT DISTINCT operator FROM programs WHERE operator != 'seed'").fetchall()) == 2
+
+
+def test_rejected_and_duplicate_children_are_recorded_with_reasons(finished_run: Path) -> None:
+    conn = db(finished_run)
+    rejected = conn.execute("SELECT id, reason, duplicate_of, code_hash FROM programs WHERE status='rejected'").fetchall()
+    assert rejected, "a 120-evaluation run always proposes some duplicates"
+    assert all(r["reason"] for r in rejected)
+    dups = [r for r in rejected if r["duplicate_of"] is not None]
+    assert dups
+    for r in dups:
+        original = conn.execute("SELECT id, code_hash, status FROM programs WHERE id=?", (r["duplicate_of"],)).fetchone()
+        assert original["code_hash"] == r["code_hash"] and original["id"] < r["id"]
+        assert f"duplicate of program {original['id']}" == r["reason"]
+    # each normalized program is evaluated at most once
+    evaluated = conn.execute(
+        "SELECT code_hash, COUNT(*) FROM programs WHERE status IN ('evaluated','failed') GROUP BY 1 HAVING COUNT(*)>1"
+    ).fetchall()
+    assert evaluated == []
+    failed = conn.execute("SELECT failure_kind, reason FROM programs WHERE status='failed'").fetchall()
+    assert all(f["failure_kind"] and f["reason"] for f in failed)
+
+
+def test_migration_and_reset_events_are_written(finished_run: Path) -> None:
+    conn = db(finished_run)
+    kinds = {r[0]: r[1] for r in conn.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind")}
+    assert kinds.get("migration", 0) >= 1
+    assert kinds.get("island_reset", 0) >= 1
+    assert kinds.get("elite_added", 0) >= 3
+    for ev in conn.execute("SELECT * FROM events WHERE kind='migration'"):
+        data = json.loads(ev["data"])
+        assert data["from_island"] != ev["island"]
+        assert conn.execute("SELECT status FROM programs WHERE id=?", (ev["program_id"],)).fetchone()[0] == "evaluated"
+
+
+def test_read_commands_json_parse_and_agree(finished_run: Path, tmp_path: Path) -> None:
+    top = cli_json("top", str(finished_run), "-n", "3")
+    assert len(top) == 3 and top[0]["fitness"] >= top[1]["fitness"] >= top[2]["fitness"]
+    best = top[0]["id"]
+    shown = cli_json("show", str(finished_run), str(best))
+    assert shown["id"] == best and "def search" in shown["code"]
+    lin = cli_json("lineage", str(finished_run), str(best))
+    depth, node = 0, lin
+    while "parent" in node:
+        depth, node = depth + 1, node["parent"]
+    assert node["operator"] == "seed" and depth == shown["generation"]
+    diff = cli_json("diff", str(finished_run), str(node["id"]), str(best))
+    assert diff["diff"].startswith("--- program")
+    exported = cli_json("export", str(finished_run), str(best), "-o", str(tmp_path / "best.py"))
+    assert (tmp_path / "best.py").read_text() == shown["code"] and exported["id"] == best
+    problems = cli_json("problems")
+    assert "function_min" in {p["name"] for p in problems}
+
+
+def test_read_commands_human_output(finished_run: Path) -> None:
+    out = run_cli("lineage", str(finished_run), "2").stdout
+    assert "seed" in out and "#2" in out
+    assert "evaluations" in run_cli("status", str(finished_run)).stdout
+
+
+def test_bad_ids_and_dirs_are_exit_2(finished_run: Path, tmp_path: Path) -> None:
+    proc = run_cli("show", str(finished_run), "99999", check=False)
+    assert proc.returncode == 2 and "99999" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("status", str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 2 and "nowhere" in proc.stderr
+    proc = run_cli("run", "--run-dir", str(finished_run), check=False)
+    assert proc.returncode == 2 and "resume" in proc.stderr
+
+
+def test_same_seed_same_run(tmp_path: Path) -> None:
+    """With one evaluation in flight the run is a pure function of its seed."""
+    codes = []
+    for name in ("a", "b"):
+        run_cli("run", "--run-dir", str(tmp_path / name), "--max-evaluations", "25",
+                "--set", "controller.max_in_flight=1", "--set", "seed=7")
+        codes.append([r[0] for r in db(tmp_path / name).execute("SELECT code FROM programs ORDER BY id")])
+    assert codes[0] == codes[1]
