@@ -1,0 +1,23 @@
+"""The same run on a local Ray runtime that evolve starts and stops itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import cli_json, db, run_cli
+
+
+def test_run_on_local_ray(tmp_path: Path) -> None:
+    run_dir = tmp_path / "ray-run"
+    run_cli("run", "--run-dir", str(run_dir), "--max-evaluations", "16", "--set", "evaluator.backend=ray",
+            env={"RAY_USAGE_STATS_ENABLED": "0"})
+    status = cli_json("status", str(run_dir))
+    assert status["state"] == "finished" and status["evaluations"] == 16
+    conn = db(run_dir)
+    assert conn.execute("SELECT COUNT(*) FROM programs WHERE status='evaluated'").fetchone()[0] >= 2
+
+
+def test_dead_ray_address_fails_fast(tmp_path: Path) -> None:
+    proc = run_cli("run", "--run-dir", str(tmp_path / "r"), "--ray-address", "127.0.0.1:1", "--max-evaluations", "2",
+                   check=False, timeout=120)
+    assert proc.returncode == 2 and "127.0.0.1:1" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,165 @@
+"""Hostile candidates against the sandbox and cascade (unit level, real child processes)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from evaluators.cascade import evaluate_cascade
+from evaluators.sandbox import Limits
+from evaluators.static_rules import StaticRuleViolation, check_program
+from evolve.problem import ProblemRef, builtin_problems
+from evolve.program import FailureKind
+
+REF = ProblemRef(str(builtin_problems()["function_min"]), {"budget": 200, "trials": 1})
+LIMITS = Limits(timeout_s=5, memory_mb=512, cpu_seconds=10, max_output_chars=2000)
+
+GOOD = """
+def search(f, dim, budget, rng):
+    return [0.0] * dim
+"""
+
+
+def evaluate(body: str, limits: Limits = LIMITS):
+    return evaluate_cascade(1, body, REF, limits)
+
+
+def test_cascade_stops_below_a_stage_threshold() -> None:
+    r = evaluate(GOOD)  # the origin is far from the hidden optimum: below the quick stage's threshold
+    assert r.ok and r.stage_reached == "quick" and r.fitness is not None and r.fitness < -1.6
+    assert set(r.metrics) == {"quick"}
+
+
+def test_a_good_program_passes_every_stage() -> None:
+    code = (builtin_problems()["function_min"] / "initial_program.py").read_text().replace("step = 3.0", "step = 1.0")
+    r = evaluate(code)
+    assert r.ok and r.stage_reached == "full" and set(r.metrics) == {"quick", "full"}
+
+
+@pytest.mark.parametrize("code, kind", [
+    ("def search(f, dim, budget, rng):\n    while True:\n        pass\n", FailureKind.TIMEOUT),
+    ("import time\ndef search(f, dim, budget, rng):\n    time.sleep(60)\n", FailureKind.TIMEOUT),
+    ("def search(f, dim, budget, rng):\n    x = [0.0] * (10**10)\n", FailureKind.MEMORY),
+    ("def search(f, dim, budget, rng):\n    return search(f, dim, budget, rng)\n", FailureKind.CRASH),
+    ("import sys\ndef search(f, dim, budget, rng):\n    sys.exit(0)\n", FailureKind.CONTRACT),
+    ("import os\ndef search(f, dim, budget, rng):\n    os._exit(0)\n", FailureKind.CONTRACT),
+    ("import os, signal\ndef search(f, dim, budget, rng):\n    os.kill(os.getpid(), signal.SIGSEGV)\n",
+     FailureKind.CRASH),
+    ("import ctypes\ndef search(f, dim, budget, rng):\n    ctypes.string_at(0)\n", FailureKind.CRASH),
+    ("def search(f, dim, budget, rng):\n    return 'nope'\n", FailureKind.CONTRACT),
+    ("def search(f, dim, budget, rng):\n    return [float('nan')] * dim\n", FailureKind.NAN),
+    ("def search(f, dim, budget, rng):\n    for _ in range(budget + 5):\n        f([0.0] * dim)\n    return [0.0] * dim\n",
+     FailureKind.CONTRACT),
+    ("import not_a_module\ndef search(f, dim, budget, rng):\n    return [0.0] * dim\n", FailureKind.IMPORT),
+    ("def search(f, dim, budget, rng) return 1\n", FailureKind.SYNTAX),
+    ("x = 1\n", FailureKind.CONTRACT),
+])
+def test_hostile_program_fails_with_the_right_kind(code: str, kind: FailureKind) -> None:
+    r = evaluate(code)
+    assert not r.ok and r.failure_kind == kind, r
+    assert r.fitness is None
+
+
+def test_threads_left_running_do_not_hang_the_evaluation() -> None:
+    code = ("import threading, time\n"
+            "def search(f, dim, budget, rng):\n"
+            "    threading.Thread(target=time.sleep, args=(600,)).start()\n"
+            "    return [0.0] * dim\n")
+    r = evaluate(code)
+    assert r.ok and r.seconds < 5
+
+
+def test_forged_output_and_metrics_gain_nothing() -> None:
+    honest = evaluate(GOOD).fitness
+    forged = ("import json\n"
+              "def search(f, dim, budget, rng):\n"
+              "    print(json.dumps({'ok': True, 'artifacts': {'points': [[0.0]*dim]}, 'fitness': 1e9}))\n"
+              "    with open('result.json', 'w') as fh:\n"
+              "        fh.write(json.dumps({'ok': True, 'artifacts': {'points': [[0.0]*dim]}}))\n"
+              "    return [0.0] * dim\n")
+    r = evaluate(forged)
+    assert r.ok and r.fitness == honest  # the harness recomputes f at the returned point
+
+
+def test_huge_output_is_truncated() -> None:
+    code = "def search(f, dim, budget, rng):\n    print('x' * 10_000_000)\n    return [0.0] * dim\n"
+    r = evaluate(code)
+    assert r.ok and len(r.output) < 2100 and "truncated" in r.output
+
+
+def test_controller_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVOLVE_TEST_SECRET", "hunter2-planted")
+    code = ("import os\n"
+            "def search(f, dim, budget, rng):\n"
+            "    assert 'hunter2' not in repr(dict(os.environ)), 'secret in os.environ'\n"
+            "    with open('/proc/self/environ', 'rb') as fh:\n"
+            "        assert b'hunter2' not in fh.read(), 'secret in /proc/self/environ'\n"
+            "    return [0.0] * dim\n")
+    r = evaluate(code)
+    assert r.ok, r.reason
+
+
+def test_working_dir_is_fresh_and_removed(tmp_path: Path) -> None:
+    code = ("import os\n"
+            "def search(f, dim, budget, rng):\n"
+            "    print('CWD=' + os.getcwd())\n"
+            "    return [0.0] * dim\n")
+    r = evaluate(code)
+    cwd = next(line[4:] for line in r.output.splitlines() if line.startswith("CWD="))
+    assert "evolve-cand-" in cwd and not os.path.exists(cwd)
+
+
+@pytest.mark.parametrize("code, rule", [
+    ("import os\n", "import"),
+    ("import subprocess\n", "import"),
+    ("from socket import socket\n", "import"),
+    ("x = ().__class__\n", "dunder_access"),
+    ("eval('1')\n", "banned_name"),
+    ("open('/etc/passwd')\n", "banned_name"),
+    ("getattr(object, name)\n", "computed_getattr"),
+    ("getattr(object, '_private')\n", "computed_getattr"),
+    ("__builtins__\n", "dunder_access"),
+])
+def test_static_rules(code: str, rule: str) -> None:
+    with pytest.raises(StaticRuleViolation) as info:
+        check_program(code, frozenset({"math", "random"}))
+    assert info.value.rule == rule
+
+
+def test_static_rules_allow_ordinary_code() -> None:
+    check_program("import math\nfrom random import Random\ndef f(x):\n    return getattr(math, 'sqrt')(x)\n",
+                  frozenset({"math", "random"}))
+
+
+@pytest.mark.skipif(not __import__("evaluators.sandbox").sandbox.bubblewrap_available(),
+                    reason="bubblewrap is not usable here: no network namespace")
+def test_no_network_and_read_only_files(tmp_path: Path) -> None:
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    target = tmp_path / "written-by-candidate"
+    code = ("import socket\n"
+            "def search(f, dim, budget, rng):\n"
+            "    try:\n"
+            f"        socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "        print('CONNECTED')\n"
+            "    except OSError as exc:\n"
+            "        print('BLOCKED', exc)\n"
+            "    try:\n"
+            f"        open({str(target)!r}, 'w').write('x')\n"
+            "        print('WROTE')\n"
+            "    except OSError as exc:\n"
+            "        print('READONLY', exc)\n"
+            "    return [0.0] * dim\n")
+    r = evaluate(code)
+    with pytest.raises(socket.timeout):
+        server.accept()
+    server.close()
+    assert "BLOCKED" in r.output and "CONNECTED" not in r.output
+    assert "READONLY" in r.output and not target.exists()
