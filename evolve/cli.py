@@ -106,7 +106,8 @@ def run(
     if ray_address:
         overrides += [f"evaluator.ray_address={ray_address}", "evaluator.backend=ray"]
     cfg = load_config(config, overrides)
-    run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{cfg.problem.name}")
+    label = Path(cfg.problem.path).name if cfg.problem.path else cfg.problem.name
+    run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{label}")
     store = create_run(cfg, run_dir)
     err.print(f"run directory: {run_dir}; operators: {', '.join(cfg.operators.weights)} "
               "(genetic operators only: no LLM configured)")
@@ -291,6 +292,85 @@ def problems(json_: JsonOpt = False) -> None:
     t = Table("name", "stages", "seeds", "description")
     for r in rows:
         t.add_row(r["name"], ", ".join(r["stages"]), ", ".join(r["seeds"]), r["description"])
+    out.print(t)
+
+
+@app.command()
+@user_errors
+def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many of the best.")] = 3,
+            json_: JsonOpt = False) -> None:
+    """Score the best programs on the problem's held-out tasks (stored, never used for selection)."""
+    from evaluators.backend import limits_from
+    from evaluators.sandbox import Sandbox
+    from evolve.runner import problem_ref
+
+    cfg, store = open_run(run_dir)
+    ref = problem_ref(cfg)
+    problem = ref.load()
+    if problem.heldout is None:
+        raise ProblemError(f"problem {problem.name} declares no held-out stage")
+    sandbox = Sandbox(limits_from(cfg.evaluator), isolate=cfg.evaluator.isolation)
+    rows = []
+    for p in store.top(n):
+        run = sandbox.run(ref.folder, ref.options, p.code, problem.heldout.name, problem.heldout.timeout_s)
+        if run.artifacts is None:
+            result: dict[str, Any] = {"failure_kind": str(run.failure), "reason": run.message}
+        else:
+            score = problem.score(p.code, problem.heldout.name, run.artifacts)
+            result = {"fitness": score.fitness, "metrics": score.metrics}
+        store.record_heldout(p.id, result)  # type: ignore[arg-type]
+        rows.append({"id": p.id, "fitness": p.fitness, "heldout": result})
+    if json_:
+        return _print_json(rows)
+    t = Table("id", "fitness (selection)", "held-out fitness", "held-out detail")
+    for row in rows:
+        h = row["heldout"]
+        detail = ", ".join(f"{k}: {v['score']:.3g}" for k, v in h.get("metrics", {}).get("tasks", {}).items()) \
+            if "fitness" in h else h.get("reason", "")
+        t.add_row(str(row["id"]), f"{row['fitness']:.4g}",
+                  f"{h['fitness']:.4g}" if "fitness" in h else f"failed ({h['failure_kind']})", detail)
+    out.print(t)
+
+
+@app.command()
+@user_errors
+def baselines(
+    problem: Annotated[str, typer.Argument(help="Built-in problem name or problem folder.")] = "optimizer_discovery",
+    parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
+    json_: JsonOpt = False,
+) -> None:
+    """Evaluate every seed program of a problem through the sandboxed cascade and print the scores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from evaluators.backend import limits_from
+    from evaluators.cascade import evaluate_cascade
+    from evolve.config import EvaluatorConfig
+    from evolve.problem import ProblemRef, resolve_problem
+
+    folder = resolve_problem(problem, problem if Path(problem).is_dir() else None)
+    ref = ProblemRef(str(folder), {})
+    seeds = ref.load().seed_programs()
+    cfg = EvaluatorConfig(timeout_s=600)
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = {name: pool.submit(evaluate_cascade, i, code, ref, limits_from(cfg), cfg.isolation)
+                   for i, (name, code) in enumerate(seeds.items())}
+        results = {name: fut.result() for name, fut in futures.items()}
+    rows = []
+    for name, r in results.items():
+        tasks = {t: m["score"] for stage in r.metrics.values() for t, m in stage.get("tasks", {}).items()}
+        rows.append({"seed": name, "fitness": r.fitness, "stage_reached": r.stage_reached,
+                     "failure": r.reason, "task_scores": tasks, "seconds": r.seconds})
+    rows.sort(key=lambda row: -(row["fitness"] if row["fitness"] is not None else float("-inf")))
+    if json_:
+        return _print_json(rows)
+    task_names = sorted({t for row in rows for t in row["task_scores"]}, key=lambda t: list(
+        next(r for r in rows if t in r["task_scores"])["task_scores"]).index(t))
+    t = Table("seed", "fitness", "stage", *task_names, "seconds")
+    for row in rows:
+        fit = "failed: " + str(row["failure"]) if row["fitness"] is None else f"{row['fitness']:.3f}"
+        t.add_row(row["seed"], fit, row["stage_reached"] or "-",
+                  *[f"{row['task_scores'][n]:.3f}" if n in row["task_scores"] else "-" for n in task_names],
+                  f"{row['seconds']:.1f}")
     out.print(t)
 
 

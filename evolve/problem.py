@@ -1,6 +1,7 @@
 """The Problem interface: everything a run needs to know that is not the evolved code.
 
-A problem lives in a folder with a ``problem.py`` that defines ``make_problem(options) -> Problem``.
+A problem lives in a folder with a ``problem.py`` that defines ``make_problem(folder, options) -> Problem``
+(or in OpenEvolve's layout, see :mod:`evolve.openevolve_compat`).
 Evaluation is split in two so that fitness never rests on the candidate's word:
 
 * :meth:`Problem.run_stage` executes the candidate (untrusted, inside the sandbox child) and
@@ -78,6 +79,7 @@ class Problem(ABC):
     description: str = ""
     descriptors: tuple[Descriptor, ...] = ()
     stages: tuple[Stage, ...] = (Stage("main"),)
+    heldout: Stage | None = None  # run by `evolve heldout` on the best programs only; never selected on
     allowed_imports: frozenset[str] = frozenset({"math", "random"})
     primitives: Primitives = Primitives()
 
@@ -123,7 +125,13 @@ def load_problem_folder(folder: Path, options: dict[str, Any] | None = None) -> 
         return _LOADED[key]
     entry = folder / "problem.py"
     if not entry.is_file():
-        raise ProblemError(f"{folder}: no problem.py (a problem folder must define make_problem(options))")
+        from evolve.openevolve_compat import OpenEvolveProblem, is_openevolve_folder
+
+        if is_openevolve_folder(folder):
+            _LOADED[key] = OpenEvolveProblem(folder, options)
+            return _LOADED[key]
+        raise ProblemError(f"{folder}: no problem.py defining make_problem(folder, options), and not an "
+                           "OpenEvolve-layout folder (initial_program.py + evaluator.py)")
     module_name = f"evolve_problem_{abs(hash(str(folder)))}"
     spec = importlib.util.spec_from_file_location(module_name, entry)
     assert spec and spec.loader

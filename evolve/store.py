@@ -192,6 +192,14 @@ class LineageStore:
             raise StoreError(f"no program with id {program_id}")
         return self._decode(row)
 
+    def record_heldout(self, program_id: int, result: dict[str, Any]) -> None:
+        """Attach held-out results to a program's metrics (under "heldout"); fitness is untouched."""
+        with self.transaction() as db:
+            row = db.execute("SELECT metrics FROM programs WHERE id = ?", (program_id,)).fetchone()
+            metrics = json.loads(row[0])
+            metrics["heldout"] = result
+            db.execute("UPDATE programs SET metrics = ? WHERE id = ?", (_dumps(metrics), program_id))
+
     def find_by_hash(self, code_hash: str) -> Program | None:
         """The first non-duplicate program with this normalized-code hash, if any."""
         row = self._db.execute(

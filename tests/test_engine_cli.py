@@ -13,7 +13,7 @@ from conftest import REPO, cli_json, db, run_cli
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "r1"
-    run_cli("run", str(REPO / "configs" / "quickstart.yaml"), "--run-dir", str(run_dir), "--max-evaluations", "120",
+    run_cli("run", str(REPO / "configs" / "function_min.yaml"), "--run-dir", str(run_dir), "--max-evaluations", "120",
             "--set", "islands.migration_interval=10", "--set", "islands.stagnation_evaluations=15")
     return run_dir
 

@@ -1,0 +1,15 @@
+"""SGD with Nesterov momentum."""
+import math
+
+import torch
+
+
+# EVOLVE-BLOCK-START
+def init_state(param):
+    return {"m": torch.zeros_like(param)}
+
+
+def update(param, grad, state, lr, step):
+    m = 0.9 * state["m"] + grad
+    return param - lr * (grad + 0.9 * m), {"m": m}
+# EVOLVE-BLOCK-END
