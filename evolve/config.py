@@ -47,6 +47,9 @@ class SelectionConfig(_Strict):
         1.0, gt=0, description="Softmax temperature over fitness ranks for exploitation picks."
     )
     num_inspirations: int = Field(2, ge=0, description="Extra elites handed to operators as context.")
+    random_search: bool = Field(
+        False, description="Baseline mode: breed every child from the seed program alone (no selection)."
+    )
 
 
 class IslandsConfig(_Strict):

@@ -130,6 +130,8 @@ class Controller:
         island = self.submitted % len(self.archipelago.islands)
         parent_ids = [self.archipelago.select(island, self.rng).program_id]
         mates = self.archipelago.inspirations(island, self.rng, set(parent_ids))
+        if self.cfg.islands.selection.random_search:
+            parent_ids, mates = [self.store.seed_id()], []
         # Crossover needs mates: early on (one elite) only single-parent operators are eligible.
         names = [n for n in self.operators if self.operators[n].num_parents <= 1 + len(mates)]
         weights = np.array([self.op_weights[n] for n in names])

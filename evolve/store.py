@@ -245,6 +245,12 @@ class LineageStore:
         ).fetchone()
         return int(row[0])
 
+    def seed_id(self) -> int:
+        row = self._db.execute("SELECT MIN(id) FROM programs WHERE operator = 'seed'").fetchone()
+        if row is None or row[0] is None:
+            raise StoreError(f"{self.path}: no seed program")
+        return int(row[0])
+
     def submitted_children(self) -> int:
         """Children accepted for evaluation: what the evaluation budget counts."""
         row = self._db.execute(

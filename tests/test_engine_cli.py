@@ -119,3 +119,12 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
                 "--set", "controller.max_in_flight=1", "--set", "seed=7")
         codes.append([r[0] for r in db(tmp_path / name).execute("SELECT code FROM programs ORDER BY id")])
     assert codes[0] == codes[1]
+
+
+def test_random_search_mode_breeds_only_from_the_seed(tmp_path: Path) -> None:
+    run_cli("run", "--run-dir", str(tmp_path / "rs"), "--max-evaluations", "20",
+            "--set", "islands.selection.random_search=true")
+    conn = db(tmp_path / "rs")
+    seed = conn.execute("SELECT id FROM programs WHERE operator='seed'").fetchone()[0]
+    parents = {r[0] for r in conn.execute("SELECT parent_ids FROM programs WHERE operator != 'seed'")}
+    assert parents == {json.dumps([seed])}

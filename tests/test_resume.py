@@ -83,3 +83,23 @@ def test_resumed_run_continues_the_same_sequence(tmp_path: Path) -> None:
     seq = [[(r[0], r[1]) for r in db(tmp_path / name).execute("SELECT code, status FROM programs ORDER BY id")]
            for name in ("straight", "killed")]
     assert seq[0] == seq[1]
+
+
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "int"
+    proc = _start(["run", "--run-dir", str(run_dir), "--max-evaluations", "400"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if (run_dir / "archive.sqlite").exists() and \
+                db(run_dir).execute("SELECT COUNT(*) FROM programs").fetchone()[0] >= 10:
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    conn = db(run_dir)
+    assert conn.execute("SELECT state FROM run").fetchone()[0] == "interrupted"
+    assert conn.execute("SELECT COUNT(*) FROM programs WHERE status = 'evaluating'").fetchone()[0] == 0
+    done = conn.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed')").fetchone()[0]
+    assert 0 < done < 400
+    run_cli("resume", str(run_dir), "--max-evaluations", str(done + 20))
+    assert db(run_dir).execute("SELECT state FROM run").fetchone()[0] == "finished"

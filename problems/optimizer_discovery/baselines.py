@@ -19,7 +19,7 @@ import torch
 from problems.optimizer_discovery.tasks import get_task
 from problems.optimizer_discovery.train import LR_GRID, best_loss, run_rule, val_losses
 
-HARNESS_VERSION = "1"  # bump when tasks, schedule or scoring change: invalidates the cache
+HARNESS_VERSION = "2"  # bump when tasks, schedule or scoring change: invalidates the cache
 BASELINE_SEEDS = (0, 1, 2)
 CACHE = Path(__file__).resolve().parent / "adamw_curves.json"
 
@@ -86,12 +86,14 @@ def adamw_curve(task_name: str) -> dict[str, Any]:
         return cached[key]
     torch.set_num_threads(1)
     curve = measure_curve(task_name)
-    cached = _load()
+    prefix = f"v{HARNESS_VERSION}/"
+    cached = {k: v for k, v in _load().items() if k.startswith(prefix)}  # older versions are stale
     cached[key] = curve
     try:  # atomic replace: concurrent evaluators may race to fill the cache
         fd, tmp = tempfile.mkstemp(dir=CACHE.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(cached, f, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, CACHE)
     except OSError:
         pass  # read-only install: recomputed per process, still correct

@@ -5,8 +5,8 @@ Candidate contract (the EVOLVE-BLOCK of a module that may import only ``torch`` 
     def init_state(param: Tensor) -> dict[str, Tensor]          # per-parameter state
     def update(param, grad, state, lr, step) -> (new_param, new_state)
 
-``lr`` is a 0-d tensor already scaled by the harness's warmup + cosine schedule; ``step`` is the
-1-based step (a Python int). The harness owns data, model, loss, schedule, decoupled weight decay,
+``lr`` is the sweep's base LR as a 0-d tensor and ``step`` the 1-based step (a Python int); the
+harness scales the step the rule takes (``new_param - param``) by its warmup + cosine schedule. The harness owns data, model, loss, schedule, decoupled weight decay,
 seeds and budgets, and sweeps the rule over a fixed log grid of base LRs (vectorised with vmap).
 
 Stages: ``filter`` (cheap: a noisy quadratic and logistic regression) stops rules scoring below
@@ -53,8 +53,8 @@ Discover an optimizer update rule for neural-network training. Write two functio
         ...                 # lr: 0-d tensor (already scheduled), step: int starting at 1
         return new_param, new_state
 
-Only `torch` and `math` may be imported. The harness applies warmup + cosine decay to lr and
-decoupled weight decay itself, and sweeps the base lr over a log grid from 1e-4 to 1, so the rule
+Only `torch` and `math` may be imported. The harness multiplies the step your rule takes
+(new_param - param) by a warmup + cosine schedule and applies decoupled weight decay itself, and sweeps the base lr over a log grid from 1e-4 to 1, so the rule
 must not add its own schedule. Use only tensor operations (no Python branching on tensor values)
 so that the sweep can be vectorised. 2-D parameters (param.ndim == 2) are weight matrices.
 Fitness is the geometric mean over tasks of the AdamW budget needed to match the rule's

@@ -1,8 +1,11 @@
 """The trusted training loop: runs an update rule over a learning-rate grid, vectorised with vmap.
 
-The harness owns the schedule (linear warmup + cosine, applied to the LR the rule receives),
-decoupled weight decay, seeds and data order. The candidate only supplies
-``init_state(param) -> state`` and ``update(param, grad, state, lr, step) -> (new_param, new_state)``.
+The harness owns the schedule (linear warmup + cosine), decoupled weight decay, seeds and data
+order. The candidate only supplies ``init_state(param) -> state`` and
+``update(param, grad, state, lr, step) -> (new_param, new_state)``; it receives the base LR of
+the sweep, and the harness scales the step the rule takes (``new_param - param``) by the schedule.
+For the usual rules, whose step is linear in ``lr``, that is exactly "the rule sees the scheduled
+LR"; a rule that ignores ``lr`` still gets warmup and decay, so it cannot drop the schedule.
 """
 
 from __future__ import annotations
@@ -47,11 +50,12 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
         for step in range(1, steps + 1):
             batch = task.make_batch(gen)
             grads = grad_fn(params, batch)
-            lr_t = lr_vec * schedule(step, steps)
+            mult = schedule(step, steps)
             for n in params:
-                new_p, states[n] = vmap(update, in_dims=(0, 0, 0, 0, None))(params[n], grads[n], states[n], lr_t, step)
-                decay = (1.0 - lr_t * task.weight_decay).reshape(-1, *([1] * (new_p.dim() - 1)))
-                params[n] = (new_p * decay).detach()
+                p = params[n]
+                new_p, states[n] = vmap(update, in_dims=(0, 0, 0, 0, None))(p, grads[n], states[n], lr_vec, step)
+                shape = (-1, *([1] * (p.dim() - 1)))
+                params[n] = ((p + mult * (new_p - p)) * (1.0 - mult * lr_vec * task.weight_decay).reshape(shape)).detach()
         return params
     # Sequential fallback for rules vmap cannot batch (data-dependent Python control flow...).
     copies: list[Params] = [{n: p.clone() for n, p in base.items()} for _ in lrs]
@@ -59,12 +63,13 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
     g = grad(task.loss)
     for step in range(1, steps + 1):
         batch = task.make_batch(gen)
-        for i, lr in enumerate(lrs):
+        mult = schedule(step, steps)
+        for i in range(len(lrs)):
             grads = g(copies[i], batch)
-            lr_t = torch.tensor(lr * schedule(step, steps), dtype=torch.float32)
             for n in copies[i]:
-                new_p, seq_states[i][n] = update(copies[i][n], grads[n], seq_states[i][n], lr_t, step)
-                copies[i][n] = (new_p * (1.0 - lr_t * task.weight_decay)).detach()
+                p = copies[i][n]
+                new_p, seq_states[i][n] = update(p, grads[n], seq_states[i][n], lr_vec[i], step)
+                copies[i][n] = ((p + mult * (new_p - p)) * (1.0 - mult * lr_vec[i] * task.weight_decay)).detach()
     return {n: torch.stack([c[n] for c in copies]) for n in base}
 
 
