@@ -65,6 +65,7 @@ def bubblewrap_available() -> bool:
 
 def _bwrap_prefix(workdir: Path) -> list[str]:
     cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+           "--cap-drop", "ALL",
            "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     # /tmp is hidden; bind back what the interpreter and this package need if they live there.
     for keep in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO_ROOT}:

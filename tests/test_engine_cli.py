@@ -128,3 +128,15 @@ def test_random_search_mode_breeds_only_from_the_seed(tmp_path: Path) -> None:
     seed = conn.execute("SELECT id FROM programs WHERE operator='seed'").fetchone()[0]
     parents = {r[0] for r in conn.execute("SELECT parent_ids FROM programs WHERE operator != 'seed'")}
     assert parents == {json.dumps([seed])}
+
+
+def test_heldout_scores_the_best_without_touching_fitness(finished_run: Path) -> None:
+    before = {r[0]: r[1] for r in db(finished_run).execute("SELECT id, fitness FROM programs")}
+    rows = cli_json("heldout", str(finished_run), "-n", "2")
+    assert len(rows) == 2
+    for row in rows:
+        assert "fitness" in row["heldout"] and row["heldout"]["fitness"] < 0
+        shown = cli_json("show", str(finished_run), str(row["id"]))
+        assert shown["metrics"]["heldout"]["fitness"] == row["heldout"]["fitness"]
+    after = {r[0]: r[1] for r in db(finished_run).execute("SELECT id, fitness FROM programs")}
+    assert after == before

@@ -49,6 +49,7 @@ class FunctionMin(Problem):
         Descriptor("calls", 0, 40, 8, "function calls in search()"),
     )
     stages = (Stage("quick", threshold=-1.6), Stage("full"))
+    heldout = Stage("heldout")  # twice the dimension, unseen trials: does the heuristic generalise?
     allowed_imports = frozenset({"math", "random"})
     primitives = Primitives(
         binary_ops=("+", "-", "*", "/"),
@@ -69,7 +70,12 @@ class FunctionMin(Problem):
         return {"random_local_search": (self.folder / "initial_program.py").read_text()}
 
     def _trials(self, stage: str) -> list[int]:
+        if stage == "heldout":
+            return list(range(100, 100 + self.trials))
         return [0] if stage == "quick" else list(range(1, self.trials + 1))
+
+    def _dim(self, stage: str) -> int:
+        return 2 * self.dim if stage == "heldout" else self.dim
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         namespace: dict[str, Any] = {"__name__": "candidate"}
@@ -78,6 +84,7 @@ class FunctionMin(Problem):
         if not callable(search):
             raise ContractError("the program does not define search(f, dim, budget, rng)")
         points = []
+        dim = self._dim(stage)
         for seed in self._trials(stage):
             calls = 0
 
@@ -86,11 +93,11 @@ class FunctionMin(Problem):
                 calls += 1
                 if calls > self.budget:
                     raise BudgetExceeded(f"search() called f more than budget={self.budget} times")
-                if len(x) != self.dim:
-                    raise ContractError(f"f() takes a point of dimension {self.dim}")
-                return shifted(seed, self.dim, x)
+                if len(x) != dim:
+                    raise ContractError(f"f() takes a point of dimension {dim}")
+                return shifted(seed, dim, x)
 
-            x = search(f, self.dim, self.budget, random.Random(seed))
+            x = search(f, dim, self.budget, random.Random(seed))
             try:
                 points.append([float(v) for v in x])
             except (TypeError, ValueError):
@@ -99,12 +106,12 @@ class FunctionMin(Problem):
 
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         points = artifacts.get("points")
-        expected = len(self._trials(stage))
+        expected, dim = len(self._trials(stage)), self._dim(stage)
         if not isinstance(points, list) or len(points) != expected or any(
-            not isinstance(p, list) or len(p) != self.dim for p in points
+            not isinstance(p, list) or len(p) != dim for p in points
         ):
-            raise ContractError(f"expected {expected} points of dimension {self.dim}")
-        values = [shifted(trial, self.dim, p) for trial, p in zip(self._trials(stage), points, strict=True)]
+            raise ContractError(f"expected {expected} points of dimension {dim}")
+        values = [shifted(trial, dim, p) for trial, p in zip(self._trials(stage), points, strict=True)]
         fitness = -sum(math.log10(1.0 + v) for v in values) / len(values)
         return StageScore(fitness, {"mean_f": sum(values) / len(values), "best_f": min(values)},
                           _descriptors(code))
