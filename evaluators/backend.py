@@ -34,12 +34,12 @@ def limits_from(cfg: EvaluatorConfig) -> Limits:
 class ProcessBackend:
     def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> None:
         self.ref, self.limits = ref, limits_from(cfg)
-        self.isolate = cfg.isolation
+        self.isolate, self.warm = cfg.isolation, cfg.warm_start
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="evolve-eval")
         self._futures: dict[Future[EvalResult], int] = {}
 
     def submit(self, program_id: int, code: str) -> None:
-        fut = self._pool.submit(evaluate_cascade, program_id, code, self.ref, self.limits, self.isolate)
+        fut = self._pool.submit(evaluate_cascade, program_id, code, self.ref, self.limits, self.isolate, self.warm)
         self._futures[fut] = program_id
 
     def wait(self, timeout: float) -> list[EvalResult]:
@@ -86,7 +86,7 @@ class RayBackend:
         self._refs: dict[Any, int] = {}
 
     def submit(self, program_id: int, code: str) -> None:
-        ref = self._remote.remote(program_id, code, self.ref, self.limits, self.cfg.isolation)
+        ref = self._remote.remote(program_id, code, self.ref, self.limits, self.cfg.isolation, self.cfg.warm_start)
         self._refs[ref] = program_id
 
     def wait(self, timeout: float) -> list[EvalResult]:

@@ -30,9 +30,9 @@ class EvalResult:
 
 
 def evaluate_cascade(program_id: int, code: str, ref: ProblemRef, limits: Limits,
-                     isolate: bool = True) -> EvalResult:
+                     isolate: bool = True, warm: bool = False) -> EvalResult:
     problem = ref.load()
-    sandbox = Sandbox(limits, isolate=isolate)
+    sandbox = Sandbox(limits, isolate=isolate, warm=warm)
     result = EvalResult(program_id, ok=False, started_at=time.time())
     t0 = time.monotonic()
     outputs = []

@@ -55,15 +55,26 @@ def _die_with_parent() -> None:
 
 
 def main(workdir_arg: str) -> None:
-    _die_with_parent()
+    """Fresh-interpreter entry: read the job the sandbox left in the working directory and run it."""
     workdir = Path(workdir_arg)
     job = json.loads((workdir / "job.json").read_text())
     (workdir / "job.json").unlink()
+    run_job(workdir, job, None)
+
+
+def run_job(workdir: Path, job: dict[str, Any], problem: Any) -> None:
+    """Limit this process, run one stage, write result.json and exit (never returns).
+
+    ``problem`` is the already-loaded problem of a warm server's forked child, or None for a fresh
+    interpreter (then it is loaded here, under the limits).
+    """
+    _die_with_parent()
     _apply_limits(job["limits"])
     from evolve.problem import ContractError, load_problem_folder
 
     try:
-        problem = load_problem_folder(Path(job["problem_folder"]), job["options"])
+        if problem is None:
+            problem = load_problem_folder(Path(job["problem_folder"]), job["options"])
         artifacts = problem.run_stage(job["code"], job["stage"], workdir)
         if not isinstance(artifacts, dict):
             raise ContractError(f"run_stage returned {type(artifacts).__name__}, expected dict")

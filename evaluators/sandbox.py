@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -93,23 +94,25 @@ def _clean_env(workdir: Path) -> dict[str, str]:
 
 
 class Sandbox:
-    def __init__(self, limits: Limits, isolate: bool = True) -> None:
+    """Runs candidate stages; ``warm`` forks them from a per-thread warm server (see evaluators.warm)."""
+
+    def __init__(self, limits: Limits, isolate: bool = True, warm: bool = False) -> None:
         self.limits = limits
         self.isolate = isolate and bubblewrap_available()
+        self.warm = warm
 
     def run(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
             timeout_s: float | None = None) -> StageRun:
         timeout = timeout_s or self.limits.timeout_s
+        if self.warm:
+            return self._run_warm(problem_folder, options, code, stage, timeout)
         workdir = Path(tempfile.mkdtemp(prefix="evolve-cand-"))
         start = time.monotonic()
         try:
             job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage,
                    "limits": self.limits.__dict__}
             (workdir / "job.json").write_text(json.dumps(job))
-            cmd = [sys.executable, "-I", "-c", _BOOT, str(workdir)]
-            if self.isolate:
-                cmd = _bwrap_prefix(workdir) + ["--clearenv"] + \
-                    [a for k, v in _clean_env(workdir).items() for a in ("--setenv", k, v)] + cmd
+            cmd = self._wrap(workdir) + [sys.executable, "-I", "-c", _BOOT, str(workdir)]
             with open(workdir / "output.txt", "wb") as out:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         cwd=workdir, env=_clean_env(workdir), start_new_session=True)
@@ -120,13 +123,55 @@ class Sandbox:
                     timed_out = True
                 finally:
                     _kill_group(proc)
-            seconds = time.monotonic() - start
-            output = _read_head(workdir / "output.txt", self.limits.max_output_chars)
-            if timed_out:
-                return StageRun(None, FailureKind.TIMEOUT, f"wall-clock limit of {timeout:g}s exceeded", output, seconds)
-            return _classify(proc.returncode, workdir / RESULT_FILE, output, seconds)
+            return self._outcome(workdir, proc.returncode, timed_out, timeout, time.monotonic() - start)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _wrap(self, workdir: Path) -> list[str]:
+        if not self.isolate:
+            return []
+        return _bwrap_prefix(workdir) + ["--clearenv"] + \
+            [a for k, v in _clean_env(workdir).items() for a in ("--setenv", k, v)]
+
+    def _outcome(self, workdir: Path, returncode: int, timed_out: bool, timeout: float, seconds: float) -> StageRun:
+        output = _read_head(workdir / "output.txt", self.limits.max_output_chars)
+        if timed_out:
+            return StageRun(None, FailureKind.TIMEOUT, f"wall-clock limit of {timeout:g}s exceeded", output, seconds)
+        return _classify(returncode, workdir / RESULT_FILE, output, seconds)
+
+    def _run_warm(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
+                  timeout: float) -> StageRun:
+        from evaluators.warm import ServerDied, WarmServer, new_base_dir
+
+        key = (problem_folder, json.dumps(options, sort_keys=True), self.isolate)
+        servers: dict[Any, WarmServer] = _THREAD.__dict__.setdefault("servers", {})
+        server = servers.get(key)
+        if server is None or not server.alive():
+            if server is not None:
+                server.close()
+            base = new_base_dir()
+            try:
+                server = servers[key] = WarmServer(problem_folder, options, self._wrap(base), _clean_env(base), base)
+            except (ServerDied, TimeoutError) as exc:
+                servers.pop(key, None)
+                return StageRun(None, FailureKind.CRASH, f"evaluation server: {exc}", "", 0.0)
+        workdir = Path(tempfile.mkdtemp(prefix="job-", dir=server.base))
+        start = time.monotonic()
+        try:
+            try:
+                returncode, timed_out = server.run(workdir, code, stage, self.limits.__dict__, timeout)
+            except (ServerDied, TimeoutError) as exc:
+                # The candidate took its server down (or froze it): replace the server next time.
+                server.close()
+                servers.pop(key, None)
+                kind = FailureKind.TIMEOUT if isinstance(exc, TimeoutError) else FailureKind.CRASH
+                return StageRun(None, kind, f"evaluation server: {exc}", "", time.monotonic() - start)
+            return self._outcome(workdir, returncode, timed_out, timeout, time.monotonic() - start)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+_THREAD = threading.local()
 
 
 # The child's bootstrap: put the repo on sys.path (isolated mode ignores PYTHONPATH), then hand over.

@@ -90,6 +90,10 @@ class EvaluatorConfig(_Strict):
     isolation: bool = Field(
         True, description="Run candidates under bubblewrap (no network, read-only file system) when it works here."
     )
+    warm_start: bool = Field(
+        True, description="Fork each candidate from a warm per-slot server that has the problem loaded "
+        "(else start a fresh interpreter per stage)."
+    )
     timeout_s: float = Field(60.0, gt=0, description="Wall-clock limit per stage; the process tree is killed past it.")
     memory_mb: int = Field(2048, ge=64, description="Address-space limit of the candidate process.")
     cpu_seconds: int = Field(120, ge=1, description="CPU-time limit of the candidate process.")

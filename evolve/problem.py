@@ -91,6 +91,9 @@ class Problem(ABC):
     def seed_programs(self) -> dict[str, str]:
         """Seed programs by name; the first is the default starting point."""
 
+    def prepare(self) -> None:
+        """Warm up in a warm evaluation server before it forks candidates (build data, import...)."""
+
     @abstractmethod
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         """Execute the candidate for one stage (inside the sandbox) and return JSON-able artifacts.

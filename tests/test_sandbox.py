@@ -22,8 +22,8 @@ def search(f, dim, budget, rng):
 """
 
 
-def evaluate(body: str, limits: Limits = LIMITS):
-    return evaluate_cascade(1, body, REF, limits)
+def evaluate(body: str, limits: Limits = LIMITS, warm: bool = False):
+    return evaluate_cascade(1, body, REF, limits, warm=warm)
 
 
 def test_cascade_stops_below_a_stage_threshold() -> None:
@@ -56,8 +56,9 @@ def test_a_good_program_passes_every_stage() -> None:
     ("def search(f, dim, budget, rng) return 1\n", FailureKind.SYNTAX),
     ("x = 1\n", FailureKind.CONTRACT),
 ])
-def test_hostile_program_fails_with_the_right_kind(code: str, kind: FailureKind) -> None:
-    r = evaluate(code)
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
+def test_hostile_program_fails_with_the_right_kind(code: str, kind: FailureKind, warm: bool) -> None:
+    r = evaluate(code, warm=warm)
     assert not r.ok and r.failure_kind == kind, r
     assert r.fitness is None
 
@@ -89,7 +90,8 @@ def test_huge_output_is_truncated() -> None:
     assert r.ok and len(r.output) < 2100 and "truncated" in r.output
 
 
-def test_controller_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
+def test_controller_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch, warm: bool) -> None:
     monkeypatch.setenv("EVOLVE_TEST_SECRET", "hunter2-planted")
     code = ("import os\n"
             "def search(f, dim, budget, rng):\n"
@@ -97,7 +99,7 @@ def test_controller_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) -> 
             "    with open('/proc/self/environ', 'rb') as fh:\n"
             "        assert b'hunter2' not in fh.read(), 'secret in /proc/self/environ'\n"
             "    return [0.0] * dim\n")
-    r = evaluate(code)
+    r = evaluate(code, warm=warm)
     assert r.ok, r.reason
 
 
@@ -163,3 +165,16 @@ def test_no_network_and_read_only_files(tmp_path: Path) -> None:
     server.close()
     assert "BLOCKED" in r.output and "CONNECTED" not in r.output
     assert "READONLY" in r.output and not target.exists()
+
+
+def test_a_candidate_that_kills_its_warm_server_fails_alone() -> None:
+    killer = "import os, signal\ndef search(f, dim, budget, rng):\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+    r = evaluate(killer, warm=True)
+    assert not r.ok and r.failure_kind == FailureKind.CRASH
+    after = evaluate(GOOD, warm=True)  # a new server replaces the dead one
+    assert after.ok and after.fitness == evaluate(GOOD).fitness
+
+
+def test_warm_and_fresh_give_the_same_result() -> None:
+    code = (builtin_problems()["function_min"] / "initial_program.py").read_text()
+    assert evaluate(code, warm=True).fitness == evaluate(code, warm=False).fitness

@@ -123,6 +123,15 @@ class OptimizerDiscovery(Problem):
         return STAGE_TASKS[stage]
 
     # -- inside the sandbox ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Build every selection task's data and run AdamW a few steps on each (lazy torch set-up)."""
+        from problems.optimizer_discovery.baselines import adamw_init, adamw_update
+
+        torch.set_num_threads(1)
+        for tasks in STAGE_TASKS.values():
+            for name in tasks:
+                run_rule(get_task(name), adamw_init, adamw_update, (0,), 2)
+
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         torch.set_num_threads(1)
         init_state, update = load_rule(code)
