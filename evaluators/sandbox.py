@@ -9,6 +9,7 @@ child to itself before any candidate code is loaded.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -152,6 +153,7 @@ class Sandbox:
             base = new_base_dir()
             try:
                 server = servers[key] = WarmServer(problem_folder, options, self._wrap(base), _clean_env(base), base)
+                _ALL_SERVERS.append(server)
             except (ServerDied, TimeoutError) as exc:
                 servers.pop(key, None)
                 return StageRun(None, FailureKind.CRASH, f"evaluation server: {exc}", "", 0.0)
@@ -172,6 +174,14 @@ class Sandbox:
 
 
 _THREAD = threading.local()
+_ALL_SERVERS: list[Any] = []
+
+
+@atexit.register
+def close_warm_servers() -> None:
+    """Stop every warm server this process started (they also exit when their stdin closes)."""
+    while _ALL_SERVERS:
+        _ALL_SERVERS.pop().close()
 
 
 # The child's bootstrap: put the repo on sys.path (isolated mode ignores PYTHONPATH), then hand over.

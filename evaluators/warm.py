@@ -83,6 +83,8 @@ class WarmServer:
         return self.proc.poll() is None
 
     def close(self) -> None:
+        if self._log.closed:
+            return
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
