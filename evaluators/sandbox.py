@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from evaluators.pids import PidsCgroup
 from evolve.program import FailureKind
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +114,8 @@ class Sandbox:
             job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage,
                    "limits": self.limits.__dict__}
             (workdir / "job.json").write_text(json.dumps(job))
-            cmd = self._wrap(workdir) + [sys.executable, "-I", "-c", _BOOT, str(workdir)]
+            pids = PidsCgroup(self.limits.max_processes)
+            cmd = pids.wrap(self._wrap(workdir) + [sys.executable, "-I", "-c", _BOOT, str(workdir)])
             with open(workdir / "output.txt", "wb") as out:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         cwd=workdir, env=_clean_env(workdir), start_new_session=True)
@@ -124,6 +126,7 @@ class Sandbox:
                     timed_out = True
                 finally:
                     _kill_group(proc)
+                    pids.close()
             return self._outcome(workdir, proc.returncode, timed_out, timeout, time.monotonic() - start)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -152,7 +155,8 @@ class Sandbox:
                 server.close()
             base = new_base_dir()
             try:
-                server = servers[key] = WarmServer(problem_folder, options, self._wrap(base), _clean_env(base), base)
+                server = servers[key] = WarmServer(problem_folder, options, self._wrap(base), _clean_env(base), base,
+                                                   max_pids=self.limits.max_processes)
                 _ALL_SERVERS.append(server)
             except (ServerDied, TimeoutError) as exc:
                 servers.pop(key, None)

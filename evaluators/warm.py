@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evaluators.pids import PidsCgroup
+
 _PROTOCOL_FD_IN, _PROTOCOL_FD_OUT = 200, 201
 
 
@@ -38,11 +40,12 @@ class WarmServer:
     """The controller-side handle of one warm server (one evaluation at a time)."""
 
     def __init__(self, problem_folder: str, options: dict[str, Any], wrap: list[str] | None,
-                 env: dict[str, str], base: Path, start_timeout_s: float = 120.0) -> None:
+                 env: dict[str, str], base: Path, max_pids: int = 64, start_timeout_s: float = 120.0) -> None:
         self.base = base
+        self.pids = PidsCgroup(max_pids)  # the server and every child it forks share the cap
         boot = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); "
                 "from evaluators.warm import serve; serve()")
-        cmd = (wrap or []) + [sys.executable, "-I", "-c", boot]
+        cmd = self.pids.wrap((wrap or []) + [sys.executable, "-I", "-c", boot])
         self._log = open(base / "server.log", "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=base, env=env, start_new_session=True)
@@ -93,6 +96,7 @@ class WarmServer:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        self.pids.close()
         self._log.close()
         shutil.rmtree(self.base, ignore_errors=True)
 

@@ -337,6 +337,8 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
 def baselines(
     problem: Annotated[str, typer.Argument(help="Built-in problem name or problem folder.")] = "optimizer_discovery",
     parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
+    timeout_s: Annotated[float, typer.Option(help="Wall-clock limit per stage.")] = 600.0,
+    warm: Annotated[bool, typer.Option(help="Fork from warm servers (else a fresh interpreter per stage).")] = True,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate every seed program of a problem through the sandboxed cascade and print the scores."""
@@ -350,16 +352,17 @@ def baselines(
     folder = resolve_problem(problem, problem if Path(problem).is_dir() else None)
     ref = ProblemRef(str(folder), {})
     seeds = ref.load().seed_programs()
-    cfg = EvaluatorConfig(timeout_s=600)
+    cfg = EvaluatorConfig(timeout_s=timeout_s, warm_start=warm)
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = {name: pool.submit(evaluate_cascade, i, code, ref, limits_from(cfg), cfg.isolation)
+        futures = {name: pool.submit(evaluate_cascade, i, code, ref, limits_from(cfg), cfg.isolation, cfg.warm_start)
                    for i, (name, code) in enumerate(seeds.items())}
         results = {name: fut.result() for name, fut in futures.items()}
     rows = []
     for name, r in results.items():
         tasks = {t: m["score"] for stage in r.metrics.values() for t, m in stage.get("tasks", {}).items()}
         rows.append({"seed": name, "fitness": r.fitness, "stage_reached": r.stage_reached,
-                     "failure": r.reason, "task_scores": tasks, "seconds": r.seconds})
+                     "failure_kind": r.failure_kind, "failure": r.reason, "task_scores": tasks,
+                     "seconds": r.seconds, "output_chars": len(r.output), "metrics": r.metrics})
     rows.sort(key=lambda row: -(row["fitness"] if row["fitness"] is not None else float("-inf")))
     if json_:
         return _print_json(rows)

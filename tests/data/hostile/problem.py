@@ -1,0 +1,39 @@
+"""A problem whose seed programs are hostile candidates, for `evolve baselines tests/data/hostile`.
+
+Same contract and trusted scoring as function_min (search(f, dim, budget, rng) -> point), but every
+seed is an attack on the sandbox or on the harness, and the import allow-list is wide open so that
+the runtime defences, not the static rules, are what is tested.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from evolve.problem import Problem
+from problems.function_min.problem import FunctionMin
+
+
+class Hostile(FunctionMin):
+    name = "hostile"
+    allowed_imports = frozenset(sys.stdlib_module_names)
+
+    def seed_programs(self) -> dict[str, str]:
+        from evaluators.pids import PidsCgroup
+        from evaluators.sandbox import bubblewrap_available
+
+        programs = {p.stem: p.read_text() for p in sorted((self.folder / "programs").glob("*.py"))}
+        if not bubblewrap_available():
+            # As root without a jail nothing stops these: keep them off a machine without bubblewrap.
+            for name in ("write_outside", "read_proc_environ", "read_parent_environ"):
+                programs.pop(name)
+        probe = PidsCgroup(8)
+        if probe.path is None:  # without a pids cgroup a fork bomb would take the machine down
+            programs.pop("fork_bomb")
+        probe.close()
+        return programs
+
+
+def make_problem(folder: Path, options: dict[str, Any]) -> Problem:
+    return Hostile(folder, {"budget": 200, "trials": 1, **options})

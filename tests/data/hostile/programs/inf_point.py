@@ -1,0 +1,2 @@
+def search(f, dim, budget, rng):
+    return [float("inf")] * dim

@@ -1,0 +1,3 @@
+import ctypes
+def search(f, dim, budget, rng):
+    ctypes.string_at(0)

@@ -1,0 +1,3 @@
+import time
+def search(f, dim, budget, rng):
+    time.sleep(3600)

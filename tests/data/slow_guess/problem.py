@@ -1,0 +1,40 @@
+"""guess_three with a one-second evaluation: keeps work in flight for the multi-node test."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from evolve.problem import ContractError, Descriptor, Primitives, Problem, Stage, StageScore
+
+SEED = "# EVOLVE-BLOCK-START\ndef guess():\n    return 0.5\n# EVOLVE-BLOCK-END\n"
+
+
+class SlowGuess(Problem):
+    name = "slow_guess"
+    version = "1"
+    description = "Write guess() returning a float; fitness is -(x - 3)**2. Each evaluation takes a second."
+    descriptors = (Descriptor("x", -10, 10, 20),)
+    stages = (Stage("main", timeout_s=30),)
+    allowed_imports = frozenset({"math"})
+    primitives = Primitives(binary_ops=("+", "-", "*"), calls=("abs",), constants=(1.0, 2.0))
+
+    def seed_programs(self) -> dict[str, str]:
+        return {"half": SEED}
+
+    def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
+        namespace: dict[str, Any] = {}
+        exec(compile(code, "candidate.py", "exec"), namespace)
+        time.sleep(1.0)
+        return {"x": float(namespace["guess"]())}
+
+    def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
+        x = artifacts.get("x")
+        if not isinstance(x, float):
+            raise ContractError("x must be a float")
+        return StageScore(-(x - 3.0) ** 2, {"x": x}, {"x": x})
+
+
+def make_problem(folder: Path, options: dict[str, Any]) -> Problem:
+    return SlowGuess(folder, options)
