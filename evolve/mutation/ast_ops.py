@@ -77,6 +77,8 @@ def _value_exprs(trees: list[ast.Module]) -> list[tuple[ast.AST, str, int | None
             for fld, value in ast.iter_fields(parent):
                 if fld in {"func", "target", "targets", "decorator_list", "annotation", "returns"}:
                     continue
+                if fld == "value" and isinstance(parent, (ast.Attribute, ast.Subscript)):
+                    continue  # `torch` in torch.sqrt, `state` in state["m"]: replacing them is never valid
                 if isinstance(value, ast.expr) and _replaceable(value):
                     slots.append((parent, fld, None))
                 elif isinstance(value, list):
@@ -107,20 +109,32 @@ def _set(slot: tuple[ast.AST, str, int | None], new: ast.expr) -> None:
         getattr(parent, fld)[idx] = new
 
 
+def _enclosing_function(trees: list[ast.Module], line: int | None) -> ast.AST | None:
+    if line is None:
+        return None
+    funcs = [f for f in _nodes(trees, (ast.FunctionDef, ast.AsyncFunctionDef))
+             if f.lineno <= line <= (f.end_lineno or f.lineno)]
+    return max(funcs, key=lambda f: f.lineno, default=None)  # the innermost
+
+
 def _in_scope_names(trees: list[ast.Module], at: ast.AST | None = None) -> list[str]:
-    """Names bound before ``at``: arguments, and assignment targets on earlier lines.
+    """Names bound before ``at`` in its function: arguments, and assignments on earlier lines.
 
     Comprehension variables are left out (they exist only inside their comprehension), and so
-    are names first bound at or after ``at``'s line, which would be read before assignment.
+    are names first bound at or after ``at``'s line, which would be read before assignment, and
+    names local to other functions.
     """
     line = getattr(at, "lineno", None) if at is not None else None
-    names = {a.arg for a in _nodes(trees, ast.arg)}
-    comp_targets = {n.id for c in _nodes(trees, ast.comprehension) for n in ast.walk(c.target)
-                    if isinstance(n, ast.Name)}
-    for n in _nodes(trees, ast.Name):
-        if isinstance(n.ctx, ast.Store) and n.id not in comp_targets \
-                and (line is None or getattr(n, "lineno", line) < line):
-            names.add(n.id)
+    scope = _enclosing_function(trees, line)
+    scope_trees: list[ast.AST] = [scope] if scope is not None else list(trees)
+    names = {a.arg for t in scope_trees for a in ast.walk(t) if isinstance(a, ast.arg)}
+    comp_targets = {n.id for t in scope_trees for c in ast.walk(t) if isinstance(c, ast.comprehension)
+                    for n in ast.walk(c.target) if isinstance(n, ast.Name)}
+    for t in scope_trees:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in comp_targets \
+                    and (line is None or getattr(n, "lineno", line) < line):
+                names.add(n.id)
     return sorted(names - {"self"})
 
 
@@ -197,9 +211,11 @@ class Mutator:
         r = rng.random()
         if depth <= 0 or r < 0.3:
             return self._random_leaf(names, rng)
-        if r < 0.6 and self.p.calls:
-            return ast.Call(_name_expr(str(rng.choice(self.p.calls))),
-                            [self._random_expr(names, rng, depth - 1)], [])
+        if r < 0.6 and self.p.calls and names:
+            arg = self._random_expr(names, rng, depth - 1)
+            if isinstance(arg, ast.Constant):
+                arg = ast.Name(names[int(rng.integers(len(names)))], ast.Load())
+            return ast.Call(_name_expr(str(rng.choice(self.p.calls))), [arg], [])
         op = str(rng.choice([o for o in self.p.binary_ops if o in _BINOPS]))
         return ast.BinOp(self._random_expr(names, rng, depth - 1), _BINOPS[op](),
                          self._random_expr(names, rng, depth - 1))
@@ -218,7 +234,7 @@ class Mutator:
             raise EditFailed("no expression")
         slot = slots[int(rng.integers(len(slots)))]
         old = _get(slot)
-        if self.p.calls and rng.random() < 0.4:
+        if self.p.calls and not isinstance(old, ast.Constant) and rng.random() < 0.4:
             _set(slot, ast.Call(_name_expr(str(rng.choice(self.p.calls))), [old], []))
         else:
             op = str(rng.choice([o for o in self.p.binary_ops if o in _BINOPS]))

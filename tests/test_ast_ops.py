@@ -1,0 +1,50 @@
+"""Genetic operators: always parseable, confined to EVOLVE blocks, changing something."""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+
+from evolve.mutation.ast_ops import EditFailed, Mutator, _in_scope_names, crossover
+from evolve.mutation.blocks import block_bodies, code_hash, split_blocks
+from evolve.problem import builtin_problems, load_problem_folder
+
+
+def _fixed_parts(code: str) -> list[str]:
+    return [s.text for s in split_blocks(code) if not s.evolvable]
+
+
+@pytest.mark.parametrize("problem_name", ["function_min", "optimizer_discovery"])
+def test_mutation_and_crossover_parse_and_keep_code_outside_blocks(problem_name: str) -> None:
+    problem = load_problem_folder(builtin_problems()[problem_name], {})
+    seeds = list(problem.seed_programs().values())
+    mutator = Mutator(problem.primitives)
+    rng = np.random.default_rng(0)
+    changed = failed = 0
+    for i in range(300):
+        parent = seeds[i % len(seeds)]
+        try:
+            child, edits = mutator.mutate(parent, rng, max_edits=3)
+        except EditFailed:  # the operator retries these; they must stay rare
+            failed += 1
+            continue
+        ast.parse(child)
+        assert _fixed_parts(child) == _fixed_parts(parent)
+        assert edits
+        changed += code_hash(child) != code_hash(parent)
+        mate = seeds[(i + 1) % len(seeds)]
+        kid, _ = crossover(parent, mate, rng)
+        ast.parse(kid)
+        assert _fixed_parts(kid) == _fixed_parts(parent)
+    assert changed > 250 and failed < 15
+
+
+def test_new_names_come_from_the_enclosing_function_only() -> None:
+    code = ("def init_state(param):\n    return {'m': param}\n\n"
+            "def update(param, grad, state, lr, step):\n    m = state['m']\n    d = grad\n    return param - lr * d\n")
+    trees = [ast.parse(b) for b in block_bodies(code)]
+    ret = [n for n in ast.walk(trees[0]) if isinstance(n, ast.Return)]
+    assert _in_scope_names(trees, ret[0].value) == ["param"]  # not grad, lr, m...
+    assert set(_in_scope_names(trees, ret[1].value)) == {"param", "grad", "state", "lr", "step", "m", "d"}
