@@ -36,10 +36,26 @@ def _root() -> Path | None:
         except OSError:
             continue
         if ok:
+            _sweep(root)
             return root
     log.warning("no writable pids cgroup: a candidate's process count is not capped (fork bombs are "
                 "stopped only by the wall-clock kill)")
     return None
+
+
+def _sweep(root: Path) -> None:
+    """Remove empty cgroups left by evaluators that were killed (kill -9 skips their clean-up)."""
+    for path in root.glob("evolve-*-*"):
+        try:
+            creator = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if creator != os.getpid() and not Path(f"/proc/{creator}").exists():
+            try:
+                if not (path / "cgroup.procs").read_text().strip():
+                    path.rmdir()
+            except OSError:
+                pass
 
 
 class PidsCgroup:

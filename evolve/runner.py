@@ -36,7 +36,11 @@ def problem_ref(cfg: RunConfig) -> ProblemRef:
 def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
     """A new run directory with its archive; refuses to touch an existing archive."""
     if (run_dir / ARCHIVE).exists():
-        raise StoreError(f"{run_dir}: already holds a run; use `evolve resume {run_dir}` to continue it")
+        if _has_run_record(run_dir / ARCHIVE):
+            raise StoreError(f"{run_dir}: already holds a run; use `evolve resume {run_dir}` to continue it")
+        # Killed while being created (before its first commit): nothing stored, start afresh.
+        for suffix in ("", "-wal", "-shm"):
+            (run_dir / (ARCHIVE + suffix)).unlink(missing_ok=True)
     ref = problem_ref(cfg)
     cfg.problem.path = ref.folder  # resume must find the same problem even if the cwd changes
     problem = ref.load()
@@ -44,6 +48,17 @@ def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
     store = LineageStore(run_dir / ARCHIVE, create=True)
     store.init_run(cfg.model_dump_json(), cfg.seed, problem.name, problem.version, _versions())
     return store
+
+
+def _has_run_record(path: Path) -> bool:
+    store = LineageStore(path)
+    try:
+        store.run_info()
+        return True
+    except StoreError:
+        return False
+    finally:
+        store.close()
 
 
 def open_run(run_dir: Path) -> tuple[RunConfig, LineageStore]:
