@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -138,8 +137,8 @@ class Controller:
         op: Operator = self.operators[names[int(self.rng.choice(len(names), p=weights / weights.sum()))]]
         parent_ids += [m.program_id for m in mates[: op.num_parents - 1]]
         parents = [self.store.get(pid) for pid in parent_ids]
-        inspirations = [self.store.get(e.program_id)
-                        for e in self.archipelago.inspirations(island, self.rng, set(parent_ids))]
+        # The elites not used as parents are the operator's inspirations: one draw serves both.
+        inspirations = [self.store.get(m.program_id) for m in mates if m.program_id not in parent_ids]
         ctx = OperatorContext(self.problem, np.random.default_rng(int(self.rng.integers(2**63))), inspirations)
         child = Program(code="", parent_ids=parent_ids, operator=op.name, island=island,
                         generation=1 + max(p.generation for p in parents))
@@ -235,13 +234,3 @@ class Controller:
         assert p.fitness is not None
         return ProgramSummary(p.id, p.fitness, p.descriptors)  # type: ignore[arg-type]
 
-
-def run_info_summary(progress: Progress) -> dict[str, Any]:
-    return {
-        "evaluations": progress.evaluations,
-        "budget": progress.budget,
-        "best_fitness": progress.best_fitness,
-        "best_program_id": progress.best_program_id,
-        "failures": dict(progress.failures),
-        "rejections": dict(progress.rejections),
-    }

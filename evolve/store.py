@@ -258,10 +258,6 @@ class LineageStore:
         ).fetchone()
         return int(row[0])
 
-    def max_generation(self) -> int:
-        row = self._db.execute("SELECT COALESCE(MAX(generation), 0) FROM programs").fetchone()
-        return int(row[0])
-
     # -- events and island counters ------------------------------------------------------------
     def add_event(self, db: sqlite3.Connection, kind: str, island: int, program_id: int | None,
                   data: dict[str, Any] | None = None) -> None:
@@ -288,7 +284,3 @@ class LineageStore:
 
     def island_rows(self) -> dict[int, dict[str, Any]]:
         return {r["island"]: dict(r) for r in self._db.execute("SELECT * FROM islands").fetchall()}
-
-    def integrity_check(self) -> str:
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
-

@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -37,9 +35,3 @@ def db(run_dir: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     return conn
 
-
-@pytest.fixture
-def small_run_args() -> list[str]:
-    """A fast function_min run: exercised migration and resets within ~100 evaluations."""
-    return ["--set", "islands.migration_interval=10", "--set", "islands.stagnation_evaluations=15",
-            "--set", "evaluator.timeout_s=20"]
