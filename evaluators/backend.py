@@ -8,7 +8,10 @@
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -77,8 +80,11 @@ class RayBackend:
                 _check_reachable(cfg.ray_address)
                 ray.init(address=cfg.ray_address, runtime_env=runtime_env, log_to_driver=False)
             else:
-                ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)), include_dashboard=False,
-                         runtime_env=runtime_env, log_to_driver=False)
+                # The local runtime's processes (and so every worker) inherit the environment at
+                # ray.init(): start them without anything that looks like a secret (LLM keys...).
+                with _secrets_hidden():
+                    ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
+                             include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
                 self._started_here = True
         self._remote = ray.remote(evaluate_cascade).options(
             num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
@@ -116,6 +122,20 @@ class RayBackend:
         self._refs.clear()
         if self._started_here:
             self._ray.shutdown()
+
+
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.I)
+_RAY_OWN = ("RAY_",)  # Ray's own settings (RAY_AUTH_MODE...) must reach its processes
+
+
+@contextmanager
+def _secrets_hidden() -> Iterator[None]:
+    hidden = {k: os.environ.pop(k) for k in list(os.environ)
+              if SECRET_NAME.search(k) and not k.startswith(_RAY_OWN)}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
@@ -21,7 +22,10 @@ from evolve.config import ConfigError, RunConfig, load_config
 from evolve.controller import Progress, RunError
 from evolve.problem import ProblemError, builtin_problems, load_problem_folder
 from evolve.program import Program
-from evolve.runner import create_run, execute, open_run
+from evolve.llm.coordinator import replay_selector
+from evolve.llm.prompts import PromptError
+from evolve.mutation.llm_ops import LLMTools
+from evolve.runner import create_run, execute, llm_tools, open_run, operators_line
 from evolve.store import LineageStore, StoreError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -40,8 +44,8 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, ProblemError, StoreError, RunError, ConnectionError) as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        except (ConfigError, ProblemError, StoreError, RunError, ConnectionError, PromptError) as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -63,7 +67,7 @@ def _progress_table(p: Progress) -> Table:
     return t
 
 
-def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path) -> None:
+def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:
     with Live(console=err, refresh_per_second=4, transient=False) as live:
         last = [0.0]
 
@@ -72,7 +76,7 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path) ->
                 last[0] = time.monotonic()
                 live.update(_progress_table(p))
 
-        progress, _ = execute(cfg, store, show)
+        progress, _ = execute(cfg, store, show, tools)
         live.update(_progress_table(progress))
     state = store.run_info()["state"]
     out.print(f"\nrun {state}: {progress.evaluations} evaluations in {run_dir}")
@@ -108,10 +112,10 @@ def run(
     cfg = load_config(config, overrides)
     label = Path(cfg.problem.path).name if cfg.problem.path else cfg.problem.name
     run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{label}")
+    tools = llm_tools(cfg)  # a missing key or broken template fails here, before anything is created
     store = create_run(cfg, run_dir)
-    err.print(f"run directory: {run_dir}; operators: {', '.join(cfg.operators.weights)} "
-              "(genetic operators only: no LLM configured)")
-    _execute_with_display(cfg, store, run_dir)
+    err.print(f"run directory: {run_dir}; {operators_line(cfg, tools)}")
+    _execute_with_display(cfg, store, run_dir, tools)
 
 
 @app.command()
@@ -122,7 +126,9 @@ def resume(run_dir: RunDir,
     cfg, store = open_run(run_dir)
     if max_evaluations is not None:
         cfg.budget.max_evaluations = max_evaluations
-    _execute_with_display(cfg, store, run_dir)
+    tools = llm_tools(cfg)
+    err.print(f"resuming {run_dir}; {operators_line(cfg, tools)}")
+    _execute_with_display(cfg, store, run_dir, tools)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -160,6 +166,7 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
         "evaluations": store.completed_evaluations(), "budget": cfg.budget.max_evaluations,
         "best": {"id": best[0].id, "fitness": best[0].fitness} if best else None,
         **counts, "islands": store.island_rows(), "events": events,
+        "llm": _llm_status(cfg, store),
     }
     if json_:
         return _print_json(data)
@@ -171,7 +178,29 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
     for i, row in sorted(data["islands"].items()):
         t.add_row(f"island {i}", f"best {row['best_fitness']} (program {row['best_program_id']}), "
                   f"{row['evaluations']} evaluations, {row['since_improvement']} since improvement")
+    llm = data["llm"]
+    for model, s in llm["spend"].items():
+        cost = "price unknown" if s["cost"] is None else f"${s['cost']:.4f}"
+        t.add_row(f"llm {model}", f"{s['attempts']} calls ({s['errors']} failed), {s['tokens_in']} tokens in, "
+                  f"{s['tokens_out']} out, {cost}, next-pick probability {llm['preferences'].get(model, 0):.2f}")
+    if llm["models"]:
+        t.add_row("llm budget", f"{llm['tokens']} tokens / {cfg.budget.max_llm_tokens or 'no limit'}, "
+                  f"${llm['cost']:.4f} / {cfg.budget.max_llm_cost or 'no limit'}; {llm['insights']} insight notes")
     out.print(t)
+
+
+def _llm_status(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
+    """Spend per model, the selector's current preferences (bandit replayed from the archive)."""
+    spend = store.llm_spend()
+    selector, _ = replay_selector(cfg.llm, store)
+    return {
+        "models": [m.model for m in cfg.llm.models], "selection": cfg.llm.selection, "spend": spend,
+        "tokens": int(sum(s["tokens_in"] + s["tokens_out"] for s in spend.values())),
+        "cost": float(sum(s["cost"] or 0.0 for s in spend.values())),
+        "preferences": selector.preferences() if cfg.llm.models else {},
+        "bandit_scores": {k: (None if v == float("inf") else v) for k, v in selector.scores().items()},
+        "insights": len(store.insights()),
+    }
 
 
 @app.command()

@@ -37,6 +37,13 @@ class ProblemConfig(_Strict):
 class BudgetConfig(_Strict):
     max_evaluations: int = Field(200, ge=1, description="Stop proposing after this many evaluated children.")
     max_wall_seconds: float | None = Field(None, gt=0, description="Stop proposing after this much wall time.")
+    max_llm_tokens: int | None = Field(
+        None, ge=1, description="Stop proposing once LLM calls have used this many tokens (in + out, whole run)."
+    )
+    max_llm_cost: float | None = Field(
+        None, gt=0, description="Stop proposing once LLM calls have cost this much (USD, whole run; calls of "
+        "unknown price count 0)."
+    )
 
 
 class SelectionConfig(_Strict):
@@ -66,8 +73,10 @@ class IslandsConfig(_Strict):
 
 class OperatorsConfig(_Strict):
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"ast_mutate": 0.8, "ast_crossover": 0.2},
-        description="Relative weight of each operator by name (see evolve.mutation.OPERATORS).",
+        default_factory=lambda: {"ast_mutate": 0.8, "ast_crossover": 0.2,
+                                 "llm_diff": 3.0, "llm_rewrite": 1.0, "llm_crossover": 1.0},
+        description="Relative weight of each operator by name: ast_mutate, ast_crossover (genetic) and "
+        "llm_diff, llm_rewrite, llm_crossover (used only when llm.models is set).",
     )
     mutations_per_child: int = Field(2, ge=1, description="Max AST edits applied per ast_mutate child.")
     max_attempts: int = Field(
@@ -105,6 +114,57 @@ class EvaluatorConfig(_Strict):
 
 class ControllerConfig(_Strict):
     max_in_flight: int = Field(2, ge=1, description="Evaluations kept running at once (no generation barrier).")
+    max_pending_proposals: int = Field(
+        2, ge=1, description="LLM children being written (or written and waiting for a slot) on top of the "
+        "running evaluations, so model latency overlaps evaluation."
+    )
+
+
+class ModelConfig(_Strict):
+    model: str = Field(description="litellm model name, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
+                       "gemini/gemini-2.5-flash, openai/<name> with api_base for a local server.")
+    weight: float = Field(1.0, gt=0, description="Share of LLM calls in the weighted ensemble.")
+    temperature: float = Field(0.8, ge=0, description="Sampling temperature.")
+    max_tokens: int = Field(4096, ge=16, description="Max tokens of one reply.")
+    timeout_s: float = Field(120.0, gt=0, description="Per-attempt timeout of one call.")
+    api_base: str | None = Field(None, description="Endpoint URL (local vLLM/Ollama/llama.cpp servers, proxies).")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the API key (default: litellm's own lookup, "
+        "e.g. OPENAI_API_KEY; no key when api_base is set). The key itself never goes in a config."
+    )
+    price_in_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens, for models litellm has no price for."
+    )
+    price_out_per_mtok: float | None = Field(
+        None, ge=0, description="USD per million completion tokens, for models litellm has no price for."
+    )
+
+
+class LLMConfig(_Strict):
+    models: list[ModelConfig] = Field(
+        default_factory=list, description="Models to mutate with; empty = genetic operators only."
+    )
+    selection: Literal["weighted", "bandit"] = Field(
+        "weighted", description="'weighted': draw a model by weight; 'bandit': UCB over models on fitness "
+        "gain per call (per dollar where prices are known)."
+    )
+    bandit_exploration: float = Field(1.0, ge=0, description="UCB exploration constant of the bandit.")
+    max_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once (all models together).")
+    max_retries: int = Field(4, ge=0, description="Retries of a call after 429, 5xx, timeouts or connection errors.")
+    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles per retry, with jitter; a "
+                             "Retry-After header wins when longer.")
+    backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between retries.")
+    repair: bool = Field(True, description="Send an LLM child that failed (syntax, static rule, crash, NaN, "
+                         "contract) back once with its error for a fix.")
+    insights_interval: int = Field(
+        50, ge=0, description="Every this many evaluations, an LLM call summarises what worked into a note "
+        "that later prompts carry (0 = off)."
+    )
+    history_length: int = Field(4, ge=0, description="Ancestors described in a prompt (what changed, fitness effect).")
+    feedback_chars: int = Field(1500, ge=0, description="Characters of a program's output/error put in a prompt.")
+    prompts_dir: str | None = Field(
+        None, description="Folder of template files overriding those in prompts/ (same file names)."
+    )
 
 
 class RunConfig(_Strict):
@@ -115,6 +175,7 @@ class RunConfig(_Strict):
     operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
 
 
 def _parse_scalar(text: str) -> Any:

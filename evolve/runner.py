@@ -10,8 +10,12 @@ from pathlib import Path
 from types import FrameType
 
 from evaluators.backend import make_backend
-from evolve.config import RunConfig, config_from_json
+from evolve.config import ConfigError, RunConfig, config_from_json
 from evolve.controller import Controller, Progress
+from evolve.llm.client import LLMClient
+from evolve.llm.prompts import PromptLibrary, secret_values
+from evolve.mutation.llm_ops import LLMTools
+from evolve.mutation.operators import LLM_OPERATORS
 from evolve.problem import Problem, ProblemRef, load_problem_folder, resolve_problem
 from evolve.store import LineageStore, StoreError
 
@@ -66,13 +70,40 @@ def open_run(run_dir: Path) -> tuple[RunConfig, LineageStore]:
     return config_from_json(store.run_info()["config_json"]), store
 
 
-def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress], None] | None = None
-            ) -> tuple[Progress, Problem]:
+def llm_tools(cfg: RunConfig) -> LLMTools | None:
+    """The run's LLM client and prompts, or None when no model is configured (genetic operators only).
+
+    Raises ConfigError/PromptError for a missing key variable or a broken template: call it
+    before anything is created so a bad LLM setup costs nothing.
+    """
+    if not cfg.llm.models:
+        return None
+    if not any(cfg.operators.weights.get(name, 0) > 0 for name in LLM_OPERATORS):
+        raise ConfigError(f"llm.models is set but no LLM operator has a positive weight in operators.weights "
+                          f"({', '.join(LLM_OPERATORS)})")
+    client = LLMClient(cfg.llm, cfg.budget)
+    key_vars = [m.api_key_env for m in cfg.llm.models if m.api_key_env]
+    return LLMTools(client, PromptLibrary(cfg.llm.prompts_dir), cfg.llm, secret_values(key_vars) + client.secrets)
+
+
+def operators_line(cfg: RunConfig, tools: LLMTools | None) -> str:
+    """What will mutate, for the line printed at start."""
+    used = [n for n, w in cfg.operators.weights.items() if w > 0 and (tools or n not in LLM_OPERATORS)]
+    if tools is None:
+        return f"operators: {', '.join(used)} (genetic operators only: no LLM configured, llm.models is empty)"
+    models = ", ".join(m.model for m in cfg.llm.models)
+    return f"operators: {', '.join(used)}; models: {models} ({cfg.llm.selection})"
+
+
+def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress], None] | None = None,
+            tools: LLMTools | None = None) -> tuple[Progress, Problem]:
     """Run the loop until the budget is spent or Ctrl-C; everything lands in ``store``."""
     ref = problem_ref(cfg)
     problem = load_problem_folder(Path(ref.folder), ref.options)
+    if tools is None:
+        tools = llm_tools(cfg)
     backend = make_backend(ref, cfg.evaluator, cfg.controller.max_in_flight)
-    controller = Controller(cfg, store, problem, backend, on_progress)
+    controller = Controller(cfg, store, problem, backend, on_progress, tools)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if controller.stop_requested:  # second Ctrl-C: stop now; in-flight work re-runs on resume

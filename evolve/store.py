@@ -75,6 +75,29 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,          -- JSON object
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    program_id INTEGER REFERENCES programs(id),  -- the child it wrote (NULL for insights)
+    purpose TEXT NOT NULL,       -- llm_diff | llm_rewrite | llm_crossover | llm_repair | insights
+    model TEXT NOT NULL,
+    attempt INTEGER NOT NULL,    -- 0 for the first try, then one row per retry
+    prompt TEXT NOT NULL,        -- JSON list of chat messages
+    response TEXT,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    cost REAL,                   -- USD; NULL where the price is unknown
+    latency_s REAL NOT NULL,
+    error TEXT,                  -- NULL when the attempt got a reply
+    started_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_calls_program ON llm_calls(program_id);
+CREATE TABLE IF NOT EXISTS insights (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    evaluations INTEGER NOT NULL, -- completed evaluations when it was written
+    model TEXT NOT NULL,
+    text TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS islands (
     island INTEGER PRIMARY KEY,
     evaluations INTEGER NOT NULL,
@@ -284,3 +307,37 @@ class LineageStore:
 
     def island_rows(self) -> dict[int, dict[str, Any]]:
         return {r["island"]: dict(r) for r in self._db.execute("SELECT * FROM islands").fetchall()}
+
+    # -- LLM calls and insights ----------------------------------------------------------------
+    def add_llm_calls(self, db: sqlite3.Connection, program_id: int | None, calls: list[Any]) -> None:
+        """Store each attempt (evolve.llm.client.CallRecord) of the calls behind one program/insight."""
+        for c in calls:
+            db.execute(
+                "INSERT INTO llm_calls (program_id, purpose, model, attempt, prompt, response, tokens_in, "
+                "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (program_id, c.purpose, c.model, c.attempt, json.dumps(c.messages), c.response, c.tokens_in,
+                 c.tokens_out, c.cost, c.latency_s, c.error, c.started_at),
+            )
+
+    def llm_calls(self, program_id: int | None = None) -> list[dict[str, Any]]:
+        if program_id is None:
+            rows = self._db.execute("SELECT * FROM llm_calls ORDER BY id").fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM llm_calls WHERE program_id = ? ORDER BY id", (program_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def llm_spend(self) -> dict[str, dict[str, Any]]:
+        """Per model: calls, failed attempts, tokens, cost (None when no price is known), mean latency."""
+        rows = self._db.execute(
+            "SELECT model, COUNT(*) AS attempts, SUM(error IS NOT NULL) AS errors, "
+            "COALESCE(SUM(tokens_in), 0) AS tokens_in, COALESCE(SUM(tokens_out), 0) AS tokens_out, "
+            "SUM(cost) AS cost, AVG(CASE WHEN error IS NULL THEN latency_s END) AS mean_latency_s "
+            "FROM llm_calls GROUP BY model ORDER BY model").fetchall()
+        return {r["model"]: {k: r[k] for k in r.keys() if k != "model"} for r in rows}
+
+    def add_insight(self, db: sqlite3.Connection, evaluations: int, model: str, text: str) -> None:
+        db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
+                   (time.time(), evaluations, model, text))
+
+    def insights(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT * FROM insights ORDER BY id").fetchall()]

@@ -20,7 +20,16 @@ from evolve.program import Program
 
 
 class OperatorFailed(Exception):
-    """The operator could not produce a child; the message is stored as the rejection reason."""
+    """The operator could not produce a child; the message is stored as the rejection reason.
+
+    An LLM operator attaches what it has (``llm``: Program.llm_* fields, ``calls``: every attempt)
+    so that a rejected child keeps its prompt, reply and cost.
+    """
+
+    def __init__(self, message: str, llm: dict[str, Any] | None = None, calls: list[Any] | None = None,
+                 info: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.llm, self.calls, self.info = llm or {}, calls or [], info or {}
 
 
 @dataclass
@@ -28,6 +37,10 @@ class OperatorContext:
     problem: Problem
     rng: np.random.Generator  # a generator of the operator's own, derived from the run's RNG
     inspirations: list[Program] = field(default_factory=list)
+    # Filled for LLM operators only (gathered from the store by the controller's thread):
+    model: str | None = None  # which model writes this child
+    ancestors: list[Program] = field(default_factory=list)  # parent's parent first, then further back
+    insight: str | None = None  # the latest insights note of the run
 
 
 @dataclass
@@ -35,6 +48,7 @@ class Proposal:
     code: str
     info: dict[str, Any] = field(default_factory=dict)
     llm: dict[str, Any] = field(default_factory=dict)  # Program.llm_* fields, for LLM operators
+    calls: list[Any] = field(default_factory=list)  # evolve.llm.client.CallRecord, one per attempt
 
 
 class Operator(Protocol):
@@ -89,14 +103,29 @@ class AstCrossover:
         raise OperatorFailed(f"ast_crossover: no new child after {self.max_attempts} attempts")
 
 
-def build_operators(cfg: OperatorsConfig) -> tuple[dict[str, Operator], dict[str, float]]:
-    """The run's operators and their selection weights (zero-weight ones left out)."""
+LLM_OPERATORS = ("llm_diff", "llm_rewrite", "llm_crossover")
+
+
+def build_operators(cfg: OperatorsConfig, llm: Any = None) -> tuple[dict[str, Operator], dict[str, float]]:
+    """The run's operators and their selection weights (zero-weight ones left out).
+
+    ``llm`` is an :class:`evolve.mutation.llm_ops.LLMTools`; without it the LLM operators are
+    left out (the run uses genetic operators only).
+    """
     factories = {
         "ast_mutate": lambda: AstMutate(cfg.mutations_per_child, cfg.max_attempts),
         "ast_crossover": lambda: AstCrossover(cfg.max_attempts),
     }
-    unknown = sorted(set(cfg.weights) - set(factories))
+    if llm is not None:
+        from evolve.mutation.llm_ops import llm_operator
+
+        factories.update({name: (lambda n=name: llm_operator(n, llm)) for name in LLM_OPERATORS})
+    unknown = sorted(set(cfg.weights) - set(factories) - set(LLM_OPERATORS))
     if unknown:
-        raise ConfigError(f"operators.weights: unknown operator(s) {unknown} (known: {sorted(factories)})")
-    ops = {name: factories[name]() for name, w in cfg.weights.items() if w > 0}
+        raise ConfigError(f"operators.weights: unknown operator(s) {unknown} "
+                          f"(known: {sorted(set(factories) | set(LLM_OPERATORS))})")
+    ops = {name: factories[name]() for name, w in cfg.weights.items() if w > 0 and name in factories}
+    if not ops:
+        raise ConfigError("operators.weights: no usable operator (LLM operators need llm.models; "
+                          "give ast_mutate or ast_crossover a positive weight, or configure a model)")
     return ops, {n: cfg.weights[n] for n in ops}

@@ -1,0 +1,141 @@
+"""Prompt templates (plain files in prompts/, overridable per run) and the text that fills them.
+
+A template is Markdown with ``{{name}}`` placeholders. A user folder (``llm.prompts_dir``) may
+override any template by file name. Everything that goes into a prompt from a candidate's run
+(output, errors) is truncated and has secrets redacted first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from evolve.program import Program
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
+TEMPLATES = ("system", "diff", "rewrite", "crossover", "repair", "insights")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+# Key-shaped strings (OpenAI/Anthropic sk-..., Google AIza..., AWS AKIA..., bearer tokens).
+_KEY_PATTERNS = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{20,}|AKIA[0-9A-Z]{16}|"
+                           r"(?i:bearer)\s+[A-Za-z0-9._\-]{12,})")
+_SECRET_NAMES = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
+
+
+class PromptError(ValueError):
+    """A template is missing or uses an unknown placeholder; the message names the file."""
+
+
+def secret_values(extra_env_names: list[str] | None = None) -> list[str]:
+    """Values of this process's environment that look secret (API keys, tokens, passwords)."""
+    names = {n for n in os.environ if _SECRET_NAMES.search(n)} | set(extra_env_names or [])
+    return sorted({os.environ[n] for n in names if len(os.environ.get(n, "")) >= 6}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "[REDACTED]")
+    return _KEY_PATTERNS.sub("[REDACTED]", text)
+
+
+class PromptLibrary:
+    def __init__(self, override_dir: str | None = None) -> None:
+        self.templates: dict[str, tuple[Path, str]] = {}
+        for name in TEMPLATES:
+            path = PROMPTS_DIR / f"{name}.md"
+            if override_dir and (Path(override_dir) / f"{name}.md").is_file():
+                path = Path(override_dir) / f"{name}.md"
+            if not path.is_file():
+                raise PromptError(f"{path}: prompt template missing")
+            self.templates[name] = (path, path.read_text())
+        if override_dir and not Path(override_dir).is_dir():
+            raise PromptError(f"llm.prompts_dir: {override_dir} is not a folder")
+
+    def render(self, name: str, values: dict[str, str]) -> str:
+        path, text = self.templates[name]
+
+        def fill(m: re.Match[str]) -> str:
+            if m.group(1) not in values:
+                raise PromptError(f"{path}: unknown placeholder {{{{{m.group(1)}}}}} "
+                                  f"(known here: {', '.join(sorted(values))})")
+            return values[m.group(1)]
+
+        return _PLACEHOLDER.sub(fill, text).strip() + "\n"
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = max(limit // 2, 1)
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
+
+
+def metrics_summary(metrics: dict[str, Any], limit: int = 600) -> str:
+    """Scalar metrics (and dicts of scalars one level down), curves left out."""
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, (int, float, str, bool)) or value is None:
+            parts.append(f"{key}={_fmt(value)}")
+        elif isinstance(value, dict) and value and all(isinstance(v, (int, float, str, bool)) for v in value.values()):
+            parts.append(f"{key}={{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}")
+    return truncate("; ".join(parts), limit) or "(none)"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, str) else str(v)
+
+
+def fitness_text(p: Program) -> str:
+    if p.fitness is not None:
+        return f"{p.fitness:.4f}"
+    return f"none ({p.status}{': ' + str(p.failure_kind) if p.failure_kind else ''})"
+
+
+def what_changed(p: Program) -> str:
+    info = p.operator_info
+    if "summary" in info and info["summary"]:
+        return str(info["summary"])
+    if "edits" in info:
+        return "; ".join(str(e) for e in info["edits"])[:200]
+    if "crossover" in info:
+        return f"crossover: {info['crossover']}"[:200]
+    return p.operator
+
+
+def program_section(title: str, p: Program, feedback_chars: int, secrets: list[str]) -> str:
+    out = [f"# {title} (program {p.id}, fitness {fitness_text(p)})",
+           f"Metrics: {metrics_summary(p.metrics)}", "```python", p.code.rstrip("\n"), "```"]
+    feedback = (p.reason or "") + ("\n" + p.output if p.output else "")
+    if feedback.strip() and feedback_chars:
+        out += ["Its last run said:", "```", redact(truncate(feedback.strip(), feedback_chars), secrets), "```"]
+    return "\n".join(out) + "\n"
+
+
+def history_section(parent: Program, ancestors: list[Program]) -> str:
+    """What the recent steps of this lineage changed and what that did to fitness."""
+    if not ancestors:
+        return ""
+    chain = [*reversed(ancestors), parent]
+    lines = ["# How this program came about (oldest first)"]
+    for before, after in zip(chain, chain[1:]):
+        delta = ""
+        if before.fitness is not None and after.fitness is not None:
+            delta = f" ({after.fitness - before.fitness:+.4f})"
+        lines.append(f"- program {after.id} from {before.id} by {after.operator}: fitness "
+                     f"{fitness_text(before)} -> {fitness_text(after)}{delta}; {what_changed(after)}")
+    return "\n".join(lines) + "\n\n"
+
+
+def inspirations_section(programs: list[Program]) -> str:
+    if not programs:
+        return ""
+    out = ["# Other good programs of this search, for ideas (do not copy blindly)"]
+    for p in programs:
+        out += [f"## program {p.id}, fitness {fitness_text(p)}", "```python", p.code.rstrip("\n"), "```"]
+    return "\n".join(out) + "\n\n"
+
+
+def insights_section(note: str | None) -> str:
+    return f"# Notes from earlier in this search\n{note.strip()}\n\n" if note else ""

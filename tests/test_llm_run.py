@@ -1,0 +1,196 @@
+"""Whole runs with LLM operators, driven through the CLI against a scripted OpenAI-compatible server.
+
+The server is real HTTP on 127.0.0.1 and litellm talks to it exactly as in production; only the
+"model" is scripted: it reads the prompt it is sent and answers like a (sometimes broken) LLM.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO, cli_json, db, run_cli
+from openai_server import OpenAIServer, Reply, Request
+
+SECRET = "sk-scripted-0123456789abcdefSECRET"
+FAULTS = ["nomatch", "outside", "prose", "empty", "429", "500", "slow", "badjson"]
+
+
+def _value(prompt: str) -> float:
+    """The number the current (or failed) program's guess() returns, as the model would read it."""
+    m = re.search(r"# (?:Current program|The failed program|Parent 1).*?return ([-0-9.e]+)", prompt, re.S)
+    return float(m.group(1)) if m else 0.5
+
+
+class GuessModel:
+    """Moves guess() toward 3; 30% of calls fail in the ways real endpoints and models do."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.kinds: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, req: Request) -> Reply:
+        with self.lock:
+            self.n += 1
+            n = self.n
+        rng = random.Random(n)
+        prompt = req.prompt
+        kind = FAULTS[n % len(FAULTS)] if rng.random() < 0.3 else "good"
+        if "reviewing an evolutionary search" in prompt:
+            kind = "insight"
+        elif "The program below failed" in prompt and kind in ("prose", "empty", "nomatch", "outside"):
+            kind = "good"  # a repair may still meet transport faults, which retries absorb
+        elif kind == "good" and "The program below failed" not in prompt and rng.random() < 0.2:
+            kind = "broken"  # valid format, broken program: goes to repair
+        self.kinds.append(kind)
+        x = _value(prompt)
+        new = round(x + rng.uniform(0.2, 0.8) * (3.0 - x), 4)
+        body = f"def guess():\n    return {new}\n"
+        if kind == "insight":
+            return Reply("- NOTE-7f3a: moving the return value toward 3 raised fitness every time")
+        if kind == "429":
+            return Reply(status=429, headers={"Retry-After": "1"})
+        if kind == "500":
+            return Reply(status=500)
+        if kind == "slow":
+            return Reply("too late", delay_s=2.0)
+        if kind == "badjson":
+            return Reply(raw_body="{this is not json")
+        if kind == "empty":
+            return Reply("")
+        if kind == "prose":
+            return Reply("I think the program is already good and would not change anything.")
+        if kind == "nomatch":
+            return Reply(f"Tweak.\n<<<<<<< SEARCH\n    return 123456.0\n=======\n    return {new}\n>>>>>>> REPLACE\n")
+        if kind == "outside":
+            return Reply("Tweak.\n<<<<<<< SEARCH\n# EVOLVE-BLOCK-END\n=======\nprint('hi')\n>>>>>>> REPLACE\n")
+        if kind == "broken":
+            broken = rng.choice(["def guess():\n    return 1 / 0\n", "def guess(:\n    return 2.0\n"])
+            return Reply(f"Bold idea.\n```python\n{broken}```\n")
+        if "The program below failed" in prompt:
+            return Reply(f"The failure was a bad expression.\n```python\n{body}```\n")
+        if "SEARCH/REPLACE" in prompt:
+            m = re.search(r"# Current program.*?\n(    return [-0-9.e]+)\n", prompt, re.S)
+            old = m.group(1) if m else "    return 0.5"
+            return Reply(f"Move toward 3.\n<<<<<<< SEARCH\n{old}\n=======\n    return {new}\n>>>>>>> REPLACE\n")
+        return Reply(f"A new version closer to 3.\n```python\n{body}```\n")
+
+
+def write_config(path: Path, url: str, budget: int, **extra: object) -> Path:
+    cfg = {
+        "seed": 1,
+        "problem": {"path": str(REPO / "tests/data/guess_three")},
+        "budget": {"max_evaluations": budget},
+        "islands": {"num_islands": 2, "migration_interval": 8},
+        "operators": {"weights": {"ast_mutate": 0, "ast_crossover": 0, "llm_diff": 3, "llm_rewrite": 1,
+                                  "llm_crossover": 1}},
+        "controller": {"max_in_flight": 2, "max_pending_proposals": 3},
+        "llm": {"models": [{"model": "openai/scripted-guess", "api_base": url, "api_key_env": "SCRIPTED_API_KEY",
+                            "timeout_s": 1.0, "price_in_per_mtok": 0.5, "price_out_per_mtok": 1.5}],
+                "max_retries": 2, "backoff_s": 0.05, "backoff_max_s": 0.2, "insights_interval": 8},
+    }
+    for key, value in extra.items():
+        node = cfg
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})  # type: ignore[assignment]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path) -> None:
+    model = GuessModel()
+    run_dir = tmp_path / "run"
+    with OpenAIServer(model) as server:
+        config = write_config(tmp_path / "llm.yaml", server.url, budget=30)
+        proc = run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET},
+                       timeout=400)
+        requests = list(server.requests)
+    assert "models: openai/scripted-guess" in proc.stderr
+    status = cli_json("status", str(run_dir))
+    assert status["state"] == "finished" and status["evaluations"] == 30
+    conn = db(run_dir)
+    calls = conn.execute("SELECT * FROM llm_calls").fetchall()
+    # Every request the server saw is one stored attempt, failed ones included.
+    assert len(calls) == len(requests)
+    assert all(r.headers["authorization"] == f"Bearer {SECRET}" for r in requests)
+    errors = " | ".join(c["error"] for c in calls if c["error"])
+    for fault in ("RateLimitError 429", "InternalServerError 500", "Timeout", "Expecting property name"):
+        assert fault in errors, fault
+    reasons = " | ".join(r[0] for r in conn.execute("SELECT reason FROM programs WHERE status='rejected'"))
+    for reason in ("does not match the program", "outside the EVOLVE-BLOCK", "empty reply",
+                   "no SEARCH/REPLACE block"):
+        if reason == "no SEARCH/REPLACE block" and reason not in reasons:
+            reason = "no fenced code block"  # prose sent to a rewrite instead of a diff
+        assert reason in reasons, reason
+    # Each LLM child carries its provenance; rejected ones keep their prompt and reply.
+    llm_children = conn.execute("SELECT * FROM programs WHERE operator LIKE 'llm_%'").fetchall()
+    assert llm_children and all(p["llm_model"] == "openai/scripted-guess" and p["llm_prompt"] for p in llm_children)
+    assert all(p["llm_cost"] is not None for p in llm_children if p["llm_tokens_in"])
+    # A broken child went back once for repair; the repaired child's parent is the failed one.
+    repairs = conn.execute("SELECT * FROM programs WHERE operator='llm_repair'").fetchall()
+    assert repairs
+    for r in repairs:
+        parent = conn.execute("SELECT * FROM programs WHERE id=?", (json.loads(r["parent_ids"])[0],)).fetchone()
+        assert parent["failure_kind"] in ("crash", "syntax") and parent["operator"] != "llm_repair"
+    assert len({json.loads(r["parent_ids"])[0] for r in repairs}) == len(repairs)  # once each
+    assert any(r["status"] == "evaluated" for r in repairs)
+    # Insights were written and later prompts carry them.
+    notes = conn.execute("SELECT * FROM insights").fetchall()
+    assert notes and "NOTE-7f3a" in notes[0]["text"]
+    assert any("NOTE-7f3a" in (p["llm_prompt"] or "") for p in llm_children)
+    # LLM children were evaluated, selected and built upon: fitness went up along LLM lineages.
+    best = cli_json("top", str(run_dir), "-n", "1")[0]
+    assert best["fitness"] > -0.5 > -6.25  # the seed returns 0.5: fitness -6.25
+    chain = cli_json("lineage", str(run_dir), str(best["id"]))
+    assert sum(1 for step in json.dumps(chain).split('"operator": "llm_')[1:]) >= 2
+    # The key never reaches the archive, the output or the prompts.
+    for f in run_dir.iterdir():
+        assert SECRET.encode() not in f.read_bytes(), f
+    assert SECRET not in proc.stdout + proc.stderr
+    # `evolve status` shows spend per model and the selector's preferences.
+    llm = status["llm"]
+    spend = llm["spend"]["openai/scripted-guess"]
+    assert spend["attempts"] == len(calls) and spend["errors"] >= 3 and spend["cost"] > 0
+    assert llm["preferences"] == {"openai/scripted-guess": 1.0} and llm["insights"] == len(notes)
+    text = run_cli("status", str(run_dir)).stdout
+    assert "llm openai/scripted-guess" in text and "calls" in text
+
+
+def test_token_budget_ends_the_run_cleanly(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with OpenAIServer(lambda r: Reply("Nothing.\n```python\ndef guess():\n    return 1.5\n```\n",
+                                      prompt_tokens=1000, completion_tokens=100)) as server:
+        config = write_config(tmp_path / "llm.yaml", server.url, budget=50, **{"budget.max_llm_tokens": 3000})
+        run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET})
+        n_requests = len(server.requests)
+    status = cli_json("status", str(run_dir))
+    assert status["state"] == "finished" and status["evaluations"] < 50
+    # Calls already in flight when the budget ran out may finish; no new call starts after that.
+    assert 3 <= n_requests <= 3 + 3 + 2 and status["llm"]["tokens"] == 1100 * n_requests
+
+
+def test_llm_setup_errors_are_clear_and_create_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "llm.yaml", "http://127.0.0.1:9/v1", budget=5)
+    proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), check=False,
+                   env={"SCRIPTED_API_KEY": ""})
+    assert proc.returncode == 2 and "SCRIPTED_API_KEY is not set" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+    proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), "--set", "llm.prompts_dir=/nonexistent",
+                   check=False, env={"SCRIPTED_API_KEY": SECRET})
+    assert proc.returncode == 2 and "llm.prompts_dir" in proc.stderr
+
+
+def test_no_model_means_genetic_only_and_says_so(tmp_path: Path) -> None:
+    proc = run_cli("run", "--problem", str(REPO / "tests/data/guess_three"), "--run-dir", str(tmp_path / "r"),
+                   "--max-evaluations", "4")
+    assert "genetic operators only" in proc.stderr
+    ops = {r[0] for r in db(tmp_path / "r").execute("SELECT operator FROM programs")}
+    assert ops <= {"seed", "ast_mutate", "ast_crossover"}
