@@ -194,3 +194,75 @@ def test_no_model_means_genetic_only_and_says_so(tmp_path: Path) -> None:
     assert "genetic operators only" in proc.stderr
     ops = {r[0] for r in db(tmp_path / "r").execute("SELECT operator FROM programs")}
     assert ops <= {"seed", "ast_mutate", "ast_crossover"}
+
+
+MOMENTUM_BODY = '''def init_state(param):
+    return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
+
+
+def update(param, grad, state, lr, step):
+    m = 0.9 * state["m"] + grad
+    v = state["v"]
+    direction = m
+    return param - lr * direction, {"m": m, "v": v}
+'''
+ADAM_BODY = '''def init_state(param):
+    return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
+
+
+def update(param, grad, state, lr, step):
+    m = 0.9 * state["m"] + 0.1 * grad
+    v = 0.999 * state["v"] + 0.001 * grad * grad
+    m_hat = m / (1 - 0.9 ** step)
+    v_hat = v / (1 - 0.999 ** step)
+    return param - lr * m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
+'''
+
+
+def oracle(req: Request) -> Reply:
+    """Knows the textbook path: SGD -> momentum -> Adam-style normalisation, in diff or rewrite form."""
+    from evolve.mutation.blocks import block_bodies
+
+    m = re.search(r"# Current program.*?```python\n(.*?)```", req.prompt, re.S)
+    if m is None:
+        return Reply("- momentum then per-coordinate normalisation helped")  # an insights call
+    body = block_bodies(m.group(1))[0]
+    if "sqrt" in body:  # past Adam: small tweaks of the second-moment decay
+        beta2 = re.search(r"(0\.9\d*) \* state\[.v.\]", body)
+        new = f"0.99{random.Random(req.received_at).randint(0, 99):02d}"
+        target = body.replace(f"{beta2.group(1)} * state", f"{new} * state") if beta2 else body
+    elif "direction = m" in body:
+        target = ADAM_BODY
+    else:
+        target = MOMENTUM_BODY
+    if "SEARCH/REPLACE" in req.prompt:
+        return Reply(f"Next step.\n<<<<<<< SEARCH\n{body.rstrip()}\n=======\n{target.rstrip()}\n>>>>>>> REPLACE\n")
+    return Reply(f"Next step.\n```python\n{target}```\n")
+
+
+def test_oracle_model_carries_fitness_up_through_the_loop(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with OpenAIServer(oracle) as server:
+        config = write_config(
+            tmp_path / "oracle.yaml", server.url, budget=4,
+            **{"problem": {"name": "optimizer_discovery", "seed_program": "sgd", "options": {"seeds": [0]}},
+               "islands": {"num_islands": 1, "selection": {"exploit_ratio": 1.0, "num_inspirations": 1}},
+               "operators.weights": {"llm_diff": 1, "llm_rewrite": 1},
+               "controller": {"max_in_flight": 1, "max_pending_proposals": 1},
+               "evaluator": {"timeout_s": 300, "memory_mb": 4096}})
+        run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET}, timeout=600)
+    best = cli_json("top", str(run_dir), "-n", "1")[0]
+    conn = db(run_dir)
+    chain, node = [], best["id"]
+    while node is not None:  # walk the best program's lineage back to the seed
+        row = conn.execute("SELECT * FROM programs WHERE id=?", (node,)).fetchone()
+        chain.append(row)
+        parents = json.loads(row["parent_ids"])
+        node = parents[0] if parents else None
+    chain.reverse()
+    ops = [r["operator"] for r in chain]
+    assert ops[0] == "seed" and all(op.startswith("llm_") for op in ops[1:]) and len(ops) >= 3, ops
+    fitness = [r["fitness"] for r in chain]
+    assert "direction = m" in chain[1]["code"] and "sqrt" in chain[2]["code"]
+    assert fitness[0] < fitness[1] < fitness[2], fitness  # SGD < momentum < Adam
+    assert best["fitness"] > 0.9 and fitness[0] < 0.6
