@@ -158,6 +158,10 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 def make_backend(ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> Backend:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if cfg.backend == "ray":
-        return RayBackend(ref, cfg, max_in_flight)
-    return ProcessBackend(ref, cfg, max_in_flight)
+    backend: Backend = RayBackend(ref, cfg, max_in_flight) if cfg.backend == "ray" \
+        else ProcessBackend(ref, cfg, max_in_flight)
+    if cfg.cache_path:
+        from evaluators.cache import CachedBackend, EvalCache, problem_key
+
+        backend = CachedBackend(backend, EvalCache(cfg.cache_path, problem_key(ref.load(), ref.options)))
+    return backend

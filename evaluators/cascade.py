@@ -27,6 +27,7 @@ class EvalResult:
     output: str = ""
     seconds: float = 0.0
     started_at: float = 0.0
+    cached: bool = False  # answered by the cross-run evaluation cache (evaluators.cache)
 
 
 def evaluate_cascade(program_id: int, code: str, ref: ProblemRef, limits: Limits,

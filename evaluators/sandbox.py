@@ -10,6 +10,7 @@ child to itself before any candidate code is loaded.
 from __future__ import annotations
 
 import atexit
+import glob
 import json
 import os
 import shutil
@@ -65,12 +66,23 @@ def bubblewrap_available() -> bool:
     return probe.returncode == 0
 
 
-def _bwrap_prefix(workdir: Path) -> list[str]:
+def gpu_devices() -> list[str]:
+    """NVIDIA device nodes of this machine: a jail's minimal /dev lacks them."""
+    return sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/renderD*"))
+
+
+def _bwrap_prefix(workdir: Path, problem_folder: str | None = None) -> list[str]:
     cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
            "--cap-drop", "ALL",
            "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    # /tmp is hidden; bind back what the interpreter and this package need if they live there.
-    for keep in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO_ROOT}:
+    for dev in gpu_devices():  # so that a candidate given a GPU (CUDA_VISIBLE_DEVICES) can open it
+        cmd += ["--dev-bind", dev, dev]
+    # /tmp is hidden; bind back (read-only) what the interpreter, this package and the problem
+    # need if they live there.
+    keep_paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO_ROOT}
+    if problem_folder:
+        keep_paths.add(Path(problem_folder).resolve())
+    for keep in sorted(keep_paths):
         if str(keep).startswith("/tmp"):
             cmd += ["--ro-bind", str(keep), str(keep)]
     if str(workdir) != "/tmp":
@@ -78,9 +90,13 @@ def _bwrap_prefix(workdir: Path) -> list[str]:
     return cmd + ["--chdir", str(workdir)]
 
 
+# The only variables a candidate inherits: which GPUs it was given (Ray sets them per task).
+GPU_VARS = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
+
+
 def _clean_env(workdir: Path) -> dict[str, str]:
-    """The whole environment of a candidate: nothing inherited from the controller."""
-    return {
+    """The whole environment of a candidate: nothing inherited from the controller but its GPUs."""
+    return {**{k: os.environ[k] for k in GPU_VARS if k in os.environ},
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir),
         "TMPDIR": str(workdir),
@@ -105,7 +121,7 @@ class Sandbox:
     def run(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
             timeout_s: float | None = None) -> StageRun:
         timeout = timeout_s or self.limits.timeout_s
-        if self.warm:
+        if self.warm and problem_folder not in _FRESH_ONLY:
             return self._run_warm(problem_folder, options, code, stage, timeout)
         workdir = Path(tempfile.mkdtemp(prefix="evolve-cand-"))
         start = time.monotonic()
@@ -114,7 +130,7 @@ class Sandbox:
                    "limits": self.limits.__dict__}
             (workdir / "job.json").write_text(json.dumps(job))
             pids = PidsCgroup(self.limits.max_processes)
-            cmd = pids.wrap(self._wrap(workdir) + [sys.executable, "-I", "-c", _BOOT, str(workdir)])
+            cmd = pids.wrap(self._wrap(workdir, problem_folder) + [sys.executable, "-I", "-c", _BOOT, str(workdir)])
             with open(workdir / "output.txt", "wb") as out:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         cwd=workdir, env=_clean_env(workdir), start_new_session=True)
@@ -130,10 +146,10 @@ class Sandbox:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _wrap(self, workdir: Path) -> list[str]:
+    def _wrap(self, workdir: Path, problem_folder: str | None = None) -> list[str]:
         if not self.isolate:
             return []
-        return _bwrap_prefix(workdir) + ["--clearenv"] + \
+        return _bwrap_prefix(workdir, problem_folder) + ["--clearenv"] + \
             [a for k, v in _clean_env(workdir).items() for a in ("--setenv", k, v)]
 
     def _outcome(self, workdir: Path, returncode: int, timed_out: bool, timeout: float, seconds: float) -> StageRun:
@@ -144,9 +160,11 @@ class Sandbox:
 
     def _run_warm(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
                   timeout: float) -> StageRun:
-        from evaluators.warm import ServerDied, WarmServer, new_base_dir
+        from evaluators.warm import CUDA_IN_SERVER, ServerDied, WarmServer, new_base_dir
 
-        key = (problem_folder, json.dumps(options, sort_keys=True), self.isolate)
+        # A server is bound to the GPUs it was started with: a task given other GPUs gets its own.
+        gpus = tuple(os.environ.get(k) for k in GPU_VARS)
+        key = (problem_folder, json.dumps(options, sort_keys=True), self.isolate, gpus)
         servers: dict[Any, WarmServer] = _THREAD.__dict__.setdefault("servers", {})
         server = servers.get(key)
         if server is None or not server.alive():
@@ -154,11 +172,17 @@ class Sandbox:
                 server.close()
             base = new_base_dir()
             try:
-                server = servers[key] = WarmServer(problem_folder, options, self._wrap(base), _clean_env(base), base,
+                server = servers[key] = WarmServer(problem_folder, options, self._wrap(base, problem_folder),
+                                                   _clean_env(base), base,
                                                    max_pids=self.limits.max_processes)
                 _ALL_SERVERS.append(server)
             except (ServerDied, TimeoutError) as exc:
                 servers.pop(key, None)
+                if CUDA_IN_SERVER in str(exc):
+                    _FRESH_ONLY.add(problem_folder)
+                    print(f"evolve: {problem_folder}: {CUDA_IN_SERVER}; running a fresh interpreter per "
+                          "candidate stage instead", file=sys.stderr)
+                    return self.run(problem_folder, options, code, stage, timeout)
                 return StageRun(None, FailureKind.CRASH, f"evaluation server: {exc}", "", 0.0)
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=server.base))
         start = time.monotonic()
@@ -178,6 +202,7 @@ class Sandbox:
 
 _THREAD = threading.local()
 _ALL_SERVERS: list[Any] = []
+_FRESH_ONLY: set[str] = set()  # problems whose warm server cannot fork (CUDA initialised in prepare)
 
 
 @atexit.register

@@ -32,6 +32,12 @@ from evaluators.pids import PidsCgroup
 _PROTOCOL_FD_IN, _PROTOCOL_FD_OUT = 200, 201
 
 
+# GPU path: the server never touches CUDA, so each forked child initialises its own context (a
+# child of a process that initialised CUDA cannot). A problem whose prepare() initialised CUDA
+# makes the server refuse to start with this message, and the sandbox runs fresh interpreters.
+CUDA_IN_SERVER = "the problem initialised CUDA in prepare(): forked candidates could not use the GPU"
+
+
 class ServerDied(RuntimeError):
     pass
 
@@ -128,6 +134,11 @@ def serve() -> None:
         problem.prepare()
     except BaseException as exc:  # noqa: BLE001 - report any start-up failure to the caller
         reply({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        return
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        # A forked child cannot use the CUDA context of its parent: candidates must start fresh.
+        reply({"ready": False, "error": CUDA_IN_SERVER})
         return
     reply({"ready": True})
     for line in inbox:

@@ -110,6 +110,10 @@ class EvaluatorConfig(_Strict):
     num_cpus: float = Field(1.0, gt=0, description="Ray CPUs reserved per evaluation.")
     num_gpus: float = Field(0.0, ge=0, description="Ray GPUs per evaluation (fractional to share one GPU).")
     retries_on_worker_lost: int = Field(1, ge=0, description="Re-run an evaluation whose worker died this many times.")
+    cache_path: str | None = Field(
+        None, description="SQLite file of successful results shared across runs: a program some run already "
+        "scored on the same problem version and options is not evaluated again (opt-in)."
+    )
 
 
 class ControllerConfig(_Strict):

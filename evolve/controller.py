@@ -277,6 +277,8 @@ class Controller:
         program.failure_kind, program.reason = result.failure_kind, result.reason
         program.fitness = result.fitness if result.ok else None
         program.metrics, program.descriptors = result.metrics, result.descriptors
+        if result.cached:
+            program.metrics = {**program.metrics, "cached": True}
         program.stage_reached, program.output = result.stage_reached, result.output
         program.eval_seconds = result.seconds
         program.eval_started_at, program.eval_finished_at = result.started_at, time.time()

@@ -178,3 +178,30 @@ def test_a_candidate_that_kills_its_warm_server_fails_alone() -> None:
 def test_warm_and_fresh_give_the_same_result() -> None:
     code = (builtin_problems()["function_min"] / "initial_program.py").read_text()
     assert evaluate(code, warm=True).fitness == evaluate(code, warm=False).fitness
+
+
+def test_gpu_path_candidates_never_fork_from_a_cuda_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm server whose problem initialised CUDA refuses to fork; candidates start fresh instead.
+
+    Also: the candidate sees the GPUs its task was given (CUDA_VISIBLE_DEVICES) and nothing else.
+    """
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    ref = ProblemRef(str(Path(__file__).parent / "data" / "cuda_prepare"), {})
+    for warm in (True, False):
+        result = evaluate_cascade(1, "# EVOLVE-BLOCK-START\ndef value():\n    return 2.0\n# EVOLVE-BLOCK-END\n",
+                                  ref, Limits(timeout_s=60), warm=warm)
+        assert result.ok, result.reason
+        metrics = result.metrics["main"]
+        assert metrics["cuda_state_inherited"] is False  # a fresh interpreter, not a fork of the server
+        assert metrics["visible"] == "1"
+        assert not [k for k in metrics["env"] if "KEY" in k or "SECRET" in k]
+
+
+def test_jail_binds_gpu_devices_and_a_problem_under_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluators import sandbox
+
+    monkeypatch.setattr(sandbox, "gpu_devices", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
+    cmd = sandbox._bwrap_prefix(Path("/tmp/work"), "/tmp/my-problem")
+    assert ["--dev-bind", "/dev/nvidia0", "/dev/nvidia0"] == cmd[cmd.index("/dev/nvidia0") - 1:][:3]
+    assert "--dev-bind" in cmd and "/dev/nvidiactl" in cmd
+    assert cmd[cmd.index("/tmp/my-problem") - 1] == "--ro-bind"
