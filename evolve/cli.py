@@ -223,18 +223,25 @@ def _get(store: LineageStore, program_id: int) -> Program:
 
 @app.command()
 @user_errors
-def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
-    """Everything stored about one program."""
+def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
+         prompt: Annotated[bool, typer.Option("--prompt", help="Also print the LLM prompt that wrote it.")] = False
+         ) -> None:
+    """Everything stored about one program (with the LLM reply that wrote it, if any)."""
     _, store = open_run(run_dir)
     p = _get(store, program_id)
     if json_:
-        return _print_json(_program_json(p))
+        return _print_json({**_program_json(p), "llm_calls": store.llm_calls(program_id)})
     t = Table(show_header=False, box=None)
     for key in ("id", "status", "reason", "failure_kind", "duplicate_of", "fitness", "stage_reached", "operator",
                 "operator_info", "parent_ids", "island", "generation", "descriptors", "eval_seconds", "llm_model"):
         value = getattr(p, key)
         if value not in (None, {}, []):
             t.add_row(key, str(value))
+    if p.llm_model:
+        calls = store.llm_calls(program_id)
+        cost = "price unknown" if p.llm_cost is None else f"${p.llm_cost:.5f}"
+        t.add_row("llm usage", f"{len(calls)} attempt(s), {p.llm_tokens_in} tokens in, {p.llm_tokens_out} out, "
+                  f"{cost}, {p.llm_latency_s or 0:.2f} s")
     out.print(t)
     out.print(Syntax(p.code, "python", line_numbers=True))
     if p.metrics:
@@ -242,6 +249,13 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
     if p.output:
         out.print("[bold]output[/]")
         out.print(p.output, markup=False, highlight=False)
+    if prompt and p.llm_prompt:
+        for message in json.loads(p.llm_prompt):
+            out.print(f"[bold]LLM prompt ({message.get('role')})[/]")
+            out.print(message.get("content", ""), markup=False, highlight=False)
+    if p.llm_response is not None:
+        out.print("[bold]LLM reply[/]")
+        out.print(p.llm_response, markup=False, highlight=False)
 
 
 def _lineage(store: LineageStore, program_id: int) -> dict[str, Any]:

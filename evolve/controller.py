@@ -221,7 +221,8 @@ class Controller:
             child.duplicate_of = original.id
             return self._reject(child, f"duplicate of program {original.id}", None, calls)
         # Straight to evaluation when a slot is free and nothing waits before it.
-        now = not self.ready and self.backend.in_flight() < self.cfg.controller.max_in_flight
+        now = not self.ready and not self.stop_requested \
+            and self.backend.in_flight() < self.cfg.controller.max_in_flight
         child.status = Status.EVALUATING if now else Status.PROPOSED
         with self.store.transaction() as db:
             self.store.insert_program(db, child)

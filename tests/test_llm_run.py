@@ -162,6 +162,12 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     assert llm["preferences"] == {"openai/scripted-guess": 1.0} and llm["insights"] == len(notes)
     text = run_cli("status", str(run_dir)).stdout
     assert "llm openai/scripted-guess" in text and "calls" in text
+    # `evolve show` gives an LLM child's reply (and with --prompt its prompt) and every attempt.
+    child = llm_children[-1]["id"]
+    shown = run_cli("show", str(run_dir), str(child), "--prompt").stdout
+    assert "LLM reply" in shown and "LLM prompt (system)" in shown and "llm usage" in shown
+    detail = cli_json("show", str(run_dir), str(child))
+    assert detail["llm_calls"] and all(c["program_id"] == child for c in detail["llm_calls"])
 
 
 def test_token_budget_ends_the_run_cleanly(tmp_path: Path) -> None:
