@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # torch is pinned to 2.13.0 (a CPU wheel); pip takes it from a local wheel where one is provided.
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' 2> >(grep -v "^WARNING: Location" >&2)
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev,llm]' 2> >(grep -v "^WARNING: Location" >&2)
 if ! command -v bwrap >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \

@@ -71,6 +71,18 @@ def test_token_budget_stops_new_calls() -> None:
         assert len(server.requests) == 1  # the refused call never left the machine
 
 
+def test_cost_budget_stops_new_calls() -> None:
+    with OpenAIServer(lambda r: Reply("ok", prompt_tokens=1000, completion_tokens=1000)) as server:
+        client = client_for(server.url, BudgetConfig(max_llm_cost=0.004), price_in_per_mtok=1.0,
+                            price_out_per_mtok=2.0)
+        client.complete("openai/scripted", MESSAGES, "llm_diff")  # $0.003
+        assert client.budget_spent() is None
+        client.complete("openai/scripted", MESSAGES, "llm_diff")  # $0.006 in all
+        with pytest.raises(LLMCallFailed, match="cost budget"):
+            client.complete("openai/scripted", MESSAGES, "llm_diff")
+        assert len(server.requests) == 2 and client.spent.cost == pytest.approx(0.006)
+
+
 def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOT_SET_KEY", raising=False)
     with pytest.raises(ConfigError, match="llm.models.0.api_key_env: environment variable NOT_SET_KEY"):

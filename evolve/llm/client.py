@@ -56,7 +56,11 @@ class Spend:
 
 def import_litellm() -> Any:
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no network lookup at import
-    import litellm
+    try:
+        import litellm
+    except ImportError:
+        raise ConfigError("llm.models is set but litellm is not installed: pip install -e '.[llm]' "
+                          "(scripts/setup.sh installs it)") from None
 
     litellm.suppress_debug_info = True
     litellm.drop_params = True  # a provider without e.g. temperature gets the call without it
