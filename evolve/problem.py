@@ -62,6 +62,10 @@ class Primitives:
     binary_ops: tuple[str, ...] = ("+", "-", "*", "/")
     calls: tuple[str, ...] = ()  # dotted names callable with one argument, e.g. "math.sqrt"
     constants: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+    # Expression templates the problem's domain builds with (an EMA update, division with an
+    # epsilon...): "{x}" is the subexpression being rewritten, "{n}" an in-scope name and "{c}" one
+    # of the constants, each the same wherever it recurs, e.g. "{c} * {x} + (1 - {c}) * {n}".
+    templates: tuple[str, ...] = ()
 
 
 @dataclass

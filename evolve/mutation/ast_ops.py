@@ -152,8 +152,9 @@ class Mutator:
             ("duplicate_statement", self.duplicate_statement),
             ("delete_statement", self.delete_statement),
             ("toggle_negation", self.toggle_negation),
+            ("apply_template", self.apply_template),
         ]
-        self.weights = np.array([4, 2, 2, 2, 2, 1, 1, 1], dtype=np.float64)
+        self.weights = np.array([4, 2, 2, 2, 2, 1, 1, 1, 4 if primitives.templates else 0], dtype=np.float64)
 
     # -- individual edits ---------------------------------------------------------------------
     def perturb_constant(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
@@ -241,6 +242,35 @@ class Mutator:
             other = self._random_expr(_in_scope_names(trees, old), rng, depth=1)
             _set(slot, ast.BinOp(old, _BINOPS[op](), other) if rng.random() < 0.7
                  else ast.BinOp(other, _BINOPS[op](), old))
+
+    def apply_template(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
+        """e -> one of the problem's templates around e, e.g. e / (abs(n) + c): its domain's idioms."""
+        slots = _value_exprs(trees)
+        if not slots or not self.p.templates:
+            raise EditFailed("no expression or no template")
+        slot = slots[int(rng.integers(len(slots)))]
+        old = _get(slot)
+        names = _in_scope_names(trees, old)
+        template = str(rng.choice(self.p.templates))
+        if "{n}" in template and not names:
+            raise EditFailed("no name in scope")
+        text = template.replace("{x}", "__evolve_x__")
+        if "{n}" in text:
+            text = text.replace("{n}", names[int(rng.integers(len(names)))])
+        if "{c}" in text:
+            text = text.replace("{c}", repr(float(rng.choice(self.p.constants or (1.0,)))))
+        try:
+            new = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            raise EditFailed(f"template {template!r} does not parse") from None
+        for node in ast.walk(new):
+            for fld, value in ast.iter_fields(node):
+                if isinstance(value, ast.Name) and value.id == "__evolve_x__":
+                    setattr(node, fld, copy.deepcopy(old))
+                elif isinstance(value, list):
+                    value[:] = [copy.deepcopy(old) if isinstance(v, ast.Name) and v.id == "__evolve_x__" else v
+                                for v in value]
+        _set(slot, copy.deepcopy(old) if isinstance(new, ast.Name) and new.id == "__evolve_x__" else new)
 
     def duplicate_statement(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
         bodies = [b for b in _bodies(trees) if any(not isinstance(s, (ast.FunctionDef, ast.Return)) for s in b)]

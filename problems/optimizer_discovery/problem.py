@@ -101,6 +101,14 @@ class OptimizerDiscovery(Problem):
         binary_ops=("+", "-", "*", "/"),
         calls=("torch.sqrt", "torch.sign", "torch.abs", "torch.square", "torch.tanh", "torch.rsqrt"),
         constants=(0.9, 0.99, 0.999, 0.1, 0.01, 0.001, 1e-8, 0.5, 1.0, 2.0),
+        # The idioms update rules are built from (issue 4's list: EMA updates, division with an
+        # epsilon, clipping, norms); where to apply them, and to what, is left to the search.
+        templates=(
+            "{c} * {x} + (1 - {c}) * {n}",  # EMA update of {x} toward {n}
+            "{x} / (torch.abs({n}) + {c})",  # division with an epsilon
+            "torch.clamp({x}, -{c}, {c})",  # clipping
+            "{x} / (torch.sqrt(torch.mean({x} * {x})) + 1e-8)",  # normalise by the RMS norm
+        ),
     )
 
     def __init__(self, folder: Path, options: dict[str, Any]) -> None:
