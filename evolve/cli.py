@@ -64,6 +64,10 @@ def _progress_table(p: Progress) -> Table:
     t.add_row("failures", ", ".join(f"{k}: {v}" for k, v in sorted(p.failures.items())) or "none")
     t.add_row("rejected", ", ".join(f"{k}: {v}" for k, v in sorted(p.rejections.items())) or "none")
     t.add_row("evaluations / min", f"{p.per_minute:.1f}")
+    if p.llm_tokens is not None:
+        t.add_row("llm spend", f"{p.llm_tokens} tokens, ${p.llm_cost or 0:.4f} (calls of unknown price count 0)")
+    if p.stop_reason:
+        t.add_row("stopped", p.stop_reason)
     return t
 
 

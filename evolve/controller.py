@@ -51,6 +51,9 @@ class Progress:
     in_flight: int = 0
     started: float = field(default_factory=time.monotonic)
     evaluations_at_start: int = 0
+    llm_tokens: int | None = None  # whole-run LLM spend (None: no model configured)
+    llm_cost: float | None = None
+    stop_reason: str | None = None
 
     @property
     def per_minute(self) -> float:
@@ -120,6 +123,10 @@ class Controller:
                     self._spawn_child()
                     self._submit_ready()
                 self.progress.in_flight = self.backend.in_flight() + len(self.drafts)
+                if self.llm:
+                    spent = self.llm.tools.client.spent
+                    self.progress.llm_tokens, self.progress.llm_cost = spent.tokens, spent.cost
+                self.progress.stop_reason = self.stop_reason
                 self.on_progress(self.progress)
                 if self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_pending):
                     break

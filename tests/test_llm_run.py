@@ -175,8 +175,9 @@ def test_token_budget_ends_the_run_cleanly(tmp_path: Path) -> None:
     with OpenAIServer(lambda r: Reply("Nothing.\n```python\ndef guess():\n    return 1.5\n```\n",
                                       prompt_tokens=1000, completion_tokens=100)) as server:
         config = write_config(tmp_path / "llm.yaml", server.url, budget=50, **{"budget.max_llm_tokens": 3000})
-        run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET})
+        proc = run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET})
         n_requests = len(server.requests)
+    assert "LLM token budget spent" in proc.stderr and "llm spend" in proc.stderr
     status = cli_json("status", str(run_dir))
     assert status["state"] == "finished" and status["evaluations"] < 50
     # Calls already in flight when the budget ran out may finish; no new call starts after that.
