@@ -122,12 +122,7 @@ class Controller:
                 while self._may_propose(out_of_time):
                     self._spawn_child()
                     self._submit_ready()
-                self.progress.in_flight = self.backend.in_flight() + len(self.drafts)
-                if self.llm:
-                    spent = self.llm.tools.client.spent
-                    self.progress.llm_tokens, self.progress.llm_cost = spent.tokens, spent.cost
-                self.progress.stop_reason = self.stop_reason
-                self.on_progress(self.progress)
+                self._report()
                 if self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_pending):
                     break
                 for result in self.backend.wait(timeout=0.05 if self.pool else 0.25):
@@ -138,8 +133,16 @@ class Controller:
                 self.pool.shutdown(wait=False, cancel_futures=True)
         finished = self.submitted >= self.cfg.budget.max_evaluations or out_of_time or self.stop_reason
         self.store.set_run_state("finished" if finished and not self.stop_requested else "interrupted")
-        self.on_progress(self.progress)
+        self._report()
         return self.progress
+
+    def _report(self) -> None:
+        self.progress.in_flight = self.backend.in_flight() + len(self.drafts)
+        if self.llm:
+            spent = self.llm.tools.client.spent
+            self.progress.llm_tokens, self.progress.llm_cost = spent.tokens, spent.cost
+        self.progress.stop_reason = self.stop_reason
+        self.on_progress(self.progress)
 
     def _may_propose(self, out_of_time: bool) -> bool:
         reserved = self.submitted + len(self.ready) + len(self.drafts)

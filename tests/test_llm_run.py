@@ -31,22 +31,29 @@ class GuessModel:
     """Moves guess() toward 3; 30% of calls fail in the ways real endpoints and models do."""
 
     def __init__(self) -> None:
-        self.n = 0
+        self.n = self.faults = 0
         self.kinds: list[str] = []
         self.lock = threading.Lock()
 
     def __call__(self, req: Request) -> Reply:
-        with self.lock:
+        prompt = req.prompt
+        is_diff = "SEARCH/REPLACE" in prompt
+        with self.lock:  # 3 calls in 10 fail; the kinds of fault take turns so every one occurs
             self.n += 1
             n = self.n
+            kind = "good"
+            if n % 10 in (1, 4, 7):
+                kind = FAULTS[self.faults % len(FAULTS)]
+                if kind in ("nomatch", "outside") and not is_diff:
+                    kind = "500"  # a diff-only fault waits for a diff prompt
+                else:
+                    self.faults += 1
         rng = random.Random(n)
-        prompt = req.prompt
-        kind = FAULTS[n % len(FAULTS)] if rng.random() < 0.3 else "good"
         if "reviewing an evolutionary search" in prompt:
             kind = "insight"
-        elif "The program below failed" in prompt and kind in ("prose", "empty", "nomatch", "outside"):
+        elif "The program below failed" in prompt and kind in ("prose", "empty"):
             kind = "good"  # a repair may still meet transport faults, which retries absorb
-        elif kind == "good" and "The program below failed" not in prompt and rng.random() < 0.2:
+        elif kind == "good" and "The program below failed" not in prompt and rng.random() < 0.25:
             kind = "broken"  # valid format, broken program: goes to repair
         self.kinds.append(kind)
         x = _value(prompt)
@@ -70,9 +77,13 @@ class GuessModel:
             return Reply(f"Tweak.\n<<<<<<< SEARCH\n    return 123456.0\n=======\n    return {new}\n>>>>>>> REPLACE\n")
         if kind == "outside":
             return Reply("Tweak.\n<<<<<<< SEARCH\n# EVOLVE-BLOCK-END\n=======\nprint('hi')\n>>>>>>> REPLACE\n")
-        if kind == "broken":
-            broken = rng.choice(["def guess():\n    return 1 / 0\n", "def guess(:\n    return 2.0\n"])
-            return Reply(f"Bold idea.\n```python\n{broken}```\n")
+        if kind == "broken":  # right format, broken program (a crash or a syntax error)
+            bad = rng.choice([f"1 / (0 * {new})", f"({new}"])
+            if "SEARCH/REPLACE" in prompt:
+                m = re.search(r"# Current program.*?\n(    return [-0-9.e]+)\n", prompt, re.S)
+                old = m.group(1) if m else "    return 0.5"
+                return Reply(f"Bold idea.\n<<<<<<< SEARCH\n{old}\n=======\n    return {bad}\n>>>>>>> REPLACE\n")
+            return Reply(f"Bold idea.\n```python\ndef guess():\n    return {bad}\n```\n")
         if "The program below failed" in prompt:
             return Reply(f"The failure was a bad expression.\n```python\n{body}```\n")
         if "SEARCH/REPLACE" in prompt:
@@ -118,6 +129,8 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     assert status["state"] == "finished" and status["evaluations"] == 30
     conn = db(run_dir)
     calls = conn.execute("SELECT * FROM llm_calls").fetchall()
+    faults = [k for k in model.kinds if k in FAULTS]
+    assert 0.2 < len(faults) / len(model.kinds) < 0.45 and set(faults) == set(FAULTS)
     # Every request the server saw is one stored attempt, failed ones included.
     assert len(calls) == len(requests)
     assert all(r.headers["authorization"] == f"Bearer {SECRET}" for r in requests)
@@ -146,6 +159,8 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     notes = conn.execute("SELECT * FROM insights").fetchall()
     assert notes and "NOTE-7f3a" in notes[0]["text"]
     assert any("NOTE-7f3a" in (p["llm_prompt"] or "") for p in llm_children)
+    # Prompts list what was already tried on the parent, with its effect.
+    assert any("Already tried on this program" in (p["llm_prompt"] or "") for p in llm_children)
     # LLM children were evaluated, selected and built upon: fitness went up along LLM lineages.
     best = cli_json("top", str(run_dir), "-n", "1")[0]
     assert best["fitness"] > -0.5 > -6.25  # the seed returns 0.5: fitness -6.25

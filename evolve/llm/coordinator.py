@@ -91,6 +91,9 @@ class LLMCoordinator:
             node = self.store.get(node.parent_ids[0])
             ancestors.append(node)
         ctx.ancestors = ancestors
+        # What was already tried on this parent, so the model does not propose it again.
+        ctx.tried = self.store.programs("json_extract(parent_ids, '$[0]') = ?", (parents[0].id,),
+                                        order="id DESC LIMIT 5")
         seen = {p.id for p in parents} | {p.id for p in ctx.inspirations}
         for j in range(1, len(archipelago.counters)):
             other = archipelago.counters[(island + j) % len(archipelago.counters)].best_program_id

@@ -128,6 +128,19 @@ def history_section(parent: Program, ancestors: list[Program]) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def tried_section(parent: Program, children: list[Program]) -> str:
+    if not children:
+        return ""
+    lines = ["# Already tried on this program (do not repeat these)"]
+    for c in reversed(children):
+        delta = ""
+        if c.fitness is not None and parent.fitness is not None:
+            delta = f" ({c.fitness - parent.fitness:+.4f})"
+        why = f" [{' '.join((c.reason or '').split())[:120]}]" if c.fitness is None and c.reason else ""
+        lines.append(f"- {c.operator}: fitness {fitness_text(c)}{delta}{why}; {what_changed(c)}")
+    return "\n".join(lines) + "\n\n"
+
+
 def inspirations_section(programs: list[Program]) -> str:
     if not programs:
         return ""

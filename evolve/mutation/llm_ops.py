@@ -15,7 +15,7 @@ from typing import Any
 from evolve.config import LLMConfig
 from evolve.llm.client import CallRecord, LLMCallFailed, LLMClient
 from evolve.llm.prompts import (PromptLibrary, history_section, insights_section, inspirations_section,
-                                program_section, redact, truncate)
+                                program_section, redact, tried_section, truncate)
 from evolve.mutation.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
 from evolve.mutation.operators import OperatorContext, OperatorFailed, Proposal
 from evolve.problem import Problem
@@ -42,7 +42,7 @@ def _user_prompt(template: str, tools: LLMTools, parents: list[Program], ctx: Op
     parent = parents[0]
     values = {
         "parent": program_section("Current program", parent, n, tools.secrets),
-        "history": history_section(parent, ctx.ancestors),
+        "history": history_section(parent, ctx.ancestors) + tried_section(parent, ctx.tried),
         "inspirations": inspirations_section(ctx.inspirations),
         "insights": insights_section(ctx.insight),
     }

@@ -41,6 +41,7 @@ class OperatorContext:
     model: str | None = None  # which model writes this child
     ancestors: list[Program] = field(default_factory=list)  # parent's parent first, then further back
     insight: str | None = None  # the latest insights note of the run
+    tried: list[Program] = field(default_factory=list)  # recent children of the same parent
 
 
 @dataclass
