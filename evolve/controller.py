@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,9 +125,7 @@ class Controller:
                 self._report()
                 if self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_pending):
                     break
-                for result in self.backend.wait(timeout=0.05 if self.pool else 0.25):
-                    self._complete(result)
-                self._collect_drafts()
+                self._wait_for_work()
         finally:
             if self.pool:
                 self.pool.shutdown(wait=False, cancel_futures=True)
@@ -135,6 +133,17 @@ class Controller:
         self.store.set_run_state("finished" if finished and not self.stop_requested else "interrupted")
         self._report()
         return self.progress
+
+    def _wait_for_work(self) -> None:
+        """Block until an evaluation finishes or an LLM reply lands (never spin: a busy main thread
+        would starve the LLM worker threads of the GIL)."""
+        if self.backend.in_flight() == 0:
+            pending = list(self.drafts) + ([self.llm.insight_future] if self.llm and self.llm.insight_future else [])
+            wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        else:
+            for result in self.backend.wait(timeout=0.05 if self.drafts else 0.25):
+                self._complete(result)
+        self._collect_drafts()
 
     def _report(self) -> None:
         self.progress.in_flight = self.backend.in_flight() + len(self.drafts)

@@ -10,8 +10,10 @@ import json
 import random
 import re
 import threading
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO, cli_json, db, run_cli
@@ -288,3 +290,32 @@ def test_oracle_model_carries_fitness_up_through_the_loop(tmp_path: Path) -> Non
     assert "direction = m" in chain[1]["code"] and "sqrt" in chain[2]["code"]
     assert fitness[0] < fitness[1] < fitness[2], fitness  # SGD < momentum < Adam
     assert best["fitness"] > 0.9 and fitness[0] < 0.6
+
+
+def test_waiting_for_the_model_does_not_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While only LLM replies are pending, the loop blocks instead of polling: a spinning main
+    thread burnt a core and starved the LLM threads of the GIL (first calls took ~20 s)."""
+    from evolve.config import load_config
+    from evolve.runner import create_run, execute, llm_tools
+
+    monkeypatch.setenv("SCRIPTED_API_KEY", SECRET)
+    body = "Slow.\n```python\ndef guess():\n    return {}\n```\n"
+    counter = iter(range(1000))
+    with OpenAIServer(lambda r: Reply(body.format(1.0 + next(counter) / 10), delay_s=1.5)) as server:
+        cfg = load_config(write_config(tmp_path / "llm.yaml", server.url, budget=3, **{
+            "controller": {"max_in_flight": 1, "max_pending_proposals": 1}, "llm.insights_interval": 0,
+            "operators.weights": {"llm_rewrite": 1},
+            "llm.models": [{"model": "openai/slow", "api_base": server.url, "api_key_env": "SCRIPTED_API_KEY",
+                            "timeout_s": 10}]}))
+        tools = llm_tools(cfg)
+        store = create_run(cfg, tmp_path / "run")
+        start: list[float] = []
+
+        def on_progress(p: object) -> None:  # measure from the loop's first turn (imports done)
+            if not start:
+                start.extend([time.thread_time(), time.monotonic()])
+
+        progress, _ = execute(cfg, store, on_progress, tools)
+        cpu, wall = time.thread_time() - start[0], time.monotonic() - start[1]
+    assert progress.evaluations == 3 and wall > 3.0  # 1.5 s replies, at most two at a time
+    assert cpu < 0.25 * wall, (cpu, wall)

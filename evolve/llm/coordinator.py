@@ -127,6 +127,10 @@ class LLMCoordinator:
     def insight_pending(self) -> bool:
         return self._insight_call is not None
 
+    @property
+    def insight_future(self) -> Future | None:  # type: ignore[type-arg]
+        return self._insight_call[0] if self._insight_call else None
+
     def collect_insight(self) -> None:
         if self._insight_call is None or not self._insight_call[0].done():
             return
