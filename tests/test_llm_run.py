@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import REPO, cli_json, db, run_cli
+from evolve.mutation.blocks import block_bodies
 from openai_server import OpenAIServer, Reply, Request
 
 SECRET = "sk-scripted-0123456789abcdefSECRET"
@@ -230,23 +231,12 @@ def update(param, grad, state, lr, step):
     direction = m
     return param - lr * direction, {"m": m, "v": v}
 '''
-ADAM_BODY = '''def init_state(param):
-    return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
-
-
-def update(param, grad, state, lr, step):
-    m = 0.9 * state["m"] + 0.1 * grad
-    v = 0.999 * state["v"] + 0.001 * grad * grad
-    m_hat = m / (1 - 0.9 ** step)
-    v_hat = v / (1 - 0.999 ** step)
-    return param - lr * m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
-'''
+# The zoo's Adam (problems/optimizer_discovery/seeds/adam.py) is the oracle's last step.
+ADAM_BODY = block_bodies((REPO / "problems/optimizer_discovery/seeds/adam.py").read_text())[0]
 
 
 def oracle(req: Request) -> Reply:
     """Knows the textbook path: SGD -> momentum -> Adam-style normalisation, in diff or rewrite form."""
-    from evolve.mutation.blocks import block_bodies
-
     m = re.search(r"# Current program.*?```python\n(.*?)```", req.prompt, re.S)
     if m is None:
         return Reply("- momentum then per-coordinate normalisation helped")  # an insights call
