@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from evaluators.sandbox import Limits
 from evolve.config import EvaluatorConfig
 from evolve.problem import ProblemRef
 from evolve.program import FailureKind
+from evolve.secrets import secret_names
 
 
 class Backend(Protocol):
@@ -124,14 +124,12 @@ class RayBackend:
             self._ray.shutdown()
 
 
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.I)
 _RAY_OWN = ("RAY_",)  # Ray's own settings (RAY_AUTH_MODE...) must reach its processes
 
 
 @contextmanager
 def _secrets_hidden() -> Iterator[None]:
-    hidden = {k: os.environ.pop(k) for k in list(os.environ)
-              if SECRET_NAME.search(k) and not k.startswith(_RAY_OWN)}
+    hidden = {k: os.environ.pop(k) for k in secret_names() if not k.startswith(_RAY_OWN)}
     try:
         yield
     finally:

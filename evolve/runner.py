@@ -13,7 +13,8 @@ from evaluators.backend import make_backend
 from evolve.config import ConfigError, RunConfig, config_from_json
 from evolve.controller import Controller, Progress
 from evolve.llm.client import LLMClient
-from evolve.llm.prompts import PromptLibrary, secret_values
+from evolve.llm.prompts import PromptLibrary
+from evolve.secrets import secret_values
 from evolve.mutation.llm_ops import LLMTools
 from evolve.mutation.operators import LLM_OPERATORS
 from evolve.problem import Problem, ProblemRef, load_problem_folder, resolve_problem

@@ -10,7 +10,8 @@ import pytest
 
 from evolve.config import BudgetConfig, ConfigError, LLMConfig, ModelConfig
 from evolve.llm.client import LLMCallFailed, LLMClient
-from evolve.llm.prompts import PromptError, PromptLibrary, redact
+from evolve.llm.prompts import PromptError, PromptLibrary
+from evolve.secrets import redact
 from evolve.llm.selector import ModelSelector
 from openai_server import OpenAIServer, Reply, Request
 

@@ -2,42 +2,24 @@
 
 A template is Markdown with ``{{name}}`` placeholders. A user folder (``llm.prompts_dir``) may
 override any template by file name. Everything that goes into a prompt from a candidate's run
-(output, errors) is truncated and has secrets redacted first.
+(output, errors) is truncated and has secrets redacted first (evolve.secrets).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from evolve.program import Program
+from evolve.secrets import redact
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
 TEMPLATES = ("system", "diff", "rewrite", "crossover", "repair", "insights")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-# Key-shaped strings (OpenAI/Anthropic sk-..., Google AIza..., AWS AKIA..., bearer tokens).
-_KEY_PATTERNS = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{20,}|AKIA[0-9A-Z]{16}|"
-                           r"(?i:bearer)\s+[A-Za-z0-9._\-]{12,})")
-_SECRET_NAMES = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
-
-
 class PromptError(ValueError):
     """A template is missing or uses an unknown placeholder; the message names the file."""
-
-
-def secret_values(extra_env_names: list[str] | None = None) -> list[str]:
-    """Values of this process's environment that look secret (API keys, tokens, passwords)."""
-    names = {n for n in os.environ if _SECRET_NAMES.search(n)} | set(extra_env_names or [])
-    return sorted({os.environ[n] for n in names if len(os.environ.get(n, "")) >= 6}, key=len, reverse=True)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "[REDACTED]")
-    return _KEY_PATTERNS.sub("[REDACTED]", text)
 
 
 class PromptLibrary:

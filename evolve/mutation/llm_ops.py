@@ -15,11 +15,12 @@ from typing import Any
 from evolve.config import LLMConfig
 from evolve.llm.client import CallRecord, LLMCallFailed, LLMClient
 from evolve.llm.prompts import (PromptLibrary, history_section, insights_section, inspirations_section,
-                                program_section, redact, tried_section, truncate)
+                                program_section, tried_section, truncate)
 from evolve.mutation.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
 from evolve.mutation.operators import OperatorContext, OperatorFailed, Proposal
 from evolve.problem import Problem
 from evolve.program import Program
+from evolve.secrets import redact
 
 
 @dataclass
