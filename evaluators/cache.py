@@ -42,7 +42,7 @@ class EvalCache:
         return EvalResult(**json.loads(row[0])) if row else None
 
     def put(self, hash_: str, result: EvalResult) -> None:
-        data = {**dataclasses.asdict(result), "failure_kind": None}
+        data = dataclasses.asdict(result)  # only successes are stored: no failure kind to encode
         self._db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)",
                          (self.key, hash_, json.dumps(data), time.time()))
 

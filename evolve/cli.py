@@ -22,9 +22,9 @@ from evolve.config import ConfigError, RunConfig, load_config
 from evolve.controller import Progress, RunError
 from evolve.problem import ProblemError, builtin_problems, load_problem_folder
 from evolve.program import Program
-from evolve.llm.coordinator import replay_selector
 from evolve.llm.prompts import PromptError
 from evolve.mutation.llm_ops import LLMTools
+from evolve.report import lineage_report, program, status_report
 from evolve.runner import create_run, execute, llm_tools, open_run, operators_line
 from evolve.store import LineageStore, StoreError
 
@@ -158,20 +158,7 @@ def _top_table(programs: list[Program]) -> None:
 def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
     """Run state, counts by status/failure/operator, island counters and events."""
     cfg, store = open_run(run_dir)
-    info = store.run_info()
-    counts = store.counts()
-    events: dict[str, int] = {}
-    for ev in store.events():
-        events[ev["kind"]] = events.get(ev["kind"], 0) + 1
-    best = store.top(1)
-    data = {
-        "run_dir": str(run_dir), "state": info["state"], "problem": info["problem_name"],
-        "problem_version": info["problem_version"], "seed": info["seed"], "versions": info["versions"],
-        "evaluations": store.completed_evaluations(), "budget": cfg.budget.max_evaluations,
-        "best": {"id": best[0].id, "fitness": best[0].fitness} if best else None,
-        **counts, "islands": store.island_rows(), "events": events,
-        "llm": _llm_status(cfg, store),
-    }
+    data = status_report(cfg, store, run_dir)
     if json_:
         return _print_json(data)
     t = Table(show_header=False, box=None)
@@ -193,20 +180,6 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
     out.print(t)
 
 
-def _llm_status(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
-    """Spend per model, the selector's current preferences (bandit replayed from the archive)."""
-    spend = store.llm_spend()
-    selector, _ = replay_selector(cfg.llm, store)
-    return {
-        "models": [m.model for m in cfg.llm.models], "selection": cfg.llm.selection, "spend": spend,
-        "tokens": int(sum(s["tokens_in"] + s["tokens_out"] for s in spend.values())),
-        "cost": float(sum(s["cost"] or 0.0 for s in spend.values())),
-        "preferences": selector.preferences() if cfg.llm.models else {},
-        "bandit_scores": {k: (None if v == float("inf") else v) for k, v in selector.scores().items()},
-        "insights": len(store.insights()),
-    }
-
-
 @app.command()
 @user_errors
 def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")] = 10, json_: JsonOpt = False) -> None:
@@ -218,13 +191,6 @@ def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")]
     _top_table(programs)
 
 
-def _get(store: LineageStore, program_id: int) -> Program:
-    try:
-        return store.get(program_id)
-    except StoreError:
-        raise StoreError(f"{store.path}: no program with id {program_id}") from None
-
-
 @app.command()
 @user_errors
 def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
@@ -232,7 +198,7 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
          ) -> None:
     """Everything stored about one program (with the LLM reply that wrote it, if any)."""
     _, store = open_run(run_dir)
-    p = _get(store, program_id)
+    p = program(store, program_id)
     if json_:
         return _print_json({**_program_json(p), "llm_calls": store.llm_calls(program_id)})
     t = Table(show_header=False, box=None)
@@ -262,25 +228,12 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
         out.print(p.llm_response, markup=False, highlight=False)
 
 
-def _lineage(store: LineageStore, program_id: int) -> dict[str, Any]:
-    p = _get(store, program_id)
-    node: dict[str, Any] = {"id": p.id, "operator": p.operator, "fitness": p.fitness, "status": str(p.status),
-                            "generation": p.generation, "parent_ids": p.parent_ids, "fitness_change": None}
-    if p.parent_ids:
-        first = _get(store, p.parent_ids[0])
-        if p.fitness is not None and first.fitness is not None:
-            node["fitness_change"] = p.fitness - first.fitness
-        node["parent"] = _lineage(store, p.parent_ids[0])
-        node["mates"] = [{"id": m.id, "fitness": m.fitness} for m in map(store.get, p.parent_ids[1:])]
-    return node
-
-
 @app.command()
 @user_errors
 def lineage(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
     """Ancestry of a program back to the seed: operator and fitness change at each step."""
     _, store = open_run(run_dir)
-    node = _lineage(store, program_id)
+    node = lineage_report(store, program_id)
     if json_:
         return _print_json(node)
     chain = []
@@ -302,7 +255,7 @@ def lineage(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
 def diff(run_dir: RunDir, a: int, b: int, json_: JsonOpt = False) -> None:
     """Unified diff between two programs' code."""
     _, store = open_run(run_dir)
-    pa, pb = _get(store, a), _get(store, b)
+    pa, pb = program(store, a), program(store, b)
     text = "".join(difflib.unified_diff(pa.code.splitlines(keepends=True), pb.code.splitlines(keepends=True),
                                         fromfile=f"program {a}", tofile=f"program {b}"))
     if json_:
@@ -317,7 +270,7 @@ def export(run_dir: RunDir, program_id: int,
            json_: JsonOpt = False) -> None:
     """Write a program's code to a file."""
     _, store = open_run(run_dir)
-    p = _get(store, program_id)
+    p = program(store, program_id)
     output.write_text(p.code)
     if json_:
         return _print_json({"id": p.id, "path": str(output), "fitness": p.fitness})

@@ -123,7 +123,7 @@ class Controller:
                     self._spawn_child()
                     self._submit_ready()
                 self._report()
-                if self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_pending):
+                if self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_future):
                     break
                 self._wait_for_work()
         finally:

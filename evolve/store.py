@@ -231,8 +231,10 @@ class LineageStore:
         ).fetchone()
         return self._decode(row) if row else None
 
-    def programs(self, where: str = "1", params: tuple[Any, ...] = (), order: str = "id") -> list[Program]:
-        rows = self._db.execute(f"SELECT * FROM programs WHERE {where} ORDER BY {order}", params).fetchall()
+    def programs(self, where: str = "1", params: tuple[Any, ...] = (), order: str = "id",
+                 limit: int | None = None) -> list[Program]:
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        rows = self._db.execute(f"SELECT * FROM programs WHERE {where} ORDER BY {order}{tail}", params).fetchall()
         return [self._decode(r) for r in rows]
 
     def top(self, n: int) -> list[Program]:
@@ -334,6 +336,12 @@ class LineageStore:
             "SUM(cost) AS cost, AVG(CASE WHEN error IS NULL THEN latency_s END) AS mean_latency_s "
             "FROM llm_calls GROUP BY model ORDER BY model").fetchall()
         return {r["model"]: {k: r[k] for k in r.keys() if k != "model"} for r in rows}
+
+    def llm_totals(self) -> tuple[int, float]:
+        """Tokens (in + out) and known cost of every LLM call of the run."""
+        row = self._db.execute("SELECT COALESCE(SUM(tokens_in), 0) + COALESCE(SUM(tokens_out), 0), "
+                               "COALESCE(SUM(cost), 0) FROM llm_calls").fetchone()
+        return int(row[0]), float(row[1])
 
     def add_insight(self, db: sqlite3.Connection, evaluations: int, model: str, text: str) -> None:
         db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",

@@ -64,9 +64,7 @@ class LLMCoordinator:
 
     # -- restore -------------------------------------------------------------------------------
     def restore(self) -> None:
-        spend = self.store.llm_spend().values()
-        self.tools.client.spent.tokens = int(sum(s["tokens_in"] + s["tokens_out"] for s in spend))
-        self.tools.client.spent.cost = float(sum(s["cost"] or 0.0 for s in spend))
+        self.tools.client.spent.tokens, self.tools.client.spent.cost = self.store.llm_totals()
         self.selector, children = replay_selector(self.cfg, self.store)
         self.repairs = deque(p.id for p in children if self._needs_repair(p))  # type: ignore[misc]
         repaired = {p.parent_ids[0] for p in self.store.programs("operator = 'llm_repair'")}
@@ -93,7 +91,7 @@ class LLMCoordinator:
         ctx.ancestors = ancestors
         # What was already tried on this parent, so the model does not propose it again.
         ctx.tried = self.store.programs("json_extract(parent_ids, '$[0]') = ?", (parents[0].id,),
-                                        order="id DESC LIMIT 5")
+                                        order="id DESC", limit=5)
         seen = {p.id for p in parents} | {p.id for p in ctx.inspirations}
         for j in range(1, len(archipelago.counters)):
             other = archipelago.counters[(island + j) % len(archipelago.counters)].best_program_id
@@ -122,10 +120,6 @@ class LLMCoordinator:
         messages = insight_messages(self.store, self.tools, self.problem)
         model = self.selector.choose(rng)
         self._insight_call = (pool.submit(write_insight, self.tools, model, messages), model, evaluations)
-
-    @property
-    def insight_pending(self) -> bool:
-        return self._insight_call is not None
 
     @property
     def insight_future(self) -> Future | None:  # type: ignore[type-arg]

@@ -22,7 +22,7 @@ def insight_messages(store: LineageStore, tools: LLMTools, problem: Problem) -> 
     previous = store.insights()
     best = store.top(5)
     recent = store.programs("operator != 'seed' AND status != 'evaluating' AND status != 'proposed'",
-                            order="id DESC LIMIT %d" % RECENT)
+                            order="id DESC", limit=RECENT)
     fitness = {p.id: p.fitness for p in best + recent}
 
     def parent_fitness(p: Program) -> float | None:
