@@ -123,13 +123,13 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     model = GuessModel()
     run_dir = tmp_path / "run"
     with OpenAIServer(model) as server:
-        config = write_config(tmp_path / "llm.yaml", server.url, budget=30)
+        config = write_config(tmp_path / "llm.yaml", server.url, budget=40)
         proc = run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET},
                        timeout=400)
         requests = list(server.requests)
     assert "models: openai/scripted-guess" in proc.stderr
     status = cli_json("status", str(run_dir))
-    assert status["state"] == "finished" and status["evaluations"] == 30
+    assert status["state"] == "finished" and status["evaluations"] == 40
     conn = db(run_dir)
     calls = conn.execute("SELECT * FROM llm_calls").fetchall()
     faults = [k for k in model.kinds if k in FAULTS]
