@@ -1,8 +1,10 @@
-"""Evaluation backends: where cascades run. Both keep one sandbox child per candidate stage.
+"""Evaluation backends: where jobs run. Both keep one sandbox child per candidate stage.
 
 * :class:`ProcessBackend`: threads of the controller, each driving sandbox children. No setup.
 * :class:`RayBackend`: Ray tasks on a local runtime that ``evolve`` starts and stops itself, or on
   an existing cluster (``evaluator.ray_address``), with per-evaluation CPU/GPU resources.
+
+Both implement :class:`evaluators.jobs.Backend`; :mod:`evaluators.factory` picks one.
 """
 
 from __future__ import annotations
@@ -12,21 +14,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol
+from typing import Any
 
-from evaluators.cascade import EvalResult, evaluate_cascade
+from evaluators.cascade import evaluate
+from evaluators.jobs import EvalJob, EvalResult
 from evaluators.sandbox import Limits
 from evolve.config import EvaluatorConfig
-from evolve.problem import ProblemRef
+from evolve.loader import ProblemRef
 from evolve.program import FailureKind
 from evolve.secrets import secret_names
-
-
-class Backend(Protocol):
-    def submit(self, program_id: int, code: str) -> None: ...
-    def wait(self, timeout: float) -> list[EvalResult]: ...
-    def in_flight(self) -> int: ...
-    def close(self) -> None: ...
 
 
 def limits_from(cfg: EvaluatorConfig) -> Limits:
@@ -39,11 +35,11 @@ class ProcessBackend:
         self.ref, self.limits = ref, limits_from(cfg)
         self.isolate, self.warm = cfg.isolation, cfg.warm_start
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="evolve-eval")
-        self._futures: dict[Future[EvalResult], int] = {}
+        self._futures: dict[Future[EvalResult], EvalJob] = {}
 
-    def submit(self, program_id: int, code: str) -> None:
-        fut = self._pool.submit(evaluate_cascade, program_id, code, self.ref, self.limits, self.isolate, self.warm)
-        self._futures[fut] = program_id
+    def submit(self, job: EvalJob) -> None:
+        fut = self._pool.submit(evaluate, job, self.ref, self.limits, self.isolate, self.warm)
+        self._futures[fut] = job
 
     def wait(self, timeout: float) -> list[EvalResult]:
         if not self._futures:
@@ -51,11 +47,11 @@ class ProcessBackend:
         done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
         out = []
         for fut in done:
-            pid = self._futures.pop(fut)
+            job = self._futures.pop(fut)
             try:
                 out.append(fut.result())
             except Exception as exc:  # a harness bug must not kill the run: record it on the program
-                out.append(EvalResult(pid, ok=False, failure_kind=FailureKind.CRASH,
+                out.append(EvalResult(job.program_id, ok=False, kind=job.kind, failure_kind=FailureKind.CRASH,
                                       reason=f"evaluator error: {type(exc).__name__}: {exc}"))
         return out
 
@@ -86,14 +82,14 @@ class RayBackend:
                     ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
                              include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
                 self._started_here = True
-        self._remote = ray.remote(evaluate_cascade).options(
+        self._remote = ray.remote(evaluate).options(
             num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
             retry_exceptions=False)
-        self._refs: dict[Any, int] = {}
+        self._refs: dict[Any, EvalJob] = {}
 
-    def submit(self, program_id: int, code: str) -> None:
-        ref = self._remote.remote(program_id, code, self.ref, self.limits, self.cfg.isolation, self.cfg.warm_start)
-        self._refs[ref] = program_id
+    def submit(self, job: EvalJob) -> None:
+        ref = self._remote.remote(job, self.ref, self.limits, self.cfg.isolation, self.cfg.warm_start)
+        self._refs[ref] = job
 
     def wait(self, timeout: float) -> list[EvalResult]:
         if not self._refs:
@@ -101,15 +97,15 @@ class RayBackend:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
         out = []
         for ref in ready:
-            pid = self._refs.pop(ref)
+            job = self._refs.pop(ref)
             try:
                 out.append(self._ray.get(ref))
             except (self._ray.exceptions.WorkerCrashedError, self._ray.exceptions.NodeDiedError,
                     self._ray.exceptions.ObjectLostError) as exc:
-                out.append(EvalResult(pid, ok=False, failure_kind=FailureKind.WORKER_LOST,
+                out.append(EvalResult(job.program_id, ok=False, kind=job.kind, failure_kind=FailureKind.WORKER_LOST,
                                       reason=f"{type(exc).__name__}: the worker running it died"))
             except self._ray.exceptions.RayError as exc:
-                out.append(EvalResult(pid, ok=False, failure_kind=FailureKind.CRASH,
+                out.append(EvalResult(job.program_id, ok=False, kind=job.kind, failure_kind=FailureKind.CRASH,
                                       reason=f"evaluator error: {type(exc).__name__}: {str(exc)[:500]}"))
         return out
 
@@ -152,14 +148,3 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
             if time.monotonic() > deadline:
                 raise ConnectionError(f"evaluator.ray_address: no Ray cluster answers at {address}") from None
             time.sleep(0.2)
-
-
-def make_backend(ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> Backend:
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    backend: Backend = RayBackend(ref, cfg, max_in_flight) if cfg.backend == "ray" \
-        else ProcessBackend(ref, cfg, max_in_flight)
-    if cfg.cache_path:
-        from evaluators.cache import CachedBackend, EvalCache, problem_key
-
-        backend = CachedBackend(backend, EvalCache(cfg.cache_path, problem_key(ref.load(), ref.options)))
-    return backend

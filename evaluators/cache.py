@@ -1,11 +1,11 @@
 """Opt-in evaluation cache shared across runs (``evaluator.cache_path``).
 
 Within a run, dedup already guarantees an identical normalized program is evaluated once. Across
-runs, a SQLite file maps (problem name, version, options, stages, normalized-code hash) to the
-trusted result of a successful evaluation, so a program some earlier run already scored is not
-trained again. Only successful results are kept: a failure may come from a limit or a lost
-worker that another run would not meet. A problem whose scoring changes must bump its
-``version``, which keys the cache.
+runs, a SQLite file maps (problem name, version, options, stages, evaluator limits, job kind,
+normalized-code hash) to the trusted result of a successful evaluation, so a program some earlier
+run already scored under the same limits is not trained again. Only successful results are kept:
+a failure may come from a limit or a lost worker that another run would not meet. A problem
+whose scoring changes must bump its ``version``, which keys the cache.
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
-from evaluators.backend import Backend
-from evaluators.cascade import EvalResult
-from evolve.mutation.blocks import code_hash
+from evaluators.jobs import Backend, EvalJob, EvalResult, JobKind
+from evolve.hashing import code_hash
 from evolve.problem import Problem
 
 
-def problem_key(problem: Problem, options: dict[str, object]) -> str:
-    stages = [(s.name, s.threshold) for s in problem.stages]
-    return json.dumps([problem.name, problem.version, options, stages], sort_keys=True, default=str)
+def problem_key(problem: Problem, options: dict[str, Any], limits: dict[str, Any]) -> str:
+    """What a cached result depends on besides the code: the problem, its options and stages, and the
+    limits it ran under (a result obtained under looser limits must not answer for tighter ones)."""
+    stages = [(s.name, s.threshold, s.timeout_s) for s in problem.stages]
+    return json.dumps([problem.name, problem.version, options, stages, limits], sort_keys=True, default=str)
 
 
 class EvalCache:
@@ -36,15 +38,24 @@ class EvalCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS results (problem TEXT NOT NULL, code_hash TEXT NOT NULL, "
                          "result TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (problem, code_hash))")
 
-    def get(self, hash_: str) -> EvalResult | None:
-        row = self._db.execute("SELECT result FROM results WHERE problem = ? AND code_hash = ?",
-                               (self.key, hash_)).fetchone()
-        return EvalResult(**json.loads(row[0])) if row else None
+    def _slot(self, job: EvalJob) -> tuple[str, str]:
+        return self.key, f"{job.kind}:{code_hash(job.code)}"
 
-    def put(self, hash_: str, result: EvalResult) -> None:
+    def get(self, job: EvalJob) -> EvalResult | None:
+        row = self._db.execute("SELECT result FROM results WHERE problem = ? AND code_hash = ?",
+                               self._slot(job)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        data["kind"] = JobKind(data.get("kind", "search"))
+        result = EvalResult(**data)
+        result.program_id, result.cached = job.program_id, True
+        return result
+
+    def put(self, job: EvalJob, result: EvalResult) -> None:
         data = dataclasses.asdict(result)  # only successes are stored: no failure kind to encode
         self._db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)",
-                         (self.key, hash_, json.dumps(data), time.time()))
+                         (*self._slot(job), json.dumps(data), time.time()))
 
     def close(self) -> None:
         self._db.close()
@@ -56,25 +67,23 @@ class CachedBackend:
     def __init__(self, inner: Backend, cache: EvalCache) -> None:
         self.inner, self.cache = inner, cache
         self._hits: list[EvalResult] = []
-        self._hashes: dict[int, str] = {}
+        self._jobs: dict[tuple[int, JobKind], EvalJob] = {}
 
-    def submit(self, program_id: int, code: str) -> None:
-        h = code_hash(code)
-        hit = self.cache.get(h)
+    def submit(self, job: EvalJob) -> None:
+        hit = self.cache.get(job)
         if hit is not None:
-            hit.program_id, hit.cached = program_id, True
             self._hits.append(hit)
             return
-        self._hashes[program_id] = h
-        self.inner.submit(program_id, code)
+        self._jobs[(job.program_id, job.kind)] = job
+        self.inner.submit(job)
 
     def wait(self, timeout: float) -> list[EvalResult]:
         hits, self._hits = self._hits, []
         evaluated = self.inner.wait(0.0 if hits else timeout)
         for r in evaluated:
-            h = self._hashes.pop(r.program_id, None)
-            if h is not None and r.ok:
-                self.cache.put(h, r)
+            job = self._jobs.pop((r.program_id, r.kind), None)
+            if job is not None and r.ok:
+                self.cache.put(job, r)
         return hits + evaluated
 
     def in_flight(self) -> int:

@@ -1,53 +1,53 @@
-"""Cascade: run a program through the problem's stages, scoring each one with trusted code."""
+"""Running one job: the stages of its role, each in a sandbox child, each scored by trusted code.
+
+The one evaluation path: a run's children, fingerprints and validations, `evolve heldout` and
+`evolve baselines` all come through :func:`evaluate`.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
+from evaluators.jobs import EvalJob, EvalResult, JobKind
 from evaluators.sandbox import Limits, Sandbox
-from evolve.problem import ContractError, ProblemRef
+from evolve.loader import ProblemRef
+from evolve.problem import ContractError, Problem, Stage
 from evolve.program import FailureKind
 
 
-@dataclass
-class EvalResult:
-    """The outcome of one program's evaluation; plain data so that it crosses Ray unchanged."""
-
-    program_id: int
-    ok: bool
-    fitness: float | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    descriptors: dict[str, float] = field(default_factory=dict)
-    stage_reached: str | None = None
-    failure_kind: FailureKind | None = None
-    reason: str | None = None
-    output: str = ""
-    seconds: float = 0.0
-    started_at: float = 0.0
-    cached: bool = False  # answered by the cross-run evaluation cache (evaluators.cache)
+def stages_for(problem: Problem, kind: JobKind) -> tuple[Stage, ...]:
+    if kind == JobKind.SEARCH:
+        return problem.stages
+    stage = {JobKind.FINGERPRINT: problem.fingerprint, JobKind.VALIDATE: problem.validate,
+             JobKind.HELDOUT: problem.heldout}[kind]
+    return (stage,) if stage is not None else ()
 
 
-def evaluate_cascade(program_id: int, code: str, ref: ProblemRef, limits: Limits,
-                     isolate: bool = True, warm: bool = False) -> EvalResult:
+def evaluate(job: EvalJob, ref: ProblemRef, limits: Limits, isolate: bool = True, warm: bool = False) -> EvalResult:
     problem = ref.load()
     sandbox = Sandbox(limits, isolate=isolate, warm=warm)
-    result = EvalResult(program_id, ok=False, started_at=time.time())
+    result = EvalResult(job.program_id, ok=False, kind=job.kind, started_at=time.time())
+    stages = stages_for(problem, job.kind)
+    if not stages:
+        result.failure_kind, result.reason = FailureKind.CONTRACT, f"problem {problem.name} has no {job.kind} stage"
+        return result
     t0 = time.monotonic()
     outputs = []
-    for stage in problem.stages:
-        run = sandbox.run(ref.folder, ref.options, code, stage.name, stage.timeout_s)
+    for stage in stages:
+        run = sandbox.run(ref.folder, ref.options, job.code, stage)
         outputs.append(run.output)
         result.stage_reached = stage.name
         if run.artifacts is None:
             result.failure_kind, result.reason = run.failure, f"stage {stage.name}: {run.message}"
             break
         try:
-            score = problem.score(code, stage.name, run.artifacts)
+            if job.kind == JobKind.FINGERPRINT:
+                result.fingerprint, result.ok = problem.fingerprint_of(run.artifacts), True
+                break
+            score = problem.score(job.code, stage.name, run.artifacts)
         except ContractError as exc:
-            result.failure_kind = FailureKind(getattr(exc, "kind", "contract"))
+            result.failure_kind = FailureKind.parse(getattr(exc, "kind", "contract"))
             result.reason = f"stage {stage.name}: {exc}"
             break
         if not math.isfinite(score.fitness):
@@ -59,6 +59,6 @@ def evaluate_cascade(program_id: int, code: str, ref: ProblemRef, limits: Limits
             break
     if result.failure_kind is not None:
         result.ok = False
-    result.output = "\n".join(o for o in outputs if o)[-limits.max_output_chars:] if outputs else ""
+    result.output = "\n".join(o for o in outputs if o)[-limits.max_output_chars:] if limits.max_output_chars else ""
     result.seconds = time.monotonic() - t0
     return result

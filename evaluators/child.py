@@ -70,7 +70,8 @@ def run_job(workdir: Path, job: dict[str, Any], problem: Any) -> None:
     """
     _die_with_parent()
     _apply_limits(job["limits"])
-    from evolve.problem import ContractError, load_problem_folder
+    from evolve.loader import load_problem_folder
+    from evolve.problem import ContractError
 
     try:
         if problem is None:

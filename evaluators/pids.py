@@ -58,6 +58,14 @@ def _sweep(root: Path) -> None:
                 pass
 
 
+def kill_process_group(pid: int) -> None:
+    """SIGKILL the process group led by ``pid`` (a candidate and whatever it started)."""
+    try:
+        os.killpg(pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class PidsCgroup:
     """One cgroup capping the number of processes of everything started through :meth:`wrap`."""
 

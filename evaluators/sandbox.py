@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import glob
 import json
+import math
 import os
 import shutil
 import signal
@@ -25,21 +26,38 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evaluators.pids import PidsCgroup
+from evaluators.child import RESULT_FILE
+from evaluators.pids import PidsCgroup, kill_process_group
+from evolve.problem import Stage
 from evolve.program import FailureKind
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULT_FILE = "result.json"
+DEFAULT_TIMEOUT_S = 60.0  # for a stage that declares no limit of its own
 
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = 60.0
+    """The evaluator's limits. ``timeout_s`` caps every stage: a stage runs under the smaller of it and
+    the stage's own ``timeout_s`` (``DEFAULT_TIMEOUT_S`` when neither is set). ``cpu_seconds`` likewise
+    defaults to that wall-clock limit (candidates run single-threaded)."""
+
+    timeout_s: float | None = None
     memory_mb: int = 2048
-    cpu_seconds: int = 120
+    cpu_seconds: int | None = None
     file_mb: int = 64
     max_processes: int = 64
     max_output_chars: int = 4000
+
+    def wall_seconds(self, stage: Stage) -> float:
+        own = [t for t in (self.timeout_s, stage.timeout_s) if t is not None]
+        return min(own) if own else DEFAULT_TIMEOUT_S
+
+    def for_child(self, stage: Stage) -> dict[str, Any]:
+        """The numbers a sandbox child applies to itself for this stage."""
+        wall = self.wall_seconds(stage)
+        cpu = self.cpu_seconds if self.cpu_seconds is not None else int(math.ceil(wall)) + 5
+        return {"memory_mb": self.memory_mb, "cpu_seconds": cpu, "file_mb": self.file_mb,
+                "max_processes": self.max_processes}
 
 
 @dataclass
@@ -118,16 +136,16 @@ class Sandbox:
         self.isolate = isolate and bubblewrap_available()
         self.warm = warm
 
-    def run(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
-            timeout_s: float | None = None) -> StageRun:
-        timeout = timeout_s or self.limits.timeout_s
+    def run(self, problem_folder: str, options: dict[str, Any], code: str, stage: Stage) -> StageRun:
+        timeout = self.limits.wall_seconds(stage)
+        limits = self.limits.for_child(stage)
         if self.warm and problem_folder not in _FRESH_ONLY:
-            return self._run_warm(problem_folder, options, code, stage, timeout)
+            return self._run_warm(problem_folder, options, code, stage.name, timeout, limits)
         workdir = Path(tempfile.mkdtemp(prefix="evolve-cand-"))
         start = time.monotonic()
         try:
-            job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage,
-                   "limits": self.limits.__dict__}
+            job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage.name,
+                   "limits": limits}
             (workdir / "job.json").write_text(json.dumps(job))
             pids = PidsCgroup(self.limits.max_processes)
             cmd = pids.wrap(self._wrap(workdir, problem_folder) + [sys.executable, "-I", "-c", _BOOT, str(workdir)])
@@ -140,7 +158,8 @@ class Sandbox:
                 except subprocess.TimeoutExpired:
                     timed_out = True
                 finally:
-                    _kill_group(proc)
+                    kill_process_group(proc.pid)
+                    _reap(proc)
                     pids.close()
             return self._outcome(workdir, proc.returncode, timed_out, timeout, time.monotonic() - start)
         finally:
@@ -159,7 +178,7 @@ class Sandbox:
         return _classify(returncode, workdir / RESULT_FILE, output, seconds)
 
     def _run_warm(self, problem_folder: str, options: dict[str, Any], code: str, stage: str,
-                  timeout: float) -> StageRun:
+                  timeout: float, limits: dict[str, Any]) -> StageRun:
         from evaluators.warm import CUDA_IN_SERVER, ServerDied, WarmServer, new_base_dir
 
         # A server is bound to the GPUs it was started with: a task given other GPUs gets its own.
@@ -169,7 +188,7 @@ class Sandbox:
         server = servers.get(key)
         if server is None or not server.alive():
             if server is not None:
-                server.close()
+                _close_server(server)
             base = new_base_dir()
             try:
                 server = servers[key] = WarmServer(problem_folder, options, self._wrap(base, problem_folder),
@@ -182,16 +201,16 @@ class Sandbox:
                     _FRESH_ONLY.add(problem_folder)
                     print(f"evolve: {problem_folder}: {CUDA_IN_SERVER}; running a fresh interpreter per "
                           "candidate stage instead", file=sys.stderr)
-                    return self.run(problem_folder, options, code, stage, timeout)
+                    return self.run(problem_folder, options, code, Stage(stage, timeout_s=timeout))
                 return StageRun(None, FailureKind.CRASH, f"evaluation server: {exc}", "", 0.0)
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=server.base))
         start = time.monotonic()
         try:
             try:
-                returncode, timed_out = server.run(workdir, code, stage, self.limits.__dict__, timeout)
+                returncode, timed_out = server.run(workdir, code, stage, limits, timeout)
             except (ServerDied, TimeoutError) as exc:
                 # The candidate took its server down (or froze it): replace the server next time.
-                server.close()
+                _close_server(server)
                 servers.pop(key, None)
                 kind = FailureKind.TIMEOUT if isinstance(exc, TimeoutError) else FailureKind.CRASH
                 return StageRun(None, kind, f"evaluation server: {exc}", "", time.monotonic() - start)
@@ -205,6 +224,17 @@ _ALL_SERVERS: list[Any] = []
 _FRESH_ONLY: set[str] = set()  # problems whose warm server cannot fork (CUDA initialised in prepare)
 
 
+def _close_server(server: Any) -> None:
+    """Stop a server and forget it (a replaced server must not linger in the list)."""
+    server.close()
+    if server in _ALL_SERVERS:
+        _ALL_SERVERS.remove(server)
+
+
+def live_warm_servers() -> int:
+    return len(_ALL_SERVERS)
+
+
 @atexit.register
 def close_warm_servers() -> None:
     """Stop every warm server this process started (they also exit when their stdin closes)."""
@@ -216,11 +246,7 @@ def close_warm_servers() -> None:
 _BOOT = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evaluators.child import main; main(sys.argv[1])"
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _reap(proc: subprocess.Popen[bytes]) -> None:
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -255,10 +281,7 @@ def _classify(returncode: int, result_path: Path, output: str, seconds: float) -
         if isinstance(artifacts, dict):
             return StageRun(artifacts, None, "", output, seconds)
     if isinstance(result, dict) and result.get("ok") is False:
-        try:
-            kind = FailureKind(result.get("kind", "crash"))
-        except ValueError:
-            kind = FailureKind.CRASH
+        kind = FailureKind.parse(result.get("kind", "crash"))
         return StageRun(None, kind, str(result.get("message", ""))[:2000], output, seconds)
     if returncode == 0:
         return StageRun(None, FailureKind.CONTRACT, "the program exited without returning a result", output, seconds)

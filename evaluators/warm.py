@@ -19,7 +19,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluators.pids import PidsCgroup
+from evaluators.pids import PidsCgroup, kill_process_group
 
 _PROTOCOL_FD_IN, _PROTOCOL_FD_OUT = 200, 201
 
@@ -94,10 +93,7 @@ class WarmServer:
     def close(self) -> None:
         if self._log.closed:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_process_group(self.proc.pid)
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -128,7 +124,7 @@ def serve() -> None:
 
     hello = json.loads(inbox.readline())
     try:
-        from evolve.problem import load_problem_folder
+        from evolve.loader import load_problem_folder
 
         problem = load_problem_folder(Path(hello["problem_folder"]), hello["options"])
         problem.prepare()
@@ -155,21 +151,14 @@ def _wait(pid: int, timeout_s: float) -> dict[str, Any]:
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            _kill_group(pid)  # grandchildren it left behind
+            kill_process_group(pid)  # grandchildren it left behind
             return {"returncode": _returncode(status), "timed_out": False}
         if time.monotonic() > deadline:
-            _kill_group(pid)
+            kill_process_group(pid)
             _, status = os.waitpid(pid, 0)
             return {"returncode": _returncode(status), "timed_out": True}
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _returncode(status: int) -> int:

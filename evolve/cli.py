@@ -1,32 +1,34 @@
-"""`evolve`: run, resume and inspect evolutions."""
+"""`evolve`: run, resume and inspect evolutions.
+
+Read commands (status, top, show, lineage, diff, export) open the archive read-only and import
+only the store and the config: the engine (torch, numpy, ribs, Ray, litellm) is imported by the
+commands that run things, inside them, so that reading a 100,000-program archive starts fast.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
+import sys
 import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
-from rich.syntax import Syntax
 from rich.table import Table
-from rich.tree import Tree
 
-from evolve.config import ConfigError, RunConfig, load_config
-from evolve.controller import Progress, RunError
-from evolve.problem import ProblemError, builtin_problems, load_problem_folder
-from evolve.program import Program
-from evolve.llm.prompts import PromptError
-from evolve.mutation.llm_ops import LLMTools
-from evolve.report import lineage_report, program, status_report
-from evolve.runner import create_run, execute, llm_tools, open_run, operators_line
-from evolve.store import LineageStore, StoreError
+from evolve.errors import UserError
+
+if TYPE_CHECKING:
+    from evolve.config import RunConfig
+    from evolve.controller import Progress
+    from evolve.llm.operators import LLMTools
+    from evolve.program import Program
+    from evolve.store import LineageStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LLM-driven evolutionary search for optimizers and other algorithms.")
@@ -44,7 +46,7 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, ProblemError, StoreError, RunError, ConnectionError, PromptError) as exc:
+        except (UserError, ConnectionError) as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -55,12 +57,18 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
 # -- running ------------------------------------------------------------------------------------
 def _progress_table(p: Progress) -> Table:
     t = Table(title="evolve", show_header=False, box=None)
     t.add_row("evaluations", f"{p.evaluations} / {p.budget}  (in flight {p.in_flight})")
     t.add_row("best fitness", "-" if p.best_fitness is None else f"{p.best_fitness:.5g}  (program {p.best_program_id})")
-    t.add_row("best per island", "  ".join("-" if b is None else f"{b:.4g}" for b in p.island_best))
+    if p.champion_id is not None:
+        t.add_row("champion", f"program {p.champion_id}, validated fitness {_fmt(p.champion_fitness, 5)}")
+    t.add_row("best per island", "  ".join(_fmt(b) for b in p.island_best))
     t.add_row("failures", ", ".join(f"{k}: {v}" for k, v in sorted(p.failures.items())) or "none")
     t.add_row("rejected", ", ".join(f"{k}: {v}" for k, v in sorted(p.rejections.items())) or "none")
     t.add_row("evaluations / min", f"{p.per_minute:.1f}")
@@ -72,6 +80,10 @@ def _progress_table(p: Progress) -> Table:
 
 
 def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:
+    from rich.live import Live
+
+    from evolve.runner import execute
+
     with Live(console=err, refresh_per_second=4, transient=False) as live:
         last = [0.0]
 
@@ -84,13 +96,18 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, to
         live.update(_progress_table(progress))
     state = store.run_info()["state"]
     out.print(f"\nrun {state}: {progress.evaluations} evaluations in {run_dir}")
-    _top_table(store.top(5))
-    best = store.top(1)
-    out.print("\ninspect it with:")
-    if best:
-        out.print(f"  evolve show {run_dir} {best[0].id}\n  evolve lineage {run_dir} {best[0].id}\n"
-                  f"  evolve export {run_dir} {best[0].id} -o best.py")
-    out.print(f"  evolve top {run_dir}\n  evolve status {run_dir}")
+    _top_table(store.top(5, by="validated"))
+    champion = store.champion()
+    if champion is not None:
+        if champion.validated_fitness is not None:
+            out.print(f"champion: program {champion.id}, validated fitness {champion.validated_fitness:.4g} "
+                      f"(search fitness {_fmt(champion.fitness)})")
+        else:
+            out.print(f"best program: {champion.id}, fitness {_fmt(champion.fitness)} (not validated)")
+        out.print("\ninspect it with:")
+        out.print(f"  evolve show {run_dir} {champion.id}\n  evolve lineage {run_dir} {champion.id}\n"
+                  f"  evolve export {run_dir} {champion.id} -o best.py")
+    out.print(f"  evolve top {run_dir}\n  evolve status {run_dir}\n  evolve ui {run_dir}")
     if state == "interrupted":
         out.print(f"  evolve resume {run_dir}   (continue where it stopped)")
 
@@ -106,6 +123,9 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
 ) -> None:
     """Start a new evolution."""
+    from evolve.config import load_config
+    from evolve.runner import create_run, llm_tools, operators_line
+
     overrides = list(set_ or [])
     if problem:
         overrides.append(f"problem.path={problem}")
@@ -122,33 +142,60 @@ def run(
     _execute_with_display(cfg, store, run_dir, tools)
 
 
+
 @app.command()
 @user_errors
 def resume(run_dir: RunDir,
            max_evaluations: Annotated[int | None, typer.Option(help="Raise the evaluation budget.")] = None) -> None:
     """Continue a stopped or killed run from its archive."""
-    cfg, store = open_run(run_dir)
-    if max_evaluations is not None:
-        cfg.budget.max_evaluations = max_evaluations
+    from evolve.runner import llm_tools, open_run, operators_line, raise_budget
+
+    cfg, store = open_run(run_dir, readonly=False)
     tools = llm_tools(cfg)
+    if max_evaluations is not None:
+        raise_budget(cfg, store, max_evaluations)
     err.print(f"resuming {run_dir}; {operators_line(cfg, tools)}")
     _execute_with_display(cfg, store, run_dir, tools)
 
 
+@app.command()
+@user_errors
+def migrate(run_dir: RunDir) -> None:
+    """Upgrade an archive written by an older evolve, in place."""
+    from evolve.store import SCHEMA_VERSION, LineageStore
+
+    before = LineageStore.migrate(run_dir / "archive.sqlite")
+    out.print(f"{run_dir}: schema {before} -> {SCHEMA_VERSION}" if before != SCHEMA_VERSION
+              else f"{run_dir}: already at schema {SCHEMA_VERSION}")
+
+
 # -- reading ------------------------------------------------------------------------------------
+def _open(run_dir: Path) -> LineageStore:
+    from evolve.report import open_readonly
+
+    return open_readonly(run_dir)
+
+
 def _program_json(p: Program, with_code: bool = True) -> dict[str, Any]:
     data = p.model_dump(mode="json")
     if not with_code:
         data.pop("code")
-        data.pop("llm_prompt")
-        data.pop("llm_response")
+        if data.get("llm"):
+            data["llm"].pop("prompt", None)
+            data["llm"].pop("response", None)
     return data
 
 
-def _top_table(programs: list[Program]) -> None:
-    t = Table("id", "fitness", "island", "gen", "operator", "stage", "descriptors")
+def _top_table(programs: list[Program], heldout: bool = False) -> None:
+    validated = any(p.validated_fitness is not None for p in programs)
+    t = Table()
+    for name in ("id", "fitness", *(["validated"] if validated else []), *(["held-out"] if heldout else []),
+                 "island", "gen", "operator", "stage"):
+        t.add_column(name, no_wrap=True, min_width=len(name))
+    t.add_column("descriptors", overflow="fold")
     for p in programs:
-        t.add_row(str(p.id), f"{p.fitness:.5g}", str(p.island), str(p.generation), p.operator,
+        t.add_row(str(p.id), _fmt(p.fitness, 5), *([_fmt(p.validated_fitness, 5)] if validated else []),
+                  *([_fmt(p.heldout_fitness, 5)] if heldout else []), str(p.island), str(p.generation), p.operator,
                   p.stage_reached or "-", ", ".join(f"{k}={v:.3g}" for k, v in p.descriptors.items()))
     out.print(t)
 
@@ -156,14 +203,18 @@ def _top_table(programs: list[Program]) -> None:
 @app.command()
 @user_errors
 def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
-    """Run state, counts by status/failure/operator, island counters and events."""
-    cfg, store = open_run(run_dir)
+    """Run state, counts by status/failure/operator, island counters, events, champion, LLM spend."""
+    from evolve.report import run_config, status_report
+
+    store = _open(run_dir)
+    cfg = run_config(store)
     data = status_report(cfg, store, run_dir)
     if json_:
         return _print_json(data)
     t = Table(show_header=False, box=None)
-    for key in ("state", "problem", "seed", "evaluations", "budget", "best"):
-        t.add_row(key, str(data[key]))
+    for key in ("state", "stop_reason", "problem", "seed", "evaluations", "budget", "best", "champion"):
+        if data[key] is not None:
+            t.add_row(key, str(data[key]))
     for key in ("by_status", "failures", "rejections", "operators", "events"):
         t.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(data[key].items(), key=str)) or "none")
     for i, row in sorted(data["islands"].items()):
@@ -182,13 +233,21 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
 
 @app.command()
 @user_errors
-def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")] = 10, json_: JsonOpt = False) -> None:
-    """The best programs of the run."""
-    _, store = open_run(run_dir)
-    programs = store.top(n)
+def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")] = 10,
+        heldout: Annotated[bool, typer.Option("--heldout", help="Also show held-out fitness (computed by "
+                                              "`evolve heldout`).")] = False,
+        by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
+        json_: JsonOpt = False) -> None:
+    """The best programs: validated ones first by validated fitness, then the rest by search fitness."""
+    from evolve.store import StoreError
+
+    if by not in ("validated", "search"):
+        raise StoreError(f"--by: {by!r} is neither 'validated' nor 'search'")
+    store = _open(run_dir)
+    programs = store.top(n, by=by)
     if json_:
         return _print_json([_program_json(p, with_code=False) for p in programs])
-    _top_table(programs)
+    _top_table(programs, heldout)
 
 
 @app.command()
@@ -197,21 +256,26 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
          prompt: Annotated[bool, typer.Option("--prompt", help="Also print the LLM prompt that wrote it.")] = False
          ) -> None:
     """Everything stored about one program (with the LLM reply that wrote it, if any)."""
-    _, store = open_run(run_dir)
+    from rich.syntax import Syntax
+
+    from evolve.report import program
+
+    store = _open(run_dir)
     p = program(store, program_id)
     if json_:
         return _print_json({**_program_json(p), "llm_calls": store.llm_calls(program_id)})
     t = Table(show_header=False, box=None)
-    for key in ("id", "status", "reason", "failure_kind", "duplicate_of", "fitness", "stage_reached", "operator",
-                "operator_info", "parent_ids", "island", "generation", "descriptors", "eval_seconds", "llm_model"):
+    for key in ("id", "status", "reason", "failure_kind", "rejection", "duplicate_of", "fitness", "validated_fitness",
+                "heldout_fitness", "stage_reached", "operator", "operator_info", "parent_ids", "island", "generation",
+                "descriptors", "fingerprint", "eval_seconds"):
         value = getattr(p, key)
         if value not in (None, {}, []):
-            t.add_row(key, str(value))
-    if p.llm_model:
+            t.add_row(key, escape(str(value)))
+    if p.llm is not None:
         calls = store.llm_calls(program_id)
-        cost = "price unknown" if p.llm_cost is None else f"${p.llm_cost:.5f}"
-        t.add_row("llm usage", f"{len(calls)} attempt(s), {p.llm_tokens_in} tokens in, {p.llm_tokens_out} out, "
-                  f"{cost}, {p.llm_latency_s or 0:.2f} s")
+        cost = "price unknown" if p.llm.cost is None else f"${p.llm.cost:.5f}"
+        t.add_row("llm usage", f"{escape(p.llm.model)}: {len(calls)} attempt(s), {p.llm.tokens_in} tokens in, "
+                  f"{p.llm.tokens_out} out, {cost}, {p.llm.latency_s or 0:.2f} s")
     out.print(t)
     out.print(Syntax(p.code, "python", line_numbers=True))
     if p.metrics:
@@ -219,42 +283,44 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
     if p.output:
         out.print("[bold]output[/]")
         out.print(p.output, markup=False, highlight=False)
-    if prompt and p.llm_prompt:
-        for message in json.loads(p.llm_prompt):
-            out.print(f"[bold]LLM prompt ({message.get('role')})[/]")
+    if prompt and p.llm is not None and p.llm.prompt:
+        for message in json.loads(p.llm.prompt):
+            out.print(f"[bold]LLM prompt ({escape(str(message.get('role')))})[/]")
             out.print(message.get("content", ""), markup=False, highlight=False)
-    if p.llm_response is not None:
+    if p.llm is not None and p.llm.response is not None:
         out.print("[bold]LLM reply[/]")
-        out.print(p.llm_response, markup=False, highlight=False)
+        out.print(p.llm.response, markup=False, highlight=False)
 
 
 @app.command()
 @user_errors
 def lineage(run_dir: RunDir, program_id: int, json_: JsonOpt = False) -> None:
-    """Ancestry of a program back to the seed: operator and fitness change at each step."""
-    _, store = open_run(run_dir)
-    node = lineage_report(store, program_id)
+    """Ancestry of a program back to the seed (seed first): operator and fitness change at each step."""
+    from evolve.report import lineage_report
+
+    store = _open(run_dir)
+    steps = lineage_report(store, program_id)
     if json_:
-        return _print_json(node)
-    chain = []
-    while node:
-        chain.append(node)
-        node = node.get("parent")
-    tree = Tree("lineage (seed first)")
-    branch = tree
-    for n in reversed(chain):
-        fit = "-" if n["fitness"] is None else f"{n['fitness']:.5g}"
-        delta = "" if n["fitness_change"] is None else f" ({n['fitness_change']:+.4g})"
-        mates = "".join(f" x #{m['id']}" for m in n.get("mates", []))
-        branch = branch.add(f"#{n['id']} {n['operator']}{mates} gen {n['generation']}: {fit}{delta}")
-    out.print(tree)
+        return _print_json(steps)
+    # Plain lines, not a nested tree: a lineage can be tens of thousands of steps deep.
+    lines = [f"lineage of program {program_id} ({len(steps) - 1} steps, seed first)"]
+    for s in steps:
+        delta = "" if s["fitness_change"] is None else f" ({s['fitness_change']:+.4g})"
+        mates = "".join(f" x #{m['id']}" for m in s["mates"])
+        model = f" [{s['llm_model']}]" if s["llm_model"] else ""
+        lines.append(f"#{s['id']} {s['operator']}{mates}{model} gen {s['generation']}: {_fmt(s['fitness'], 5)}{delta}")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 @app.command()
 @user_errors
 def diff(run_dir: RunDir, a: int, b: int, json_: JsonOpt = False) -> None:
     """Unified diff between two programs' code."""
-    _, store = open_run(run_dir)
+    from rich.syntax import Syntax
+
+    from evolve.report import program
+
+    store = _open(run_dir)
     pa, pb = program(store, a), program(store, b)
     text = "".join(difflib.unified_diff(pa.code.splitlines(keepends=True), pb.code.splitlines(keepends=True),
                                         fromfile=f"program {a}", tofile=f"program {b}"))
@@ -269,23 +335,31 @@ def export(run_dir: RunDir, program_id: int,
            output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
            json_: JsonOpt = False) -> None:
     """Write a program's code to a file."""
-    _, store = open_run(run_dir)
+    from evolve.report import program
+
+    store = _open(run_dir)
     p = program(store, program_id)
     output.write_text(p.code)
     if json_:
-        return _print_json({"id": p.id, "path": str(output), "fitness": p.fitness})
-    out.print(f"wrote program {p.id} (fitness {p.fitness}) to {output}")
+        return _print_json({"id": p.id, "path": str(output), "fitness": p.fitness,
+                            "validated_fitness": p.validated_fitness})
+    out.print(f"wrote program {p.id} (fitness {p.fitness}, validated {p.validated_fitness}) to {output}")
 
 
 @app.command()
 @user_errors
 def problems(json_: JsonOpt = False) -> None:
     """The built-in problems."""
+    from evolve.loader import builtin_problems, load_problem_folder
+
     rows = []
     for name, folder in builtin_problems().items():
         prob = load_problem_folder(folder, {})
         rows.append({"name": name, "version": prob.version, "path": str(folder),
-                     "stages": [s.name for s in prob.stages], "descriptors": [d.name for d in prob.descriptors],
+                     "stages": [s.name for s in prob.stages],
+                     "validate": prob.validate.name if prob.validate else None,
+                     "heldout": prob.heldout.name if prob.heldout else None,
+                     "descriptors": [d.name for d in prob.descriptors],
                      "seeds": list(prob.seed_programs()), "description": prob.description})
     if json_:
         return _print_json(rows)
@@ -298,36 +372,35 @@ def problems(json_: JsonOpt = False) -> None:
 @app.command()
 @user_errors
 def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many of the best.")] = 3,
+            parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
             json_: JsonOpt = False) -> None:
-    """Score the best programs on the problem's held-out tasks (stored, never used for selection)."""
-    from evaluators.backend import limits_from
-    from evaluators.sandbox import Sandbox
-    from evolve.runner import problem_ref
+    """Score the best programs (validated ones first) on the problem's held-out tasks: stored, never
+    used for selection."""
+    from evaluators.jobs import EvalJob, JobKind
+    from evolve.problem import ProblemError
+    from evolve.recorder import stage_result
+    from evolve.runner import evaluate_all, open_run, problem_ref
 
-    cfg, store = open_run(run_dir)
+    cfg, store = open_run(run_dir, readonly=False)
     ref = problem_ref(cfg)
-    problem = ref.load()
-    if problem.heldout is None:
-        raise ProblemError(f"problem {problem.name} declares no held-out stage")
-    sandbox = Sandbox(limits_from(cfg.evaluator), isolate=cfg.evaluator.isolation)
+    if ref.load().heldout is None:
+        raise ProblemError(f"problem {ref.load().name} declares no held-out stage")
+    best = store.top(n, by="validated")
+    results = evaluate_all(ref, cfg.evaluator, [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best], parallel)
     rows = []
-    for p in store.top(n):
-        run = sandbox.run(ref.folder, ref.options, p.code, problem.heldout.name, problem.heldout.timeout_s)
-        if run.artifacts is None:
-            result: dict[str, Any] = {"failure_kind": str(run.failure), "reason": run.message}
-        else:
-            score = problem.score(p.code, problem.heldout.name, run.artifacts)
-            result = {"fitness": score.fitness, "metrics": score.metrics}
-        store.record_heldout(p.id, result)  # type: ignore[arg-type]
-        rows.append({"id": p.id, "fitness": p.fitness, "heldout": result})
+    for p, r in zip(best, results, strict=True):
+        result = stage_result(r)
+        store.record_stage(p.id or 0, "heldout", result)
+        rows.append({"id": p.id, "fitness": p.fitness, "validated_fitness": p.validated_fitness, "heldout": result})
     if json_:
         return _print_json(rows)
-    t = Table("id", "fitness (selection)", "held-out fitness", "held-out detail")
+    t = Table("id", "fitness (search)", "validated", "held-out", "held-out detail")
     for row in rows:
         h = row["heldout"]
-        detail = ", ".join(f"{k}: {v['score']:.3g}" for k, v in h.get("metrics", {}).get("tasks", {}).items()) \
-            if "fitness" in h else h.get("reason", "")
-        t.add_row(str(row["id"]), f"{row['fitness']:.4g}",
+        tasks = h.get("metrics", {}).get("heldout", {}).get("tasks", {})
+        detail = ", ".join(f"{k}: {v['score']:.3g}" for k, v in tasks.items() if isinstance(v, dict) and "score" in v) \
+            if "fitness" in h else escape(str(h.get("reason", "")))
+        t.add_row(str(row["id"]), _fmt(row["fitness"]), _fmt(row["validated_fitness"]),
                   f"{h['fitness']:.4g}" if "fitness" in h else f"failed ({h['failure_kind']})", detail)
     out.print(t)
 
@@ -336,44 +409,55 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
 @user_errors
 def baselines(
     problem: Annotated[str, typer.Argument(help="Built-in problem name or problem folder.")] = "optimizer_discovery",
+    stages: Annotated[str, typer.Option(help="Comma-separated roles to score: search, validate, heldout.")] = "search",
+    option: Annotated[list[str] | None, typer.Option("--option", help="A problem option: key=value (YAML).")] = None,
     parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
-    timeout_s: Annotated[float, typer.Option(help="Wall-clock limit per stage.")] = 600.0,
+    timeout_s: Annotated[float | None, typer.Option(help="Caps each stage's wall-clock limit.")] = None,
     warm: Annotated[bool, typer.Option(help="Fork from warm servers (else a fresh interpreter per stage).")] = True,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate every seed program of a problem through the sandboxed cascade and print the scores."""
-    from concurrent.futures import ThreadPoolExecutor
+    from evaluators.jobs import EvalJob, JobKind
+    from evolve.config import ConfigError, EvaluatorConfig, apply_override
+    from evolve.loader import ProblemRef, resolve_problem
+    from evolve.runner import evaluate_all
 
-    from evaluators.backend import limits_from
-    from evaluators.cascade import evaluate_cascade
-    from evolve.config import EvaluatorConfig
-    from evolve.problem import ProblemRef, resolve_problem
-
+    options: dict[str, Any] = {}
+    for assignment in option or []:
+        apply_override(options, assignment, model=None)
+    try:
+        kinds = [JobKind(s.strip()) for s in stages.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--stages: {stages!r}: each must be one of search, validate, heldout") from None
     folder = resolve_problem(problem, problem if Path(problem).is_dir() else None)
-    ref = ProblemRef(str(folder), {})
+    ref = ProblemRef(str(folder), options)
     seeds = ref.load().seed_programs()
     cfg = EvaluatorConfig(timeout_s=timeout_s, warm_start=warm)
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = {name: pool.submit(evaluate_cascade, i, code, ref, limits_from(cfg), cfg.isolation, cfg.warm_start)
-                   for i, (name, code) in enumerate(seeds.items())}
-        results = {name: fut.result() for name, fut in futures.items()}
-    rows = []
-    for name, r in results.items():
-        tasks = {t: m["score"] for stage in r.metrics.values() for t, m in stage.get("tasks", {}).items()}
-        rows.append({"seed": name, "fitness": r.fitness, "stage_reached": r.stage_reached,
-                     "failure_kind": r.failure_kind, "failure": r.reason, "task_scores": tasks,
-                     "seconds": r.seconds, "output_chars": len(r.output), "metrics": r.metrics})
-    rows.sort(key=lambda row: -(row["fitness"] if row["fitness"] is not None else float("-inf")))
+    jobs = [EvalJob(i, code, kind) for kind in kinds for i, code in enumerate(seeds.values())]
+    results = evaluate_all(ref, cfg, jobs, parallel)
+    names = list(seeds)
+    rows: dict[str, dict[str, Any]] = {name: {"seed": name, "task_scores": {}} for name in names}
+    for r in results:
+        row = rows[names[r.program_id]]
+        row[str(r.kind)] = {"fitness": r.fitness if r.ok else None, "failure_kind": r.failure_kind,
+                            "failure": None if r.ok else r.reason, "stage_reached": r.stage_reached,
+                            "seconds": round(r.seconds, 2), "output_chars": len(r.output), "metrics": r.metrics}
+        for stage in r.metrics.values():
+            row["task_scores"].update({t: m["score"] for t, m in stage.get("tasks", {}).items()})
+    for row in rows.values():  # the first role asked for is the row's headline (and sort key)
+        row.update({k: v for k, v in row[str(kinds[0])].items() if k != "metrics"})
+    ordered = sorted(rows.values(), key=lambda row: -(row["fitness"] if row["fitness"] is not None else float("-inf")))
     if json_:
-        return _print_json(rows)
-    task_names = sorted({t for row in rows for t in row["task_scores"]}, key=lambda t: list(
-        next(r for r in rows if t in r["task_scores"])["task_scores"]).index(t))
-    t = Table("seed", "fitness", "stage", *task_names, "seconds")
-    for row in rows:
-        fit = "failed: " + str(row["failure"]) if row["fitness"] is None else f"{row['fitness']:.3f}"
-        t.add_row(row["seed"], fit, row["stage_reached"] or "-",
-                  *[f"{row['task_scores'][n]:.3f}" if n in row["task_scores"] else "-" for n in task_names],
-                  f"{row['seconds']:.1f}")
+        return _print_json(ordered)
+    task_names = list(dict.fromkeys(t for row in ordered for t in row["task_scores"]))
+    t = Table("seed", *[str(k) for k in kinds], *task_names)
+    for row in ordered:
+        cells = []
+        for k in kinds:
+            entry = row[str(k)]
+            cells.append(_fmt(entry["fitness"]) if entry["fitness"] is not None
+                         else f"failed: {escape(str(entry['failure']))[:60]}")
+        t.add_row(row["seed"], *cells, *[_fmt(row["task_scores"].get(n), 3) for n in task_names])
     out.print(t)
 
 

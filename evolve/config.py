@@ -14,8 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evolve.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config problem a user can fix; the message names the file and key at fault."""
 
 
@@ -103,9 +105,19 @@ class EvaluatorConfig(_Strict):
         True, description="Fork each candidate from a warm per-slot server that has the problem loaded "
         "(else start a fresh interpreter per stage)."
     )
-    timeout_s: float = Field(60.0, gt=0, description="Wall-clock limit per stage; the process tree is killed past it.")
+    timeout_s: float | None = Field(
+        None, gt=0, description="Wall-clock limit per stage; the process tree is killed past it. A stage runs "
+        "under the smaller of this and its own limit (the problem's); null: the stage's own limit (60 s for a "
+        "stage that declares none)."
+    )
     memory_mb: int = Field(2048, ge=64, description="Address-space limit of the candidate process.")
-    cpu_seconds: int = Field(120, ge=1, description="CPU-time limit of the candidate process.")
+    cpu_seconds: int | None = Field(
+        None, ge=1, description="CPU-time limit of the candidate process; null: the stage's wall-clock limit + 5 s."
+    )
+    fingerprint: bool = Field(
+        True, description="Run the problem's behaviour fingerprint (if it has one) before training: a child that "
+        "behaves like an earlier program is stored as its duplicate and not trained."
+    )
     max_output_chars: int = Field(4000, ge=0, description="Captured stdout/stderr kept per evaluation.")
     num_cpus: float = Field(1.0, gt=0, description="Ray CPUs reserved per evaluation.")
     num_gpus: float = Field(0.0, ge=0, description="Ray GPUs per evaluation (fractional to share one GPU).")
@@ -113,6 +125,16 @@ class EvaluatorConfig(_Strict):
     cache_path: str | None = Field(
         None, description="SQLite file of successful results shared across runs: a program some run already "
         "scored on the same problem version and options is not evaluated again (opt-in)."
+    )
+
+
+class ValidationConfig(_Strict):
+    island_bests: bool = Field(
+        True, description="Validate each island's new best (on the problem's validate stage) while the run goes on."
+    )
+    top_k: int = Field(3, ge=0, description="At the end of a run, validate the best this many by search fitness.")
+    max_in_flight: int = Field(
+        1, ge=1, description="Validations running at once; they take the evaluation slots after waiting children."
     )
 
 
@@ -179,6 +201,7 @@ class RunConfig(_Strict):
     operators: OperatorsConfig = Field(default_factory=OperatorsConfig)
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
 
 
@@ -190,8 +213,9 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """Apply one ``a.b.c=value`` override to a raw config dict, in place."""
+def apply_override(data: dict[str, Any], assignment: str, model: type[BaseModel] | None = RunConfig) -> None:
+    """Apply one ``a.b.c=value`` override to a raw config dict, in place. Keys are checked against
+    ``model`` (the whole config by default; None: a free-form mapping such as problem options)."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected key=value")
     key, value = assignment.split("=", 1)
@@ -199,7 +223,6 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if not all(parts):
         raise ConfigError(f"--set {assignment!r}: empty key segment")
     node: Any = data
-    model: type[BaseModel] | None = RunConfig
     for i, part in enumerate(parts[:-1]):
         if model is not None and part not in model.model_fields:
             raise ConfigError(f"--set {key}: unknown key {'.'.join(parts[: i + 1])!r}")

@@ -1,11 +1,11 @@
-"""The steady-state evolution loop.
+"""The steady-state loop: keep the evaluation slots full, in order.
 
-Keeps ``max_in_flight`` evaluations running: each finished evaluation frees a slot that is
-refilled at once (select parents -> operator -> validate/dedup -> submit). LLM operators write
-their children in worker threads, up to ``max_pending_proposals`` ahead of the free slots, so
-model latency overlaps evaluation; a written child waits in ``ready`` (stored as ``proposed``)
-for a slot. Every state change is one store transaction, so the run can be killed at any moment
-and resumed from its archive.
+A freed slot goes first to a child already written and waiting, then to a validation (at most
+``validation.max_in_flight`` at once), then to a new child. The :class:`~evolve.proposer.Proposer`
+writes children (ask) and the :class:`~evolve.recorder.Recorder` settles results (tell); this
+module only decides when. LLM children are written in worker threads, up to
+``max_pending_proposals`` ahead of the free slots, so model latency overlaps evaluation. No
+generation barrier: each finished job frees its slot at once.
 """
 
 from __future__ import annotations
@@ -15,28 +15,27 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from evaluators.backend import Backend
-from evaluators.cascade import EvalResult
-from evaluators.static_rules import StaticRuleViolation, check_program
+from evaluators.jobs import Backend, EvalJob, EvalResult, JobKind
 from evolve.config import RunConfig
-from evolve.mutation.blocks import BlockError, code_hash, split_blocks
+from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
-from evolve.mutation.llm_ops import LLMTools
-from evolve.mutation.operators import Operator, OperatorContext, OperatorFailed, Proposal, build_operators
+from evolve.llm.operators import LLMTools
+from evolve.mutation.base import Proposal
+from evolve.mutation.registry import build_operators
 from evolve.problem import Problem
-from evolve.program import FailureKind, Program, Status
+from evolve.program import Program, RunState, Status
+from evolve.proposer import Draft, Proposer
+from evolve.errors import RunError
+from evolve.recorder import Recorder
 from evolve.store import LineageStore
-from islands.archipelago import Archipelago, IslandEvent, ProgramSummary
+from islands.archipelago import Archipelago
 
 MAX_CONSECUTIVE_REJECTIONS = 500
 
-
-class RunError(RuntimeError):
-    """The run cannot go on (e.g. the seed program fails); the message says why."""
+__all__ = ["Controller", "Progress", "RunError"]
 
 
 @dataclass
@@ -49,6 +48,9 @@ class Progress:
     failures: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
+    validations: int = 0  # validate-stage results this invocation
+    champion_id: int | None = None  # the best validated program
+    champion_fitness: float | None = None  # its validated fitness
     started: float = field(default_factory=time.monotonic)
     evaluations_at_start: int = 0
     llm_tokens: int | None = None  # whole-run LLM spend (None: no model configured)
@@ -66,84 +68,123 @@ class Controller:
                  on_progress: Callable[[Progress], None] | None = None, llm: LLMTools | None = None) -> None:
         self.cfg, self.store, self.problem, self.backend = cfg, store, problem, backend
         self.on_progress = on_progress or (lambda p: None)
+        self.slots = cfg.controller.max_in_flight
         self.archipelago = Archipelago(cfg.islands, problem.descriptors)
-        self.operators, self.op_weights = build_operators(cfg.operators, llm)
+        operators, weights = build_operators(cfg.operators, llm)
         self.llm = LLMCoordinator(llm, store, problem) if llm is not None else None
-        # LLM children are written in worker threads while evaluations run (see _capacity).
-        self.pool = ThreadPoolExecutor(cfg.controller.max_in_flight + cfg.controller.max_pending_proposals + 1,
-                                       thread_name_prefix="evolve-llm") if self.llm else None
-        self.drafts: dict[Future[Proposal], Program] = {}  # children an LLM is writing
-        self.ready: deque[Program] = deque()  # accepted children waiting for an evaluation slot
         self.rng = np.random.default_rng(cfg.seed)
+        self.proposer = Proposer(cfg, store, problem, self.archipelago, operators, weights, self.llm, self.rng)
+        self.recorder = Recorder(cfg.islands, store, self.archipelago, self.llm)
+        # LLM children are written in worker threads while evaluations run (see _may_propose).
+        self.pool = ThreadPoolExecutor(self.slots + cfg.controller.max_pending_proposals + 1,
+                                       thread_name_prefix="evolve-llm") if self.llm else None
+        self.drafts: dict[Future[Proposal], Draft] = {}  # children an LLM is writing
+        self.ready: deque[Program] = deque()  # accepted children waiting for a slot
+        self.fingerprint = cfg.evaluator.fingerprint and problem.fingerprint is not None
+        self.validate = problem.validate is not None
+        self.to_validate: deque[tuple[int, bool]] = deque()  # (program id, only while an island's best?)
+        self.validating: set[int] = set()
+        self.finals_queued = False
         self.stop_requested = False
-        self.stop_reason: str | None = None  # a budget other than evaluations/time ended the run
         self.progress = Progress(budget=cfg.budget.max_evaluations, island_best=[None] * cfg.islands.num_islands)
         self._rejections_in_a_row = 0
         self._restore()
 
     # -- state ---------------------------------------------------------------------------------
     def _restore(self) -> None:
-        """Rebuild islands, counters and the RNG from the store (a no-op on a fresh archive)."""
+        """Rebuild islands, counters, queues and the RNG from the store (a no-op on a fresh archive)."""
         state = self.store.load_rng_state()
         if state is not None:
             self.rng.bit_generator.state = state
         self.archipelago.replay(self.store.events(), self.store.island_rows())
         counts = self.store.counts()
-        self.progress.failures.update({k or "?": v for k, v in counts["failures"].items()})
-        self.progress.rejections.update(counts["rejections"])
+        self.progress.failures.update({str(k): v for k, v in counts["failures"].items()})
+        self.progress.rejections.update({str(k): v for k, v in counts["rejections"].items()})
         self.submitted = self.store.submitted_children()
         self.progress.evaluations = self.progress.evaluations_at_start = self.store.completed_evaluations()
         if self.llm:
             self.llm.restore()
-        self._refresh_best()
-
-    def _refresh_best(self) -> None:
+        best = self.store.best_id()
+        if best:
+            self.progress.best_program_id, self.progress.best_fitness = best
+        self._update_champion()
+        self._queue_island_bests(range(len(self.archipelago.islands)))
         for i, c in enumerate(self.archipelago.counters):
             self.progress.island_best[i] = c.best_fitness
-        top = self.store.top(1)
-        if top:
-            self.progress.best_fitness, self.progress.best_program_id = top[0].fitness, top[0].id
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.proposer.stop_reason
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> Progress:
         deadline = (time.monotonic() + self.cfg.budget.max_wall_seconds) if self.cfg.budget.max_wall_seconds else None
-        self.store.set_run_state("running")
-        for p in self.store.pending():  # killed last time: evaluate again, same id
-            if p.status == Status.PROPOSED:
-                self.ready.append(p)
-            else:
-                self.backend.submit(p.id, p.code)  # type: ignore[arg-type]
-        if not self._seeded() and not self.store.pending():
-            self._submit_seed()
+        self.store.set_state(RunState.RUNNING)
+        out_of_time = False
         try:
+            for p in self.store.pending():  # killed last time: evaluate again, same id
+                if p.status == Status.PROPOSED:
+                    self.ready.append(p)
+                else:
+                    self._run_job(p)
+            if not self._seeded() and not self.ready and self.backend.in_flight() == 0:
+                self._submit_seed()
             while True:
                 out_of_time = deadline is not None and time.monotonic() > deadline
-                self._submit_ready()
-                while self._may_propose(out_of_time):
-                    self._spawn_child()
-                    self._submit_ready()
+                self._fill_slots(out_of_time)
                 self._report()
-                if self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_future):
+                if self._idle():
+                    if self._queue_final_validations():
+                        continue
                     break
                 self._wait_for_work()
+        except RunError as exc:
+            self.store.set_state(RunState.FAILED, str(exc).splitlines()[0])
+            raise
         finally:
             if self.pool:
                 self.pool.shutdown(wait=False, cancel_futures=True)
         finished = self.submitted >= self.cfg.budget.max_evaluations or out_of_time or self.stop_reason
-        self.store.set_run_state("finished" if finished and not self.stop_requested else "interrupted")
+        interrupted = self.stop_requested or not finished
+        self.store.set_state(RunState.INTERRUPTED if interrupted else RunState.FINISHED, self.stop_reason)
         self._report()
         return self.progress
 
+    def _idle(self) -> bool:
+        """Nothing running or being written (whatever could start has been started by now)."""
+        return self.backend.in_flight() == 0 and not self.drafts and not (self.llm and self.llm.insight_future)
+
+    def _fill_slots(self, out_of_time: bool) -> None:
+        """Waiting children first, then validations, then new children."""
+        while not self.stop_requested:
+            free = self.backend.in_flight() < self.slots
+            if free and self.ready:
+                child = self.ready.popleft()
+                self.store.submit(child.id or 0)
+                self.submitted += 1
+                self._run_job(child)
+            elif free and self._validation_due():
+                self._start_validation()
+            elif self._may_propose(out_of_time):
+                self._spawn_child()
+            else:
+                return
+
     def _wait_for_work(self) -> None:
-        """Block until an evaluation finishes or an LLM reply lands (never spin: a busy main thread
-        would starve the LLM worker threads of the GIL)."""
+        """Block until a job finishes or an LLM reply lands (never spin: a busy main thread would starve
+        the LLM worker threads of the GIL)."""
         if self.backend.in_flight() == 0:
-            pending = list(self.drafts) + ([self.llm.insight_future] if self.llm and self.llm.insight_future else [])
+            pending: list[Future[object]] = [*self.drafts]  # type: ignore[list-item]
+            if self.llm and self.llm.insight_future:
+                pending.append(self.llm.insight_future)  # type: ignore[arg-type]
             wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
         else:
             for result in self.backend.wait(timeout=0.05 if self.drafts else 0.25):
-                self._complete(result)
-        self._collect_drafts()
+                self._tell(result)
+        for fut in [f for f in self.drafts if f.done()]:
+            self._settle(self.drafts.pop(fut), fut.result)
+        if self.llm:
+            self.llm.collect_insight()
 
     def _report(self) -> None:
         self.progress.in_flight = self.backend.in_flight() + len(self.drafts)
@@ -153,10 +194,11 @@ class Controller:
         self.progress.stop_reason = self.stop_reason
         self.on_progress(self.progress)
 
+    # -- children ------------------------------------------------------------------------------
     def _may_propose(self, out_of_time: bool) -> bool:
         reserved = self.submitted + len(self.ready) + len(self.drafts)
         busy = self.backend.in_flight() + len(self.ready) + len(self.drafts)
-        capacity = self.cfg.controller.max_in_flight + (self.cfg.controller.max_pending_proposals if self.pool else 0)
+        capacity = self.slots + (self.cfg.controller.max_pending_proposals if self.pool else 0)
         return (self._seeded() and not self.stop_requested and not out_of_time and self.stop_reason is None
                 and reserved < self.cfg.budget.max_evaluations and busy < capacity)
 
@@ -171,173 +213,103 @@ class Controller:
                            f"(seeds: {', '.join(seeds)})")
         seed = Program(code=seeds[name], operator="seed", island=0, status=Status.EVALUATING,
                        code_hash=code_hash(seeds[name]), operator_info={"seed": name})
-        with self.store.transaction() as db:
-            self.store.insert_program(db, seed)
-        self.backend.submit(seed.id, seed.code)  # type: ignore[arg-type]
+        self.store.add_seed(seed)
+        self._run_job(seed)
 
     def _spawn_child(self) -> None:
-        llm_spent = self.llm.budget_spent() if self.llm else None
-        if self.llm and self.llm.repair_op and self.llm.repairs and not llm_spent:
-            failed = self.llm.next_repair()
-            if failed is not None:
-                return self._spawn(self.llm.repair_op, [failed], [], failed.island)
         island = (self.submitted + len(self.ready) + len(self.drafts)) % len(self.archipelago.islands)
-        parent_ids = [self.archipelago.select(island, self.rng).program_id]
-        mates = self.archipelago.inspirations(island, self.rng, set(parent_ids))
-        if self.cfg.islands.selection.random_search:
-            parent_ids, mates = [self.store.seed_id()], []
-        # Crossover needs mates: early on (one elite) only single-parent operators are eligible.
-        names = [n for n in self.operators if self.operators[n].num_parents <= 1 + len(mates)
-                 and not (llm_spent and self.operators[n].blocking)]
-        if not names:
-            self.stop_reason = llm_spent or "no operator can make a child"
-            return None
-        weights = np.array([self.op_weights[n] for n in names])
-        op: Operator = self.operators[names[int(self.rng.choice(len(names), p=weights / weights.sum()))]]
-        parent_ids += [m.program_id for m in mates[: op.num_parents - 1]]
-        parents = [self.store.get(pid) for pid in parent_ids]
-        # The elites not used as parents are the operator's inspirations: one draw serves both.
-        inspirations = [self.store.get(m.program_id) for m in mates if m.program_id not in parent_ids]
-        return self._spawn(op, parents, inspirations, island)
-
-    def _spawn(self, op: Operator, parents: list[Program], inspirations: list[Program], island: int) -> None:
-        ctx = OperatorContext(self.problem, np.random.default_rng(int(self.rng.integers(2**63))), inspirations)
-        child = Program(code="", parent_ids=[p.id for p in parents], operator=op.name, island=island,  # type: ignore[misc]
-                        generation=1 + max(p.generation for p in parents))
-        if op.blocking:
-            assert self.llm is not None and self.pool is not None
-            self.llm.prepare(ctx, parents, island, self.rng, self.archipelago)
-            self.drafts[self.pool.submit(op.propose, parents, ctx)] = child
+        draft = self.proposer.ask(island)
+        if draft is None:
+            return
+        if draft.operator.blocking:
+            assert self.pool is not None
+            self.drafts[self.pool.submit(draft.write)] = draft
         else:
-            self._settle(child, lambda: op.propose(parents, ctx))
+            self._settle(draft, draft.write)
 
-    def _collect_drafts(self) -> None:
-        for fut in [f for f in self.drafts if f.done()]:
-            self._settle(self.drafts.pop(fut), fut.result)
-        if self.llm:
-            self.llm.collect_insight()
-
-    def _settle(self, child: Program, propose: Callable[[], Proposal]) -> None:
-        """Validate and dedup a proposed child; accept it for evaluation or record the rejection."""
-        calls: list[Any] = []
-        try:
-            proposal = propose()
-            child.code, child.operator_info, calls = proposal.code, proposal.info, proposal.calls
-            self._set_llm_fields(child, proposal.llm)
-            self._validate(child)
-        except OperatorFailed as exc:
-            child.operator_info, calls = exc.info, exc.calls
-            self._set_llm_fields(child, exc.llm)
-            return self._reject(child, str(exc), None, calls)
-        except (SyntaxError, BlockError) as exc:
-            return self._reject(child, f"syntax: {exc}", FailureKind.SYNTAX, calls)
-        except StaticRuleViolation as exc:
-            return self._reject(child, f"static rule {exc}", FailureKind.STATIC_RULE, calls)
-        except Exception as exc:  # noqa: BLE001 (a reply that trips an operator bug must not end the run)
-            return self._reject(child, f"{child.operator}: operator error {type(exc).__name__}: {exc}", None, calls)
-        original = self.store.find_by_hash(child.code_hash)
-        if original is not None:
-            child.duplicate_of = original.id
-            return self._reject(child, f"duplicate of program {original.id}", None, calls)
+    def _settle(self, draft: Draft, written: Callable[[], Proposal]) -> None:
         # Straight to evaluation when a slot is free and nothing waits before it.
-        now = not self.ready and not self.stop_requested \
-            and self.backend.in_flight() < self.cfg.controller.max_in_flight
-        child.status = Status.EVALUATING if now else Status.PROPOSED
-        with self.store.transaction() as db:
-            self.store.insert_program(db, child)
-            self.store.add_llm_calls(db, child.id, calls)
-            self.store.save_rng_state(db, self.rng.bit_generator.state)
+        now = not self.ready and not self.stop_requested and self.backend.in_flight() < self.slots
+        child = self.proposer.settle(draft, written, start_now=now)
+        if child.status == Status.REJECTED:
+            self.progress.rejections[str(child.rejection)] += 1
+            self._rejections_in_a_row += 1
+            if self._rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
+                self.stop_requested = True
+                raise RunError(f"{MAX_CONSECUTIVE_REJECTIONS} children in a row were rejected "
+                               f"(last: {child.reason}); the operators cannot make progress on this program")
+            return
         self._rejections_in_a_row = 0
         if now:
             self.submitted += 1
-            self.backend.submit(child.id, child.code)  # type: ignore[arg-type]
+            self._run_job(child)
         else:
             self.ready.append(child)
 
-    def _submit_ready(self) -> None:
-        while self.ready and not self.stop_requested and self.backend.in_flight() < self.cfg.controller.max_in_flight:
-            child = self.ready.popleft()
-            child.status = Status.EVALUATING
-            with self.store.transaction() as db:
-                self.store.update_program(db, child)
-            self.submitted += 1
-            self.backend.submit(child.id, child.code)  # type: ignore[arg-type]
+    def _run_job(self, program: Program) -> None:
+        """Start a program's evaluation: its behaviour fingerprint first where the problem has one."""
+        kind = JobKind.FINGERPRINT if self.fingerprint and program.fingerprint is None else JobKind.SEARCH
+        self.backend.submit(EvalJob(program.id or 0, program.code, kind))
 
-    @staticmethod
-    def _set_llm_fields(child: Program, llm: dict[str, Any]) -> None:
-        for key, value in llm.items():
-            setattr(child, f"llm_{key}", value)
-
-    def _validate(self, child: Program) -> None:
-        split_blocks(child.code)
-        check_program(child.code, self.problem.allowed_imports)
-        child.code_hash = code_hash(child.code)
-
-    def _reject(self, child: Program, reason: str, kind: FailureKind | None, calls: list[Any]) -> None:
-        child.status, child.reason, child.failure_kind = Status.REJECTED, reason, kind
-        child.code_hash = child.code_hash or code_hash(child.code)
-        with self.store.transaction() as db:
-            self.store.insert_program(db, child)
-            self.store.add_llm_calls(db, child.id, calls)
-            self.store.save_rng_state(db, self.rng.bit_generator.state)
-        if self.llm:
-            self.llm.on_done(child)
-        self.progress.rejections["duplicate" if child.duplicate_of else (kind or "other")] += 1
-        self._rejections_in_a_row += 1
-        if self._rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
-            self.stop_requested = True
-            raise RunError(f"{MAX_CONSECUTIVE_REJECTIONS} children in a row were rejected "
-                           f"(last: {reason}); the operators cannot make progress on this program")
-
-    def _complete(self, result: EvalResult) -> None:
-        program = self.store.get(result.program_id)
-        if program.status not in (Status.EVALUATING, Status.PROPOSED):
-            return  # already recorded (a duplicate delivery after a retry)
-        program.status = Status.EVALUATED if result.ok else Status.FAILED
-        program.failure_kind, program.reason = result.failure_kind, result.reason
-        program.fitness = result.fitness if result.ok else None
-        program.metrics, program.descriptors = result.metrics, result.descriptors
-        if result.cached:
-            program.metrics = {**program.metrics, "cached": True}
-        program.stage_reached, program.output = result.stage_reached, result.output
-        program.eval_seconds = result.seconds
-        program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
-        summary = ProgramSummary(program.id, program.fitness, program.descriptors) \
-            if program.fitness is not None else None  # type: ignore[arg-type]
-        events: list[IslandEvent] = []
-        if program.operator == "seed":
-            if summary is None:
-                with self.store.transaction() as db:
-                    self.store.update_program(db, program)
-                raise RunError(f"the seed program (id {program.id}) failed: {program.reason}\n{program.output}")
-            events = self.archipelago.seed(summary)
-        else:
-            events = self.archipelago.record_result(program.island, summary)
+    def _tell(self, result: EvalResult) -> None:
+        told = self.recorder.tell(result)
+        if result.kind == JobKind.VALIDATE:
+            self.validating.discard(result.program_id)
+            self.progress.validations += 1
+            self._update_champion()
+            return
+        if told.next_job is not None:
+            self.backend.submit(told.next_job)
+        if told.duplicate_of is not None:
+            self.submitted -= 1
+            self.progress.rejections[str(told.program.rejection if told.program else "duplicate")] += 1
+        if told.program is not None and told.program.fitness is not None and (
+                self.progress.best_fitness is None or told.program.fitness > self.progress.best_fitness):
+            self.progress.best_fitness, self.progress.best_program_id = told.program.fitness, told.program.id
+        if told.evaluated:
             self.progress.evaluations += 1
-            if not result.ok:
-                self.progress.failures[str(result.failure_kind)] += 1
-            # The store still holds this program unevaluated until the transaction below.
-            def lookup(pid: int) -> ProgramSummary:
-                return summary if summary is not None and pid == summary.id else self._summary(pid)
+            if told.program is not None and told.program.status == Status.FAILED:
+                self.progress.failures[str(told.program.failure_kind)] += 1
+            if self.llm:
+                assert self.pool is not None
+                self.llm.maybe_start_insight(self.progress.evaluations, self.pool, self.rng)
+        for i, c in enumerate(self.archipelago.counters):
+            self.progress.island_best[i] = c.best_fitness
+        self._queue_island_bests(told.improved_islands)
 
-            if self.progress.evaluations % self.cfg.islands.migration_interval == 0:
-                events += self.archipelago.migrate(lookup)
-            for island in self.archipelago.stagnant():
-                events += self.archipelago.reset(island, lookup)
-        with self.store.transaction() as db:
-            self.store.update_program(db, program)
-            for ev in events:
-                self.store.add_event(db, ev.kind, ev.island, ev.program_id, ev.data)
-            for i, c in enumerate(self.archipelago.counters):
-                self.store.save_island(db, i, c.evaluations, c.since_improvement, c.best_fitness, c.best_program_id)
-        self._refresh_best()
-        if self.llm and program.operator != "seed":
-            self.llm.on_done(program)
-            assert self.pool is not None
-            self.llm.maybe_start_insight(self.progress.evaluations, self.pool, self.rng)
+    # -- validation (the funnel between search fitness and the champion) -------------------------
+    def _queue_island_bests(self, islands: range | list[int]) -> None:
+        if not (self.validate and self.cfg.validation.island_bests):
+            return
+        ids = {self.archipelago.counters[i].best_program_id for i in islands} - {None}
+        queued = {pid for pid, _ in self.to_validate} | self.validating
+        for pid in self.store.needs_validation(ids - queued):  # type: ignore[arg-type]
+            self.to_validate.append((pid, True))
 
-    def _summary(self, program_id: int) -> ProgramSummary:
-        p = self.store.get(program_id)
-        assert p.fitness is not None
-        return ProgramSummary(p.id, p.fitness, p.descriptors)  # type: ignore[arg-type]
+    def _queue_final_validations(self) -> bool:
+        """At the end of a run (not an interrupted one): the top few by search fitness."""
+        if not self.validate or self.finals_queued or self.stop_requested or not self.cfg.validation.top_k:
+            return False
+        self.finals_queued = True
+        for pid in self.store.top_unvalidated(self.cfg.validation.top_k):
+            if pid not in self.validating:
+                self.to_validate.append((pid, False))
+        return bool(self.to_validate)
 
+    def _validation_due(self) -> bool:
+        # An island's best that has since been displaced is no longer worth validating.
+        bests = {c.best_program_id for c in self.archipelago.counters}
+        while self.to_validate and self.to_validate[0][1] and self.to_validate[0][0] not in bests:
+            self.to_validate.popleft()
+        return bool(self.to_validate) and len(self.validating) < self.cfg.validation.max_in_flight \
+            and not self.stop_requested
+
+    def _start_validation(self) -> None:
+        pid, _ = self.to_validate.popleft()
+        self.validating.add(pid)
+        self.backend.submit(EvalJob(pid, self.store.get(pid).code, JobKind.VALIDATE))
+
+    def _update_champion(self) -> None:
+        champion = self.store.champion()
+        if champion is not None and champion.validated_fitness is not None:
+            self.progress.champion_id, self.progress.champion_fitness = champion.id, champion.validated_fitness

@@ -1,29 +1,35 @@
 """The Problem interface: everything a run needs to know that is not the evolved code.
 
-A problem lives in a folder with a ``problem.py`` that defines ``make_problem(folder, options) -> Problem``
-(or in OpenEvolve's layout, see :mod:`evolve.openevolve_compat`).
-Evaluation is split in two so that fitness never rests on the candidate's word:
+A problem lives in a folder (see :mod:`evolve.loader` for the layouts it may take). Evaluation is
+split in two so that fitness never rests on the candidate's word:
 
 * :meth:`Problem.run_stage` executes the candidate (untrusted, inside the sandbox child) and
   returns JSON-able *artifacts* (e.g. the point it found, the parameters it trained);
 * :meth:`Problem.score` turns those artifacts into fitness, metrics and descriptors. It runs in
   the evaluator's own process, which the candidate never ran in, so forged prints, patched
   libraries or fake return values inside the child cannot reach it.
+
+Stages play one of four roles: the search cascade (``stages``: cheap filters, then the fitness
+that drives selection), ``validate`` (larger tasks on a few promising programs: picks the run's
+champion), ``heldout`` (report only, never selected on) and ``fingerprint`` (a cheap behaviour
+probe: two programs with the same fingerprint compute the same thing, so the second is not
+trained).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import hashlib
+import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "problems"
+from evolve.errors import UserError
 
 
-class ProblemError(ValueError):
+class ProblemError(UserError, ValueError):
     """The problem folder or its options are unusable; the message names the folder."""
 
 
@@ -44,10 +50,10 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the evaluation cascade.
+    """One step of an evaluation.
 
-    A candidate whose stage fitness is below ``threshold`` stops there. ``timeout_s`` overrides
-    the evaluator's default wall-clock limit for this stage.
+    In the search cascade a candidate whose stage fitness is below ``threshold`` stops there.
+    ``timeout_s`` is this stage's own wall-clock limit (``evaluator.timeout_s`` may lower it).
     """
 
     name: str
@@ -83,7 +89,9 @@ class Problem(ABC):
     description: str = ""
     descriptors: tuple[Descriptor, ...] = ()
     stages: tuple[Stage, ...] = (Stage("main"),)
+    validate: Stage | None = None  # larger tasks, run on island bests and the top few: picks the champion
     heldout: Stage | None = None  # run by `evolve heldout` on the best programs only; never selected on
+    fingerprint: Stage | None = None  # cheap behaviour probe run before any training
     allowed_imports: frozenset[str] = frozenset({"math", "random"})
     primitives: Primitives = Primitives()
 
@@ -109,71 +117,29 @@ class Problem(ABC):
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         """Turn a stage's artifacts into a trusted score (outside the candidate's process)."""
 
+    def fingerprint_of(self, artifacts: dict[str, Any]) -> str:
+        """The behaviour fingerprint of the ``fingerprint`` stage's artifacts.
 
-@dataclass(frozen=True)
-class ProblemRef:
-    """A picklable pointer to a problem: enough to load it again in another process."""
+        The default hashes them with every float rounded to 6 significant digits, so programs that
+        differ only below that precision on the probe count as the same behaviour. A forged
+        fingerprint gains a candidate nothing: a collision only makes it a duplicate.
+        """
+        text = json.dumps(_rounded(artifacts), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    folder: str
-    options: dict[str, Any]
-
-    def load(self) -> Problem:
-        return load_problem_folder(Path(self.folder), self.options)
-
-
-_LOADED: dict[tuple[str, str], Problem] = {}
-
-
-def load_problem_folder(folder: Path, options: dict[str, Any] | None = None) -> Problem:
-    folder = folder.resolve()
-    options = options or {}
-    key = (str(folder), repr(sorted(options.items())))
-    if key in _LOADED:
-        return _LOADED[key]
-    entry = folder / "problem.py"
-    if not entry.is_file():
-        from evolve.openevolve_compat import OpenEvolveProblem, is_openevolve_folder
-
-        if is_openevolve_folder(folder):
-            _LOADED[key] = OpenEvolveProblem(folder, options)
-            return _LOADED[key]
-        raise ProblemError(f"{folder}: no problem.py defining make_problem(folder, options), and not an "
-                           "OpenEvolve-layout folder (initial_program.py + evaluator.py)")
-    module_name = f"evolve_problem_{abs(hash(str(folder)))}"
-    spec = importlib.util.spec_from_file_location(module_name, entry)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # a broken user problem is a user error, not our crash
-        raise ProblemError(f"{entry}: failed to import: {type(exc).__name__}: {exc}") from None
-    factory = getattr(module, "make_problem", None)
-    if not callable(factory):
-        raise ProblemError(f"{entry}: does not define make_problem(options)")
-    try:
-        problem = factory(folder, options)
-    except ProblemError:
-        raise
-    except Exception as exc:
-        raise ProblemError(f"{entry}: make_problem failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(problem, Problem):
-        raise ProblemError(f"{entry}: make_problem must return an evolve.problem.Problem")
-    _LOADED[key] = problem
-    return problem
+    def stage(self, name: str) -> Stage:
+        """The stage of this problem with that name, in any role."""
+        for s in (*self.stages, self.validate, self.heldout, self.fingerprint):
+            if s is not None and s.name == name:
+                return s
+        raise ProblemError(f"problem {self.name} has no stage {name!r}")
 
 
-def builtin_problems() -> dict[str, Path]:
-    return {p.name: p for p in sorted(PROBLEMS_DIR.iterdir()) if (p / "problem.py").is_file()}
-
-
-def resolve_problem(name: str, path: str | None) -> Path:
-    if path:
-        folder = Path(path)
-        if not folder.is_dir():
-            raise ProblemError(f"{path}: problem folder does not exist")
-        return folder.resolve()
-    found = builtin_problems()
-    if name not in found:
-        raise ProblemError(f"problem.name: unknown problem {name!r} (known: {', '.join(found) or 'none'})")
-    return found[name]
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value

@@ -1,4 +1,8 @@
-"""The program record: one row of the lineage store per proposed child."""
+"""The records of a run: one :class:`Program` per proposed child, and the enums its fields take.
+
+Every enum is str-valued, so the archive keeps plain text ("evaluated", "timeout"...) that sqlite3
+and pandas read without this package.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from pydantic import BaseModel, Field
 
 
 class Status(StrEnum):
-    PROPOSED = "proposed"
-    REJECTED = "rejected"  # never evaluated: invalid, duplicate, static rule...
+    PROPOSED = "proposed"  # accepted, waiting for an evaluation slot
+    REJECTED = "rejected"  # never trained: invalid, duplicate, static rule... (`rejection` says which)
     EVALUATING = "evaluating"
     EVALUATED = "evaluated"  # ran; `stage_reached` says how far the cascade got
     FAILED = "failed"  # ran and broke; `failure_kind` says how
@@ -27,6 +31,50 @@ class FailureKind(StrEnum):
     CONTRACT = "contract"
     WORKER_LOST = "worker_lost"
 
+    @classmethod
+    def parse(cls, value: object) -> FailureKind:
+        """A kind reported from inside the sandbox (untrusted text): unknown values are crashes."""
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.CRASH
+
+
+class RejectionKind(StrEnum):
+    """Why a child was never trained."""
+
+    INVALID = "invalid"  # does not parse, breaks the EVOLVE-BLOCK markers, or a static rule
+    DUPLICATE_CODE = "duplicate_code"  # same normalized code as an earlier program
+    DUPLICATE_BEHAVIOUR = "duplicate_behaviour"  # same behaviour fingerprint as an earlier program
+    OPERATOR = "operator"  # the operator made no child (no usable edit, an unusable LLM reply...)
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"  # a budget was spent
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or a kill: `evolve resume` continues it
+    FAILED = "failed"  # stopped on an error (a failing seed, endless rejections): `stop_reason` says why
+
+
+class EventKind(StrEnum):
+    ELITE_ADDED = "elite_added"
+    ELITE_REPLACED = "elite_replaced"
+    MIGRATION = "migration"
+    ISLAND_RESET = "island_reset"
+
+
+class LLMProvenance(BaseModel):
+    """Which model wrote a child and what it cost (the answered attempt's prompt and reply, totals over
+    attempts)."""
+
+    model: str
+    prompt: str | None = None  # JSON list of chat messages
+    response: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None  # USD; None where the price is unknown
+    latency_s: float | None = None
+
 
 class Program(BaseModel):
     """Everything known about one candidate. ``id`` is assigned by the store (monotonic)."""
@@ -40,23 +88,24 @@ class Program(BaseModel):
     status: Status = Status.PROPOSED
     reason: str | None = None  # rejection reason or failure message
     failure_kind: FailureKind | None = None
+    rejection: RejectionKind | None = None
     duplicate_of: int | None = None
     stage_reached: str | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    fitness: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)  # per stage name; "validate"/"heldout" too
+    fitness: float | None = None  # search fitness: drives selection
+    validated_fitness: float | None = None  # the validate stage's fitness: picks the champion
+    heldout_fitness: float | None = None  # report only, never selected on
     descriptors: dict[str, float] = Field(default_factory=dict)
     code_hash: str = ""
+    fingerprint: str | None = None  # behaviour fingerprint (problems that define one)
     output: str = ""  # captured stdout/stderr (truncated), feedback for the next mutation
     created_at: float = 0.0
     eval_started_at: float | None = None
     eval_finished_at: float | None = None
     eval_seconds: float | None = None
-    # LLM provenance; filled by LLM operators, empty for genetic ones.
-    llm_model: str | None = None
-    llm_prompt: str | None = None
-    llm_response: str | None = None
-    llm_tokens_in: int | None = None
-    llm_tokens_out: int | None = None
-    llm_cost: float | None = None
-    llm_latency_s: float | None = None
+    llm: LLMProvenance | None = None  # None for genetic operators
     operator_info: dict[str, Any] = Field(default_factory=dict)  # what the operator did, for humans
+
+    @property
+    def is_seed(self) -> bool:
+        return self.operator == "seed"

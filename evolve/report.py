@@ -1,14 +1,31 @@
-"""What the read commands report, as plain data built from the archive (the CLI renders it)."""
+"""What the read commands report, as plain data built from the archive (the CLI renders it).
+
+Everything here reads through named store queries on an archive opened read-only, and imports
+nothing of the engine's loop, so a read command starts fast.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evolve.config import RunConfig
-from evolve.llm.coordinator import replay_selector
+
 from evolve.program import Program
-from evolve.store import LineageStore, StoreError
+from evolve.store import ARCHIVE, LineageStore, StoreError
+
+if TYPE_CHECKING:
+    from evolve.config import RunConfig
+
+
+def open_readonly(run_dir: Path) -> LineageStore:
+    """A run's archive, read-only (also while the run is writing it)."""
+    return LineageStore.open_readonly(run_dir / ARCHIVE)
+
+
+def run_config(store: LineageStore) -> RunConfig:
+    from evolve.config import config_from_json  # pydantic models cost ~0.1 s to build: only where needed
+
+    return config_from_json(store.run_info()["config_json"])
 
 
 def program(store: LineageStore, program_id: int) -> Program:
@@ -19,44 +36,55 @@ def program(store: LineageStore, program_id: int) -> Program:
 
 
 def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[str, Any]:
-    """Run state, counts by status/failure/operator, islands, events and LLM spend."""
+    """Run state, counts by status/failure/rejection/operator, islands, events, champion and LLM spend."""
     info = store.run_info()
-    events: dict[str, int] = {}
-    for ev in store.events():
-        events[ev["kind"]] = events.get(ev["kind"], 0) + 1
-    best = store.top(1)
+    best = store.best_id()
+    champion = store.champion()
     return {
-        "run_dir": str(run_dir), "state": info["state"], "problem": info["problem_name"],
-        "problem_version": info["problem_version"], "seed": info["seed"], "versions": info["versions"],
-        "evaluations": store.completed_evaluations(), "budget": cfg.budget.max_evaluations,
-        "best": {"id": best[0].id, "fitness": best[0].fitness} if best else None,
-        **store.counts(), "islands": store.island_rows(), "events": events,
+        "run_dir": str(run_dir), "state": str(info["state"]), "stop_reason": info["stop_reason"],
+        "problem": info["problem_name"], "problem_version": info["problem_version"], "seed": info["seed"],
+        "versions": info["versions"], "evaluations": store.completed_evaluations(),
+        "budget": cfg.budget.max_evaluations,
+        "best": {"id": best[0], "fitness": best[1]} if best else None,
+        "champion": None if champion is None else {
+            "id": champion.id, "fitness": champion.fitness, "validated_fitness": champion.validated_fitness,
+            "heldout_fitness": champion.heldout_fitness},
+        **store.counts(),
+        "islands": {i: row.__dict__ for i, row in store.island_rows().items()},
+        "events": store.event_counts(),
         "llm": llm_report(cfg, store),
     }
 
 
 def llm_report(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
     """Spend per model and the selector's current preferences (the bandit replayed from the archive)."""
-    selector, _ = replay_selector(cfg.llm, store)
     tokens, cost = store.llm_totals()
-    return {
-        "models": [m.model for m in cfg.llm.models], "selection": cfg.llm.selection, "spend": store.llm_spend(),
-        "tokens": tokens, "cost": cost,
-        "preferences": selector.preferences() if cfg.llm.models else {},
-        "bandit_scores": {k: (None if v == float("inf") else v) for k, v in selector.scores().items()},
-        "insights": len(store.insights()),
-    }
+    out: dict[str, Any] = {"models": [m.model for m in cfg.llm.models], "selection": cfg.llm.selection,
+                           "spend": store.llm_spend(), "tokens": tokens, "cost": cost, "preferences": {},
+                           "bandit_scores": {}, "insights": store.insight_count()}
+    if cfg.llm.models:
+        from evolve.llm.coordinator import replay_selector  # only runs with models pay for it
+
+        selector, _ = replay_selector(cfg.llm, store)
+        out["preferences"] = selector.preferences()
+        out["bandit_scores"] = {k: (None if v == float("inf") else v) for k, v in selector.scores().items()}
+    return out
 
 
-def lineage_report(store: LineageStore, program_id: int) -> dict[str, Any]:
-    """A program and its ancestry back to the seed: operator and fitness change at each step."""
-    p = program(store, program_id)
-    node: dict[str, Any] = {"id": p.id, "operator": p.operator, "fitness": p.fitness, "status": str(p.status),
-                            "generation": p.generation, "parent_ids": p.parent_ids, "fitness_change": None}
-    if p.parent_ids:
-        first = program(store, p.parent_ids[0])
-        if p.fitness is not None and first.fitness is not None:
-            node["fitness_change"] = p.fitness - first.fitness
-        node["parent"] = lineage_report(store, p.parent_ids[0])
-        node["mates"] = [{"id": m.id, "fitness": m.fitness} for m in map(store.get, p.parent_ids[1:])]
-    return node
+def lineage_report(store: LineageStore, program_id: int) -> list[dict[str, Any]]:
+    """The program's ancestry along first parents, seed first: operator, fitness and its change at each
+    step, the other parents of a crossover, and what an LLM said it changed. One query, no recursion."""
+    chain = store.lineage(program_id)[::-1]
+    mates = store.fitness_of(pid for row in chain for pid in row["parent_ids"][1:])
+    steps = []
+    previous: float | None = None
+    for row in chain:
+        change = row["fitness"] - previous if row["fitness"] is not None and previous is not None else None
+        steps.append({
+            "id": row["id"], "operator": row["operator"], "status": row["status"], "generation": row["generation"],
+            "fitness": row["fitness"], "validated_fitness": row["validated_fitness"], "fitness_change": change,
+            "parent_ids": row["parent_ids"], "mates": [{"id": m, "fitness": mates.get(m)} for m in row["parent_ids"][1:]],
+            "llm_model": row["llm_model"], "summary": row["operator_info"].get("summary"),
+        })
+        previous = row["fitness"]
+    return steps

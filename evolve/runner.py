@@ -1,26 +1,31 @@
-"""Opening, creating and executing a run directory: the glue between the CLI and the engine."""
+"""Opening, creating and executing a run directory: the glue between the CLI and the engine.
+
+Also the one way to evaluate programs outside a run's loop (`evolve heldout`, `evolve baselines`):
+jobs through the same backend and cascade a run uses.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import platform
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 
-from evaluators.backend import make_backend
-from evolve.config import ConfigError, RunConfig, config_from_json
+from evaluators.factory import make_backend
+from evaluators.jobs import EvalJob, EvalResult
+from evolve.config import ConfigError, EvaluatorConfig, RunConfig, config_from_json
 from evolve.controller import Controller, Progress
 from evolve.llm.client import LLMClient
+from evolve.llm.operators import LLM_OPERATORS, LLMTools
 from evolve.llm.prompts import PromptLibrary
+from evolve.loader import ProblemRef, resolve_problem
+from evolve.mutation.registry import uses_llm
+from evolve.problem import Problem
+from evolve.program import RunState
 from evolve.secrets import secret_values
-from evolve.mutation.llm_ops import LLMTools
-from evolve.mutation.operators import LLM_OPERATORS
-from evolve.problem import Problem, ProblemRef, load_problem_folder, resolve_problem
-from evolve.store import LineageStore, StoreError
-
-ARCHIVE = "archive.sqlite"
+from evolve.store import ARCHIVE, LineageStore, StoreError
 
 
 def _versions() -> dict[str, str]:
@@ -40,8 +45,9 @@ def problem_ref(cfg: RunConfig) -> ProblemRef:
 
 def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
     """A new run directory with its archive; refuses to touch an existing archive."""
-    if (run_dir / ARCHIVE).exists():
-        if _has_run_record(run_dir / ARCHIVE):
+    archive = run_dir / ARCHIVE
+    if archive.exists():
+        if _has_run_record(archive):
             raise StoreError(f"{run_dir}: already holds a run; use `evolve resume {run_dir}` to continue it")
         # Killed while being created (before its first commit): nothing stored, start afresh.
         for suffix in ("", "-wal", "-shm"):
@@ -49,26 +55,29 @@ def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
     ref = problem_ref(cfg)
     cfg.problem.path = ref.folder  # resume must find the same problem even if the cwd changes
     problem = ref.load()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    store = LineageStore(run_dir / ARCHIVE, create=True)
+    store = LineageStore.create(archive)
     store.init_run(cfg.model_dump_json(), cfg.seed, problem.name, problem.version, _versions())
     return store
 
 
 def _has_run_record(path: Path) -> bool:
-    store = LineageStore(path)
     try:
-        store.run_info()
+        LineageStore.open_readonly(path).close()
         return True
     except StoreError:
         return False
-    finally:
-        store.close()
 
 
-def open_run(run_dir: Path) -> tuple[RunConfig, LineageStore]:
-    store = LineageStore(run_dir / ARCHIVE)
+def open_run(run_dir: Path, readonly: bool = True) -> tuple[RunConfig, LineageStore]:
+    archive = run_dir / ARCHIVE
+    store = LineageStore.open_readonly(archive) if readonly else LineageStore.open(archive)
     return config_from_json(store.run_info()["config_json"]), store
+
+
+def raise_budget(cfg: RunConfig, store: LineageStore, max_evaluations: int) -> None:
+    """`evolve resume --max-evaluations N`: the new budget is stored, so status and later resumes see it."""
+    cfg.budget.max_evaluations = max_evaluations
+    store.set_config(cfg.model_dump_json())
 
 
 def llm_tools(cfg: RunConfig) -> LLMTools | None:
@@ -79,7 +88,7 @@ def llm_tools(cfg: RunConfig) -> LLMTools | None:
     """
     if not cfg.llm.models:
         return None
-    if not any(cfg.operators.weights.get(name, 0) > 0 for name in LLM_OPERATORS):
+    if not uses_llm(cfg.operators):
         raise ConfigError(f"llm.models is set but no LLM operator has a positive weight in operators.weights "
                           f"({', '.join(LLM_OPERATORS)})")
     client = LLMClient(cfg.llm, cfg.budget)
@@ -100,11 +109,15 @@ def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress
             tools: LLMTools | None = None) -> tuple[Progress, Problem]:
     """Run the loop until the budget is spent or Ctrl-C; everything lands in ``store``."""
     ref = problem_ref(cfg)
-    problem = load_problem_folder(Path(ref.folder), ref.options)
+    problem = ref.load()
     if tools is None:
         tools = llm_tools(cfg)
     backend = make_backend(ref, cfg.evaluator, cfg.controller.max_in_flight)
-    controller = Controller(cfg, store, problem, backend, on_progress, tools)
+    try:
+        controller = Controller(cfg, store, problem, backend, on_progress, tools)
+    except BaseException:
+        backend.close()
+        raise
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if controller.stop_requested:  # second Ctrl-C: stop now; in-flight work re-runs on resume
@@ -116,10 +129,31 @@ def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress
     try:
         progress = controller.run()
     except KeyboardInterrupt:
-        store.set_run_state("interrupted")
+        store.set_state(RunState.INTERRUPTED)
         progress = controller.progress
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
         backend.close()
     return progress, problem
+
+
+def evaluate_all(ref: ProblemRef, cfg: EvaluatorConfig, jobs: Iterable[EvalJob], slots: int,
+                 on_result: Callable[[EvalResult], None] | None = None) -> list[EvalResult]:
+    """Evaluate jobs outside a run (held-out scoring, the baseline zoo) through a run's own backend and
+    cascade, ``slots`` at a time; results in the order the jobs were given."""
+    jobs = list(jobs)
+    backend = make_backend(ref, cfg, slots)
+    results: dict[tuple[int, str], EvalResult] = {}
+    try:
+        waiting = list(reversed(jobs))
+        while waiting or backend.in_flight():
+            while waiting and backend.in_flight() < slots:
+                backend.submit(waiting.pop())
+            for r in backend.wait(timeout=0.5):
+                results[(r.program_id, r.kind)] = r
+                if on_result:
+                    on_result(r)
+    finally:
+        backend.close()
+    return [results[(j.program_id, j.kind)] for j in jobs]

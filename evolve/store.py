@@ -1,8 +1,10 @@
 """LineageStore: the SQLite archive that is the source of truth of a run.
 
-Every state change the controller makes is one transaction here, so a run killed at any moment
-(even ``kill -9``) resumes from a consistent file: islands are rebuilt by replaying the
-``events`` table in ``seq`` order, counters come from ``islands``, the RNG from ``run``.
+Every write is one named operation in one transaction (``propose``, ``reject``, ``submit``,
+``complete``...), so a run killed at any moment (even ``kill -9``) resumes from a consistent file:
+islands are rebuilt by replaying the ``events`` table in ``seq`` order, counters come from
+``islands``, the RNG from ``run``. Reads are named queries too: no SQL leaves this module.
+Read commands open the archive read-only (:meth:`LineageStore.open_readonly`) and run no DDL.
 The schema is documented in docs/archive.md and is meant to be read with plain sqlite3/pandas.
 """
 
@@ -11,17 +13,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from evolve.program import Program, Status
+from evolve.errors import UserError
+from evolve.program import EventKind, LLMProvenance, Program, RejectionKind, RunState, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+ARCHIVE = "archive.sqlite"  # a run directory's archive
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS run (
+CREATE TABLE run (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     schema_version INTEGER NOT NULL,
     created_at REAL NOT NULL,
@@ -32,24 +38,30 @@ CREATE TABLE IF NOT EXISTS run (
     problem_version TEXT NOT NULL,
     versions_json TEXT NOT NULL,
     rng_state_json TEXT,
-    state TEXT NOT NULL          -- running | finished | interrupted
+    state TEXT NOT NULL,         -- running | finished | interrupted | failed
+    stop_reason TEXT             -- why a run ended failed (or which budget ended it)
 );
-CREATE TABLE IF NOT EXISTS programs (
+CREATE TABLE programs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     code TEXT NOT NULL,
     parent_ids TEXT NOT NULL,    -- JSON list of program ids
+    parent_id INTEGER,           -- the first parent (NULL for seeds): lineage and children queries
     operator TEXT NOT NULL,
     island INTEGER NOT NULL,
     generation INTEGER NOT NULL,
     status TEXT NOT NULL,
     reason TEXT,
     failure_kind TEXT,
+    rejection TEXT,              -- invalid | duplicate_code | duplicate_behaviour | operator
     duplicate_of INTEGER REFERENCES programs(id),
     stage_reached TEXT,
-    metrics TEXT NOT NULL,       -- JSON object
-    fitness REAL,
+    metrics TEXT NOT NULL,       -- JSON object, per stage name
+    fitness REAL,                -- search fitness
+    validated_fitness REAL,
+    heldout_fitness REAL,
     descriptors TEXT NOT NULL,   -- JSON object
     code_hash TEXT NOT NULL,
+    fingerprint TEXT,
     output TEXT NOT NULL,
     created_at REAL NOT NULL,
     eval_started_at REAL,
@@ -64,10 +76,7 @@ CREATE TABLE IF NOT EXISTS programs (
     llm_latency_s REAL,
     operator_info TEXT NOT NULL  -- JSON object
 );
-CREATE INDEX IF NOT EXISTS programs_hash ON programs(code_hash);
-CREATE INDEX IF NOT EXISTS programs_status ON programs(status);
-CREATE INDEX IF NOT EXISTS programs_fitness ON programs(fitness);
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,          -- elite_added | elite_replaced | migration | island_reset
     island INTEGER NOT NULL,
@@ -75,7 +84,7 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,          -- JSON object
     created_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS llm_calls (
+CREATE TABLE llm_calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     program_id INTEGER REFERENCES programs(id),  -- the child it wrote (NULL for insights)
     purpose TEXT NOT NULL,       -- llm_diff | llm_rewrite | llm_crossover | llm_repair | insights
@@ -90,15 +99,14 @@ CREATE TABLE IF NOT EXISTS llm_calls (
     error TEXT,                  -- NULL when the attempt got a reply
     started_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS llm_calls_program ON llm_calls(program_id);
-CREATE TABLE IF NOT EXISTS insights (
+CREATE TABLE insights (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at REAL NOT NULL,
     evaluations INTEGER NOT NULL, -- completed evaluations when it was written
     model TEXT NOT NULL,
     text TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS islands (
+CREATE TABLE islands (
     island INTEGER PRIMARY KEY,
     evaluations INTEGER NOT NULL,
     since_improvement INTEGER NOT NULL,
@@ -106,12 +114,43 @@ CREATE TABLE IF NOT EXISTS islands (
     best_program_id INTEGER
 );
 """
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS programs_hash ON programs(code_hash);
+CREATE INDEX IF NOT EXISTS programs_fingerprint ON programs(fingerprint);
+CREATE INDEX IF NOT EXISTS programs_status ON programs(status, operator, failure_kind, rejection);
+CREATE INDEX IF NOT EXISTS programs_operator ON programs(operator);
+CREATE INDEX IF NOT EXISTS programs_fitness ON programs(fitness);
+CREATE INDEX IF NOT EXISTS programs_validated ON programs(validated_fitness);
+CREATE INDEX IF NOT EXISTS programs_parent ON programs(parent_id);
+CREATE INDEX IF NOT EXISTS llm_calls_program ON llm_calls(program_id);
+CREATE INDEX IF NOT EXISTS llm_calls_spend ON llm_calls(model, error, tokens_in, tokens_out, cost, latency_s);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
+"""
+# v1 -> v2: columns added (all nullable), derivable ones filled from what v1 stored.
+_MIGRATE_V1 = """
+ALTER TABLE run ADD COLUMN stop_reason TEXT;
+ALTER TABLE programs ADD COLUMN parent_id INTEGER;
+ALTER TABLE programs ADD COLUMN rejection TEXT;
+ALTER TABLE programs ADD COLUMN validated_fitness REAL;
+ALTER TABLE programs ADD COLUMN heldout_fitness REAL;
+ALTER TABLE programs ADD COLUMN fingerprint TEXT;
+UPDATE programs SET parent_id = json_extract(parent_ids, '$[0]');
+UPDATE programs SET rejection = CASE WHEN duplicate_of IS NOT NULL THEN 'duplicate_code'
+    WHEN failure_kind IN ('syntax', 'static_rule') THEN 'invalid' ELSE 'operator' END WHERE status = 'rejected';
+UPDATE programs SET heldout_fitness = json_extract(metrics, '$.heldout.fitness');
+UPDATE run SET schema_version = 2;
+"""
 
-_JSON_COLUMNS = {"parent_ids", "metrics", "descriptors", "operator_info"}
-_PROGRAM_COLUMNS = [f for f in Program.model_fields if f != "id"]
+_JSON_COLUMNS = ("parent_ids", "metrics", "descriptors", "operator_info")
+_LLM_FIELDS = tuple(LLMProvenance.model_fields)
+_COLUMNS = [f for f in Program.model_fields if f not in ("id", "llm")] + [f"llm_{f}" for f in _LLM_FIELDS]
+_SUMMARY_COLUMNS = ("id, parent_ids, operator, island, generation, status, failure_kind, rejection, duplicate_of, "
+                    "fitness, validated_fitness, heldout_fitness, descriptors, created_at, eval_finished_at, "
+                    "llm_model, llm_cost")
+_FINISHED = "('evaluated', 'failed')"
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     pass
 
 
@@ -120,25 +159,139 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _row_values(program: Program) -> dict[str, Any]:
+    data = program.model_dump(exclude={"id", "llm"})
+    for c in _JSON_COLUMNS:
+        data[c] = _dumps(data[c])
+    llm = program.llm.model_dump() if program.llm else {}
+    for f in _LLM_FIELDS:
+        data[f"llm_{f}"] = llm.get(f)
+    return data
+
+
+def _decode(row: sqlite3.Row) -> Program:
+    data = dict(row)
+    for c in _JSON_COLUMNS:
+        data[c] = json.loads(data[c])
+    llm = {f: data.pop(f"llm_{f}") for f in _LLM_FIELDS}
+    data.pop("parent_id", None)
+    data["llm"] = llm if llm["model"] is not None else None
+    return Program.model_validate(data)
+
+
+@dataclass(frozen=True)
+class IslandRow:
+    island: int
+    evaluations: int
+    since_improvement: int
+    best_fitness: float | None
+    best_program_id: int | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    kind: EventKind
+    island: int
+    program_id: int | None
+    data: dict[str, Any]
+    created_at: float
+
+
 class LineageStore:
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
-        self.path = Path(path)
-        if not create and not self.path.exists():
-            raise StoreError(f"{self.path}: no archive here")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, db: sqlite3.Connection, path: Path, readonly: bool) -> None:
+        self._db, self.path, self.readonly = db, path, readonly
+
+    # -- opening -----------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path) -> LineageStore:
+        """A new, empty archive (the caller checked that none exists)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = cls._connect(str(path), uri=False)
+        with db:
+            db.executescript(_SCHEMA + _INDEXES)
+        return cls(db, path, readonly=False)
+
+    @classmethod
+    def open(cls, path: str | Path) -> LineageStore:
+        """An existing archive, for writing (run, resume)."""
+        path = cls._existing(path)
+        store = cls(cls._connect(str(path), uri=False), path, readonly=False)
+        store._check_version()
+        return store
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> LineageStore:
+        """An existing archive for reading: no DDL, no writes, also while a run is writing it."""
+        path = cls._existing(path)
+        db = cls._connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        store = cls(db, path, readonly=True)
+        store._check_version()
+        return store
+
+    @staticmethod
+    def _existing(path: str | Path) -> Path:
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"{path}: no archive here")
+        return path
+
+    @staticmethod
+    def _connect(target: str, uri: bool) -> sqlite3.Connection:
+        db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=30.0, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        if not uri:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _check_version(self) -> None:
+        try:
+            row = self._db.execute("SELECT schema_version FROM run WHERE id = 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not an evolve archive ({exc})") from None
+        if row is None:
+            raise StoreError(f"{self.path}: archive has no run record")
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: archive schema {version} was written by a newer evolve "
+                             f"(this one reads schema {SCHEMA_VERSION}); upgrade evolve to read it")
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: archive schema {version} is older than this evolve's "
+                             f"({SCHEMA_VERSION}); run `evolve migrate {self.path.parent}` to upgrade it in place")
+
+    @classmethod
+    def migrate(cls, path: str | Path) -> int:
+        """Upgrade an older archive in place (one transaction); returns the version it had."""
+        path = cls._existing(path)
+        db = cls._connect(str(path), uri=False)
+        try:
+            version = int(db.execute("SELECT schema_version FROM run WHERE id = 1").fetchone()[0])
+            if version == 1:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in (_MIGRATE_V1 + _INDEXES).split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            elif version > SCHEMA_VERSION:
+                raise StoreError(f"{path}: archive schema {version} is newer than this evolve's ({SCHEMA_VERSION})")
+            return version
+        finally:
+            db.close()
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of state change; nested use is not supported."""
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only")
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -147,128 +300,220 @@ class LineageStore:
             raise
         self._db.execute("COMMIT")
 
-    # -- run ---------------------------------------------------------------------------------
+    # -- run: operations -----------------------------------------------------------------------------
     def init_run(self, config_json: str, seed: int, problem_name: str, problem_version: str,
                  versions: dict[str, str]) -> None:
         now = time.time()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'running')",
-                (SCHEMA_VERSION, now, now, config_json, seed, problem_name, problem_version, _dumps(versions)),
-            )
+        with self._transaction() as db:
+            db.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+                       (SCHEMA_VERSION, now, now, config_json, seed, problem_name, problem_version,
+                        _dumps(versions), RunState.RUNNING.value))
 
+    def set_state(self, state: RunState, stop_reason: str | None = None) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE run SET state = ?, stop_reason = ?, updated_at = ? WHERE id = 1",
+                       (state.value, stop_reason, time.time()))
+
+    def set_config(self, config_json: str) -> None:
+        """Replace the stored config (e.g. a budget raised by `evolve resume --max-evaluations`)."""
+        with self._transaction() as db:
+            db.execute("UPDATE run SET config_json = ?, updated_at = ? WHERE id = 1", (config_json, time.time()))
+
+    # -- run: queries --------------------------------------------------------------------------------
     def run_info(self) -> dict[str, Any]:
         row = self._db.execute("SELECT * FROM run WHERE id = 1").fetchone()
         if row is None:
             raise StoreError(f"{self.path}: archive has no run record")
         info = dict(row)
         info["versions"] = json.loads(info.pop("versions_json"))
+        info["state"] = RunState(info["state"])
         return info
-
-    def set_run_state(self, state: str) -> None:
-        self._db.execute("UPDATE run SET state = ?, updated_at = ? WHERE id = 1", (state, time.time()))
-
-    def save_rng_state(self, db: sqlite3.Connection, state: dict[str, Any]) -> None:
-        db.execute("UPDATE run SET rng_state_json = ?, updated_at = ? WHERE id = 1", (_dumps(state), time.time()))
 
     def load_rng_state(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT rng_state_json FROM run WHERE id = 1").fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
-    # -- programs ----------------------------------------------------------------------------
-    def insert_program(self, db: sqlite3.Connection, program: Program) -> int:
+    # -- programs: operations ------------------------------------------------------------------------
+    def _insert(self, db: sqlite3.Connection, program: Program) -> int:
         program.created_at = program.created_at or time.time()
-        values = [self._encode(c, getattr(program, c)) for c in _PROGRAM_COLUMNS]
-        cur = db.execute(
-            f"INSERT INTO programs ({', '.join(_PROGRAM_COLUMNS)}) VALUES ({', '.join('?' * len(values))})",
-            values,
-        )
-        program.id = int(cur.lastrowid)  # type: ignore[arg-type]
+        values = _row_values(program)
+        values["parent_id"] = program.parent_ids[0] if program.parent_ids else None
+        cols = list(values)
+        cur = db.execute(f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                         [values[c] for c in cols])
+        program.id = int(cur.lastrowid or 0)
         return program.id
 
-    def update_program(self, db: sqlite3.Connection, program: Program) -> None:
-        assert program.id is not None
-        cols = [c for c in _PROGRAM_COLUMNS if c != "created_at"]
-        db.execute(
-            f"UPDATE programs SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?",
-            [self._encode(c, getattr(program, c)) for c in cols] + [program.id],
-        )
+    def _update(self, db: sqlite3.Connection, program: Program) -> None:
+        values = _row_values(program)
+        values.pop("created_at")
+        db.execute(f"UPDATE programs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
+                   [*values.values(), program.id])
 
-    @staticmethod
-    def _encode(column: str, value: Any) -> Any:
-        if column in _JSON_COLUMNS:
-            return _dumps(value)
-        if column in {"status", "failure_kind"} and value is not None:
-            return str(value)
-        return value
+    def _save_rng(self, db: sqlite3.Connection, rng_state: dict[str, Any] | None) -> None:
+        if rng_state is not None:
+            db.execute("UPDATE run SET rng_state_json = ?, updated_at = ? WHERE id = 1", (_dumps(rng_state), time.time()))
 
-    @staticmethod
-    def _decode(row: sqlite3.Row) -> Program:
-        data = dict(row)
-        for c in _JSON_COLUMNS:
-            data[c] = json.loads(data[c])
-        return Program.model_validate(data)
+    def add_seed(self, program: Program) -> int:
+        with self._transaction() as db:
+            return self._insert(db, program)
 
+    def propose(self, child: Program, calls: Iterable[Any], rng_state: dict[str, Any] | None) -> int:
+        """An accepted child (``proposed``, or ``evaluating`` when it goes straight to a slot)."""
+        with self._transaction() as db:
+            self._insert(db, child)
+            self._add_calls(db, child.id, calls)
+            self._save_rng(db, rng_state)
+        return child.id or 0
+
+    def reject(self, child: Program, calls: Iterable[Any], rng_state: dict[str, Any] | None) -> int:
+        """A child that will never be trained, with its reason (and the LLM attempts that wrote it)."""
+        assert child.status == Status.REJECTED and child.rejection is not None
+        return self.propose(child, calls, rng_state)
+
+    def submit(self, program_id: int) -> None:
+        """A waiting child takes an evaluation slot."""
+        with self._transaction() as db:
+            db.execute("UPDATE programs SET status = 'evaluating' WHERE id = ? AND status = 'proposed'", (program_id,))
+
+    def set_fingerprint(self, program_id: int, fingerprint: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE programs SET fingerprint = ? WHERE id = ?", (fingerprint, program_id))
+
+    def reject_duplicate_behaviour(self, program_id: int, original_id: int, fingerprint: str) -> None:
+        """A child whose behaviour fingerprint matches an earlier program: never trained."""
+        with self._transaction() as db:
+            db.execute("UPDATE programs SET status = 'rejected', rejection = ?, duplicate_of = ?, fingerprint = ?, "
+                       "reason = ? WHERE id = ?",
+                       (RejectionKind.DUPLICATE_BEHAVIOUR.value, original_id, fingerprint,
+                        f"behaves like program {original_id} (same fingerprint)", program_id))
+
+    def complete(self, program: Program, events: Iterable[Any], islands: Iterable[IslandRow]) -> None:
+        """An evaluation finished: the program's result, the island events it caused, the counters."""
+        with self._transaction() as db:
+            self._update(db, program)
+            now = time.time()
+            for ev in events:
+                db.execute("INSERT INTO events (kind, island, program_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                           (ev.kind.value, ev.island, ev.program_id, _dumps(ev.data), now))
+            for row in islands:
+                db.execute("INSERT OR REPLACE INTO islands VALUES (?, ?, ?, ?, ?)",
+                           (row.island, row.evaluations, row.since_improvement, row.best_fitness,
+                            row.best_program_id))
+
+    def record_stage(self, program_id: int, stage: str, result: dict[str, Any]) -> None:
+        """Attach a validate or held-out result (``fitness`` or ``failure_kind``) to a program's metrics;
+        its search fitness is untouched."""
+        if stage not in ("validate", "heldout"):
+            raise ValueError(f"record_stage: {stage!r} is neither validate nor heldout")
+        column = "validated_fitness" if stage == "validate" else "heldout_fitness"
+        with self._transaction() as db:
+            row = db.execute("SELECT metrics FROM programs WHERE id = ?", (program_id,)).fetchone()
+            metrics = json.loads(row[0])
+            metrics[stage] = result
+            db.execute(f"UPDATE programs SET metrics = ?, {column} = ? WHERE id = ?",
+                       (_dumps(metrics), result.get("fitness"), program_id))
+
+    # -- programs: queries ---------------------------------------------------------------------------
     def get(self, program_id: int) -> Program:
         row = self._db.execute("SELECT * FROM programs WHERE id = ?", (program_id,)).fetchone()
         if row is None:
-            raise StoreError(f"no program with id {program_id}")
-        return self._decode(row)
+            raise StoreError(f"{self.path}: no program with id {program_id}")
+        return _decode(row)
 
-    def record_heldout(self, program_id: int, result: dict[str, Any]) -> None:
-        """Attach held-out results to a program's metrics (under "heldout"); fitness is untouched."""
-        with self.transaction() as db:
-            row = db.execute("SELECT metrics FROM programs WHERE id = ?", (program_id,)).fetchone()
-            metrics = json.loads(row[0])
-            metrics["heldout"] = result
-            db.execute("UPDATE programs SET metrics = ? WHERE id = ?", (_dumps(metrics), program_id))
+    def get_many(self, ids: Iterable[int]) -> list[Program]:
+        """The programs with these ids, in id order (unknown ids are skipped)."""
+        ids = list(ids)
+        out: list[Program] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self._db.execute(f"SELECT * FROM programs WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                                    chunk).fetchall()
+            out += [_decode(r) for r in rows]
+        return out
 
-    def find_by_hash(self, code_hash: str) -> Program | None:
+    def find_by_hash(self, code_hash: str) -> int | None:
         """The first non-duplicate program with this normalized-code hash, if any."""
-        row = self._db.execute(
-            "SELECT * FROM programs WHERE code_hash = ? AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-            (code_hash,),
-        ).fetchone()
-        return self._decode(row) if row else None
+        row = self._db.execute("SELECT id FROM programs WHERE code_hash = ? AND duplicate_of IS NULL "
+                               "ORDER BY id LIMIT 1", (code_hash,)).fetchone()
+        return int(row[0]) if row else None
 
-    def programs(self, where: str = "1", params: tuple[Any, ...] = (), order: str = "id",
-                 limit: int | None = None) -> list[Program]:
-        tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        rows = self._db.execute(f"SELECT * FROM programs WHERE {where} ORDER BY {order}{tail}", params).fetchall()
-        return [self._decode(r) for r in rows]
+    def find_by_fingerprint(self, fingerprint: str, exclude_id: int) -> int | None:
+        """The first program other than ``exclude_id`` that was trained (or is being) with this fingerprint."""
+        row = self._db.execute("SELECT id FROM programs WHERE fingerprint = ? AND id != ? AND status != 'rejected' "
+                               "ORDER BY id LIMIT 1", (fingerprint, exclude_id)).fetchone()
+        return int(row[0]) if row else None
 
-    def top(self, n: int) -> list[Program]:
-        rows = self._db.execute(
-            "SELECT * FROM programs WHERE fitness IS NOT NULL ORDER BY fitness DESC, id LIMIT ?", (n,)
-        ).fetchall()
-        return [self._decode(r) for r in rows]
+    def top_ids(self, n: int, by: str = "search") -> list[int]:
+        """The ids of the best programs: by search fitness, or (``by="validated"``) validated ones first
+        by validated fitness, then the rest by search fitness. Narrow indexed queries: no row is sorted."""
+        if by not in ("search", "validated"):
+            raise ValueError(f"top: by={by!r}")
+        ids: list[int] = []
+        if by == "validated":
+            ids = [r[0] for r in self._db.execute("SELECT id FROM programs WHERE validated_fitness IS NOT NULL "
+                                                  "ORDER BY validated_fitness DESC, id LIMIT ?", (n,))]
+        rest = " AND validated_fitness IS NULL" if by == "validated" else ""
+        ids += [r[0] for r in self._db.execute(f"SELECT id FROM programs WHERE fitness IS NOT NULL{rest} "
+                                               "ORDER BY fitness DESC, id LIMIT ?", (n - len(ids),))]
+        return ids
+
+    def top(self, n: int, by: str = "search") -> list[Program]:
+        ids = self.top_ids(n, by)
+        order = {pid: i for i, pid in enumerate(ids)}
+        return sorted(self.get_many(ids), key=lambda p: order[p.id or 0])
+
+    def best_id(self) -> tuple[int, float] | None:
+        row = self._db.execute("SELECT id, fitness FROM programs WHERE fitness IS NOT NULL "
+                               "ORDER BY fitness DESC, id LIMIT 1").fetchone()
+        return (int(row[0]), float(row[1])) if row else None
+
+    def champion(self) -> Program | None:
+        """The run's answer: the best validated program, else (nothing validated) the best by search fitness."""
+        best = self.top(1, by="validated")
+        return best[0] if best else None
+
+    def needs_validation(self, ids: Iterable[int]) -> list[int]:
+        """Of these programs, the ones with a search fitness and no validate result yet."""
+        ids = list(ids)
+        if not ids:
+            return []
+        rows = self._db.execute(f"SELECT id FROM programs WHERE id IN ({', '.join('?' * len(ids))}) "
+                                "AND fitness IS NOT NULL AND json_extract(metrics, '$.validate') IS NULL", ids)
+        return [int(r[0]) for r in rows]
+
+    def top_unvalidated(self, n: int) -> list[int]:
+        """The best ``n`` by search fitness that have no validate result yet."""
+        rows = self._db.execute("SELECT id FROM (SELECT id, metrics FROM programs WHERE fitness IS NOT NULL "
+                                "ORDER BY fitness DESC, id LIMIT ?) WHERE json_extract(metrics, '$.validate') IS NULL",
+                                (n,)).fetchall()
+        return [int(r[0]) for r in rows]
 
     def pending(self) -> list[Program]:
         """Programs accepted for evaluation whose result never landed (the run was killed)."""
-        return self.programs("status IN (?, ?)", (Status.PROPOSED.value, Status.EVALUATING.value))
+        rows = self._db.execute("SELECT * FROM programs WHERE status IN ('proposed', 'evaluating') ORDER BY id")
+        return [_decode(r) for r in rows]
 
-    def counts(self) -> dict[str, Any]:
-        by_status = dict(self._db.execute("SELECT status, COUNT(*) FROM programs GROUP BY status").fetchall())
-        failures = dict(
-            self._db.execute(
-                "SELECT failure_kind, COUNT(*) FROM programs WHERE status = 'failed' GROUP BY failure_kind"
-            ).fetchall()
-        )
-        rejections = dict(
-            self._db.execute(
-                "SELECT CASE WHEN duplicate_of IS NOT NULL THEN 'duplicate' ELSE COALESCE(failure_kind, 'other') END,"
-                " COUNT(*) FROM programs WHERE status = 'rejected' GROUP BY 1"
-            ).fetchall()
-        )
-        operators = dict(self._db.execute("SELECT operator, COUNT(*) FROM programs GROUP BY operator").fetchall())
-        return {"by_status": by_status, "failures": failures, "rejections": rejections, "operators": operators}
+    def counts(self) -> dict[str, dict[str, int]]:
+        q = self._db.execute
+        return {
+            "by_status": dict(q("SELECT status, COUNT(*) FROM programs GROUP BY status").fetchall()),
+            "failures": dict(q("SELECT failure_kind, COUNT(*) FROM programs WHERE status = 'failed' "
+                               "GROUP BY failure_kind").fetchall()),
+            "rejections": dict(q("SELECT rejection, COUNT(*) FROM programs WHERE status = 'rejected' "
+                                 "GROUP BY rejection").fetchall()),
+            "operators": dict(q("SELECT operator, COUNT(*) FROM programs GROUP BY operator").fetchall()),
+        }
 
     def completed_evaluations(self) -> int:
         """Children whose evaluation finished (evaluated or failed while running)."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM programs WHERE status IN ('evaluated', 'failed') AND operator != 'seed'"
-        ).fetchone()
-        return int(row[0])
+        return int(self._db.execute(f"SELECT COUNT(*) FROM programs WHERE status IN {_FINISHED} "
+                                    "AND operator != 'seed'").fetchone()[0])
+
+    def submitted_children(self) -> int:
+        """Children accepted for evaluation: what the evaluation budget counts."""
+        return int(self._db.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluating', 'evaluated', "
+                                    "'failed') AND operator != 'seed'").fetchone()[0])
 
     def seed_id(self) -> int:
         row = self._db.execute("SELECT MIN(id) FROM programs WHERE operator = 'seed'").fetchone()
@@ -276,50 +521,100 @@ class LineageStore:
             raise StoreError(f"{self.path}: no seed program")
         return int(row[0])
 
-    def submitted_children(self) -> int:
-        """Children accepted for evaluation: what the evaluation budget counts."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM programs WHERE status IN ('evaluating', 'evaluated', 'failed') AND operator != 'seed'"
-        ).fetchone()
-        return int(row[0])
+    def lineage(self, program_id: int) -> list[dict[str, Any]]:
+        """The program and its first-parent ancestry back to the seed (program first), in one query."""
+        rows = self._db.execute(
+            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL "
+            "SELECT p.parent_id, c.depth + 1 FROM programs p JOIN chain c ON p.id = c.id WHERE p.parent_id IS NOT NULL) "
+            "SELECT p.id, p.parent_ids, p.operator, p.fitness, p.validated_fitness, p.status, p.generation, "
+            "p.llm_model, p.operator_info FROM chain c JOIN programs p ON p.id = c.id ORDER BY c.depth",
+            (program_id,)).fetchall()
+        if not rows:
+            raise StoreError(f"{self.path}: no program with id {program_id}")
+        return [{**dict(r), "parent_ids": json.loads(r["parent_ids"]), "operator_info": json.loads(r["operator_info"])}
+                for r in rows]
 
-    # -- events and island counters ------------------------------------------------------------
-    def add_event(self, db: sqlite3.Connection, kind: str, island: int, program_id: int | None,
-                  data: dict[str, Any] | None = None) -> None:
-        db.execute(
-            "INSERT INTO events (kind, island, program_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
-            (kind, island, program_id, _dumps(data or {}), time.time()),
-        )
+    def fitness_of(self, ids: Iterable[int]) -> dict[int, float | None]:
+        ids = list(set(ids))
+        out: dict[int, float | None] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self._db.execute(f"SELECT id, fitness FROM programs WHERE id IN ({', '.join('?' * len(chunk))})",
+                                    chunk)
+            out.update({int(r[0]): r[1] for r in rows})
+        return out
 
-    def events(self, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-        if kinds:
-            rows = self._db.execute(
-                f"SELECT * FROM events WHERE kind IN ({', '.join('?' * len(kinds))}) ORDER BY seq", kinds
-            ).fetchall()
-        else:
-            rows = self._db.execute("SELECT * FROM events ORDER BY seq").fetchall()
-        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+    def children(self, parent_id: int, limit: int) -> list[Program]:
+        """The newest children bred from this parent (as first parent)."""
+        rows = self._db.execute("SELECT * FROM programs WHERE parent_id = ? ORDER BY id DESC LIMIT ?",
+                                (parent_id, limit)).fetchall()
+        return [_decode(r) for r in rows]
 
-    def save_island(self, db: sqlite3.Connection, island: int, evaluations: int, since_improvement: int,
-                    best_fitness: float | None, best_program_id: int | None) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO islands VALUES (?, ?, ?, ?, ?)",
-            (island, evaluations, since_improvement, best_fitness, best_program_id),
-        )
+    def recent_finished(self, limit: int) -> list[Program]:
+        """The newest children that were rejected, evaluated or failed."""
+        rows = self._db.execute("SELECT * FROM programs WHERE operator != 'seed' AND status IN "
+                                "('rejected', 'evaluated', 'failed') ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_decode(r) for r in rows]
 
-    def island_rows(self) -> dict[int, dict[str, Any]]:
-        return {r["island"]: dict(r) for r in self._db.execute("SELECT * FROM islands").fetchall()}
+    def llm_outcomes(self, program_id: int | None = None) -> list[dict[str, Any]]:
+        """For each finished LLM child (or just ``program_id``): model, cost, fitness, operator, failure
+        kind and the fitness of its first three ancestors (the bandit's reward needs the nearest one
+        that scored)."""
+        only = "" if program_id is None else f" AND c.id = {int(program_id)}"
+        rows = self._db.execute(
+            "SELECT c.id, c.llm_model AS model, c.llm_cost AS cost, c.fitness, c.operator, c.failure_kind, "
+            "length(c.code) AS code_chars, p1.fitness AS f1, p2.fitness AS f2, p3.fitness AS f3 "
+            "FROM programs c LEFT JOIN programs p1 ON p1.id = c.parent_id "
+            "LEFT JOIN programs p2 ON p2.id = p1.parent_id LEFT JOIN programs p3 ON p3.id = p2.parent_id "
+            f"WHERE c.llm_model IS NOT NULL AND c.status IN ('rejected', 'evaluated', 'failed'){only} ORDER BY c.id")
+        return [dict(r) for r in rows]
 
-    # -- LLM calls and insights ----------------------------------------------------------------
-    def add_llm_calls(self, db: sqlite3.Connection, program_id: int | None, calls: list[Any]) -> None:
+    def repaired_parents(self) -> set[int]:
+        rows = self._db.execute("SELECT parent_id FROM programs WHERE operator = 'llm_repair'")
+        return {int(r[0]) for r in rows if r[0] is not None}
+
+    def summaries(self, after_id: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Light rows (no code, output or prompts) of the programs after ``after_id``, in id order."""
+        tail = " LIMIT ?" if limit is not None else ""
+        params: tuple[Any, ...] = (after_id, limit) if limit is not None else (after_id,)
+        rows = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM programs WHERE id > ? ORDER BY id{tail}", params)
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["parent_ids"], d["descriptors"] = json.loads(d["parent_ids"]), json.loads(d["descriptors"])
+            out.append(d)
+        return out
+
+    # -- events and island counters --------------------------------------------------------------
+    def events(self, after_seq: int = 0) -> list[StoredEvent]:
+        rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (after_seq,)).fetchall()
+        return [StoredEvent(r["seq"], EventKind(r["kind"]), r["island"], r["program_id"], json.loads(r["data"]),
+                            r["created_at"]) for r in rows]
+
+    def event_counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
+
+    def island_rows(self) -> dict[int, IslandRow]:
+        return {r["island"]: IslandRow(**dict(r)) for r in self._db.execute("SELECT * FROM islands ORDER BY island")}
+
+    # -- LLM calls and insights --------------------------------------------------------------------
+    @staticmethod
+    def _add_calls(db: sqlite3.Connection, program_id: int | None, calls: Iterable[Any]) -> None:
         """Store each attempt (evolve.llm.client.CallRecord) of the calls behind one program/insight."""
         for c in calls:
             db.execute(
                 "INSERT INTO llm_calls (program_id, purpose, model, attempt, prompt, response, tokens_in, "
                 "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (program_id, c.purpose, c.model, c.attempt, json.dumps(c.messages), c.response, c.tokens_in,
-                 c.tokens_out, c.cost, c.latency_s, c.error, c.started_at),
-            )
+                 c.tokens_out, c.cost, c.latency_s, c.error, c.started_at))
+
+    def add_insight(self, calls: Iterable[Any], evaluations: int, model: str, text: str) -> None:
+        """An insights call: its attempts, and the note when it produced one."""
+        with self._transaction() as db:
+            self._add_calls(db, None, calls)
+            if text:
+                db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
+                           (time.time(), evaluations, model, text))
 
     def llm_calls(self, program_id: int | None = None) -> list[dict[str, Any]]:
         if program_id is None:
@@ -343,9 +638,15 @@ class LineageStore:
                                "COALESCE(SUM(cost), 0) FROM llm_calls").fetchone()
         return int(row[0]), float(row[1])
 
-    def add_insight(self, db: sqlite3.Connection, evaluations: int, model: str, text: str) -> None:
-        db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
-                   (time.time(), evaluations, model, text))
-
     def insights(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._db.execute("SELECT * FROM insights ORDER BY id").fetchall()]
+
+    def insight_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM insights").fetchone()[0])
+
+    def latest_insight(self) -> str | None:
+        row = self._db.execute("SELECT text FROM insights ORDER BY id DESC LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

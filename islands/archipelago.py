@@ -11,15 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from ribs.archives import AddStatus
 
 from evolve.config import IslandsConfig
 from evolve.problem import Descriptor
+from evolve.program import EventKind
+from evolve.store import IslandRow, StoredEvent
 from islands.island import Elite, Island
 
 
 @dataclass
 class IslandEvent:
-    kind: str  # elite_added | elite_replaced | migration | island_reset
+    kind: EventKind
     island: int
     program_id: int | None
     data: dict[str, Any] = field(default_factory=dict)
@@ -49,12 +52,13 @@ class Archipelago:
         self.counters = [IslandCounters() for _ in self.islands]
 
     # -- adding --------------------------------------------------------------------------------
-    def _offer(self, island: int, p: ProgramSummary, kind_on_add: str | None,
+    def _offer(self, island: int, p: ProgramSummary, kind_on_add: EventKind | None,
                data: dict[str, Any]) -> IslandEvent | None:
-        outcome = self.islands[island].add(p.id, p.fitness, p.descriptors)
-        if outcome == "rejected":
+        status = self.islands[island].add(p.id, p.fitness, p.descriptors)
+        if status == AddStatus.NOT_ADDED:
             return None
-        kind = kind_on_add or ("elite_added" if outcome == "new" else "elite_replaced")
+        outcome = "new" if status == AddStatus.NEW else "improved"
+        kind = kind_on_add or (EventKind.ELITE_ADDED if status == AddStatus.NEW else EventKind.ELITE_REPLACED)
         return IslandEvent(kind, island, p.id, {**data, "outcome": outcome, "fitness": p.fitness,
                                                  "descriptors": p.descriptors})
 
@@ -101,7 +105,7 @@ class Archipelago:
         events = []
         for src, dst, elite in movers:
             p = lookup(elite.program_id)
-            ev = self._offer(dst, p, "migration", {"from_island": src})
+            ev = self._offer(dst, p, EventKind.MIGRATION, {"from_island": src})
             if ev:
                 events.append(ev)
                 self._improve(dst, p)
@@ -126,21 +130,31 @@ class Archipelago:
         p = lookup(best.program_id)
         self.islands[island].add(p.id, p.fitness, p.descriptors)
         self._improve(island, p)
-        return [IslandEvent("island_reset", island, p.id, {"donor_island": donor, "fitness": p.fitness,
-                                                           "descriptors": p.descriptors})]
+        return [IslandEvent(EventKind.ISLAND_RESET, island, p.id, {"donor_island": donor, "fitness": p.fitness,
+                                                                   "descriptors": p.descriptors})]
 
     # -- resume -------------------------------------------------------------------------------
-    def replay(self, events: list[dict[str, Any]], counters: dict[int, dict[str, Any]]) -> None:
+    def replay(self, events: list[StoredEvent], counters: dict[int, IslandRow]) -> None:
         """Rebuild archives from stored events (in seq order) and counters from stored rows."""
         for ev in events:
-            island = self.islands[ev["island"]]
-            if ev["kind"] == "island_reset":
-                island.clear()
-            island.add(ev["program_id"], ev["data"]["fitness"], ev["data"]["descriptors"])
+            self.apply(ev)
         for i, row in counters.items():
             if i < len(self.counters):
-                self.counters[i] = IslandCounters(row["evaluations"], row["since_improvement"],
-                                                  row["best_fitness"], row["best_program_id"])
+                self.counters[i] = IslandCounters(row.evaluations, row.since_improvement,
+                                                  row.best_fitness, row.best_program_id)
+
+    def apply(self, ev: StoredEvent) -> None:
+        """Replay one stored event on its island's grid (what the event log says happened)."""
+        island = self.islands[ev.island]
+        if ev.kind == EventKind.ISLAND_RESET:
+            island.clear()
+        if ev.program_id is not None:
+            island.add(ev.program_id, ev.data["fitness"], ev.data["descriptors"])
+
+    def rows(self) -> list[IslandRow]:
+        """The counters as the store keeps them."""
+        return [IslandRow(i, c.evaluations, c.since_improvement, c.best_fitness, c.best_program_id)
+                for i, c in enumerate(self.counters)]
 
     # -- reading ------------------------------------------------------------------------------
     def select(self, island: int, rng: np.random.Generator) -> Elite:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ribs.archives import AddStatus, GridArchive
 
 from evolve.problem import Descriptor
 
@@ -27,7 +28,6 @@ class Island:
     def __init__(self, index: int, descriptors: tuple[Descriptor, ...]) -> None:
         self.index = index
         self.descriptors = descriptors
-        from ribs.archives import GridArchive  # imported here: ribs takes ~3 s to import (pandas...)
 
         dims = [d.bins for d in descriptors] or [1]
         ranges = [(d.low, d.high) for d in descriptors] or [(0.0, 1.0)]
@@ -38,10 +38,10 @@ class Island:
             return [0.5]
         return [float(descriptors.get(d.name, d.low)) for d in self.descriptors]
 
-    def add(self, program_id: int, fitness: float, descriptors: dict[str, float]) -> str:
-        """Offer a program to the grid. Returns 'new', 'improved' or 'rejected'."""
+    def add(self, program_id: int, fitness: float, descriptors: dict[str, float]) -> AddStatus:
+        """Offer a program to the grid: a new cell, an improved cell, or not added."""
         info = self._archive.add_single([float(program_id)], float(fitness), self.measures(descriptors))
-        return {2: "new", 1: "improved"}.get(int(info["status"]), "rejected")
+        return AddStatus(int(info["status"]))
 
     def clear(self) -> None:
         self._archive.clear()

@@ -47,15 +47,22 @@ def test_lineage_is_consistent(finished_run: Path) -> None:
 
 def test_rejected_and_duplicate_children_are_recorded_with_reasons(finished_run: Path) -> None:
     conn = db(finished_run)
-    rejected = conn.execute("SELECT id, reason, duplicate_of, code_hash FROM programs WHERE status='rejected'").fetchall()
+    rejected = conn.execute("SELECT id, reason, duplicate_of, code_hash, fingerprint, rejection FROM programs "
+                            "WHERE status='rejected'").fetchall()
     assert rejected, "a 120-evaluation run always proposes some duplicates"
-    assert all(r["reason"] for r in rejected)
-    dups = [r for r in rejected if r["duplicate_of"] is not None]
-    assert dups
+    assert all(r["reason"] and r["rejection"] for r in rejected)
+    dups = [r for r in rejected if r["rejection"] == "duplicate_code"]
+    behaviour = [r for r in rejected if r["rejection"] == "duplicate_behaviour"]
+    assert dups and behaviour, "both kinds of duplicates occur in a function_min run"
     for r in dups:
         original = conn.execute("SELECT id, code_hash, status FROM programs WHERE id=?", (r["duplicate_of"],)).fetchone()
         assert original["code_hash"] == r["code_hash"] and original["id"] < r["id"]
         assert f"duplicate of program {original['id']}" == r["reason"]
+    for r in behaviour:  # same behaviour on the probe, other code; never trained
+        original = conn.execute("SELECT fingerprint, code_hash, status FROM programs WHERE id=?",
+                                (r["duplicate_of"],)).fetchone()
+        assert original["fingerprint"] == r["fingerprint"] and original["code_hash"] != r["code_hash"]
+        assert original["status"] != "rejected"
     # each normalized program is evaluated at most once
     evaluated = conn.execute(
         "SELECT code_hash, COUNT(*) FROM programs WHERE status IN ('evaluated','failed') GROUP BY 1 HAVING COUNT(*)>1"
@@ -84,11 +91,12 @@ def test_read_commands_json_parse_and_agree(finished_run: Path, tmp_path: Path) 
     shown = cli_json("show", str(finished_run), str(best))
     assert shown["id"] == best and "def search" in shown["code"]
     lin = cli_json("lineage", str(finished_run), str(best))
-    depth, node = 0, lin
-    while "parent" in node:
-        depth, node = depth + 1, node["parent"]
-    assert node["operator"] == "seed" and depth == shown["generation"]
-    diff = cli_json("diff", str(finished_run), str(node["id"]), str(best))
+    assert lin[0]["operator"] == "seed" and lin[-1]["id"] == best
+    assert all(step["id"] == nxt["parent_ids"][0] for step, nxt in zip(lin, lin[1:]))
+    assert len(lin) - 1 <= shown["generation"]  # generation counts the longest path, crossovers included
+    if not any(step["mates"] for step in lin):
+        assert len(lin) - 1 == shown["generation"]
+    diff = cli_json("diff", str(finished_run), str(lin[0]["id"]), str(best))
     assert diff["diff"].startswith("--- program")
     exported = cli_json("export", str(finished_run), str(best), "-o", str(tmp_path / "best.py"))
     assert (tmp_path / "best.py").read_text() == shown["code"] and exported["id"] == best
@@ -137,6 +145,54 @@ def test_heldout_scores_the_best_without_touching_fitness(finished_run: Path) ->
     for row in rows:
         assert "fitness" in row["heldout"] and row["heldout"]["fitness"] < 0
         shown = cli_json("show", str(finished_run), str(row["id"]))
-        assert shown["metrics"]["heldout"]["fitness"] == row["heldout"]["fitness"]
+        assert shown["metrics"]["heldout"]["fitness"] == row["heldout"]["fitness"] == shown["heldout_fitness"]
     after = {r[0]: r[1] for r in db(finished_run).execute("SELECT id, fitness FROM programs")}
     assert after == before
+    top = cli_json("top", str(finished_run), "-n", "2")
+    assert [p["heldout_fitness"] for p in top] == [r["heldout"]["fitness"] for r in rows]
+    assert "held-out" in run_cli("top", str(finished_run), "--heldout").stdout
+
+
+def test_heldout_reports_contract_errors_and_nan_instead_of_crashing(tmp_path: Path) -> None:
+    """A held-out score that raises a contract error or comes out NaN is a failure row, not a traceback."""
+    run_dir = tmp_path / "fragile"
+    run_cli("run", "--problem", str(REPO / "tests" / "data" / "fragile_heldout"), "--run-dir", str(run_dir),
+            "--max-evaluations", "30")
+    rows = cli_json("heldout", str(run_dir), "-n", "6")
+    kinds = {r["heldout"].get("failure_kind") for r in rows}
+    assert {"contract", "nan"} <= kinds, rows
+    proc = run_cli("heldout", str(run_dir), "-n", "6")
+    assert "Traceback" not in proc.stderr and "failed (contract)" in proc.stdout
+
+
+def test_a_run_that_stops_on_an_error_is_marked_failed(tmp_path: Path) -> None:
+    run_dir = tmp_path / "bad"
+    broken = tmp_path / "broken_seed"
+    broken.mkdir()
+    (broken / "initial_program.py").write_text("def search(f, dim, budget, rng):\n    raise ValueError('no')\n")
+    (broken / "evaluator.py").write_text("def evaluate(path):\n    import runpy\n    runpy.run_path(path)['search'](None, 1, 1, None)\n")
+    proc = run_cli("run", "--problem", str(broken), "--run-dir", str(run_dir), "--max-evaluations", "5", check=False)
+    assert proc.returncode == 2 and "seed program" in proc.stderr and "Traceback" not in proc.stderr
+    status = cli_json("status", str(run_dir))
+    assert status["state"] == "failed" and "seed program" in status["stop_reason"]
+
+
+def test_lineage_of_a_very_deep_program_prints_without_recursion(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from synthetic_archive import make
+
+    make(tmp_path / "deep", 10_000, recent=3).close()
+    steps = cli_json("lineage", str(tmp_path / "deep"), "10000")
+    assert len(steps) > 1000 and steps[0]["operator"] == "seed"  # past Python's recursion limit
+    out = run_cli("lineage", str(tmp_path / "deep"), "10000").stdout
+    assert out.count("\n") == len(steps) + 1
+
+
+def test_read_commands_leave_the_archive_untouched(finished_run: Path) -> None:
+    archive = finished_run / "archive.sqlite"
+    before = archive.stat().st_mtime_ns, archive.read_bytes()
+    for args in (("status",), ("top",), ("show", "1"), ("lineage", "1"), ("diff", "1", "2")):
+        run_cli(*args[:1], str(finished_run), *args[1:])
+    assert (archive.stat().st_mtime_ns, archive.read_bytes()) == before

@@ -8,9 +8,9 @@ from pathlib import Path
 from conftest import REPO, db, run_cli
 
 
-def _run(run_dir: Path, problem: Path, cache: Path, seed: int = 0) -> None:
+def _run(run_dir: Path, problem: Path, cache: Path, *extra: str) -> None:
     run_cli("run", "--problem", str(problem), "--run-dir", str(run_dir), "--max-evaluations", "12",
-            "--set", f"evaluator.cache_path={cache}", "--set", f"seed={seed}", "--set", "controller.max_in_flight=1")
+            "--set", f"evaluator.cache_path={cache}", "--set", "controller.max_in_flight=1", *extra)
 
 
 def test_a_second_run_reuses_results_and_a_new_problem_version_does_not(tmp_path: Path) -> None:
@@ -31,3 +31,7 @@ def test_a_second_run_reuses_results_and_a_new_problem_version_does_not(tmp_path
     _run(tmp_path / "c", v2, cache)
     third = db(tmp_path / "c").execute("SELECT metrics FROM programs WHERE status='evaluated'").fetchall()
     assert third and not any('"cached": true' in r["metrics"] for r in third)
+    # Tighter limits are another key too: a result obtained under looser ones is not reused.
+    _run(tmp_path / "d", problem, cache, "--set", "evaluator.memory_mb=1024")
+    fourth = db(tmp_path / "d").execute("SELECT metrics FROM programs WHERE status='evaluated'").fetchall()
+    assert fourth and not any('"cached": true' in r["metrics"] for r in fourth)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -117,3 +118,8 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     assert 0 < done < 400
     run_cli("resume", str(run_dir), "--max-evaluations", str(done + 20))
     assert db(run_dir).execute("SELECT state FROM run").fetchone()[0] == "finished"
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert status["budget"] == status["evaluations"] == done + 20  # the raised budget is stored...
+    run_cli("resume", str(run_dir))  # ...so a plain resume keeps it instead of reverting to 400
+    status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
+    assert status["budget"] == status["evaluations"] == done + 20 and status["state"] == "finished"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.cascade import evaluate_cascade
+from evaluators.cascade import evaluate as run_job
+from evaluators.jobs import EvalJob
 from evaluators.sandbox import Limits
 from evaluators.static_rules import StaticRuleViolation, check_program
-from evolve.problem import ProblemRef, builtin_problems
+from evolve.loader import ProblemRef, builtin_problems
 from evolve.program import FailureKind
 
 REF = ProblemRef(str(builtin_problems()["function_min"]), {"budget": 200, "trials": 1})
@@ -23,7 +24,7 @@ def search(f, dim, budget, rng):
 
 
 def evaluate(body: str, limits: Limits = LIMITS, warm: bool = False):
-    return evaluate_cascade(1, body, REF, limits, warm=warm)
+    return run_job(EvalJob(1, body), REF, limits, warm=warm)
 
 
 def test_cascade_stops_below_a_stage_threshold() -> None:
@@ -188,8 +189,8 @@ def test_gpu_path_candidates_never_fork_from_a_cuda_parent(monkeypatch: pytest.M
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     ref = ProblemRef(str(Path(__file__).parent / "data" / "cuda_prepare"), {})
     for warm in (True, False):
-        result = evaluate_cascade(1, "# EVOLVE-BLOCK-START\ndef value():\n    return 2.0\n# EVOLVE-BLOCK-END\n",
-                                  ref, Limits(timeout_s=60), warm=warm)
+        result = run_job(EvalJob(1, "# EVOLVE-BLOCK-START\ndef value():\n    return 2.0\n# EVOLVE-BLOCK-END\n"),
+                         ref, Limits(timeout_s=60), warm=warm)
         assert result.ok, result.reason
         metrics = result.metrics["main"]
         assert metrics["cuda_state_inherited"] is False  # a fresh interpreter, not a fork of the server
@@ -205,3 +206,44 @@ def test_jail_binds_gpu_devices_and_a_problem_under_tmp(monkeypatch: pytest.Monk
     assert ["--dev-bind", "/dev/nvidia0", "/dev/nvidia0"] == cmd[cmd.index("/dev/nvidia0") - 1:][:3]
     assert "--dev-bind" in cmd and "/dev/nvidiactl" in cmd
     assert cmd[cmd.index("/tmp/my-problem") - 1] == "--ro-bind"
+
+
+def test_the_smaller_of_the_evaluator_and_stage_limits_applies() -> None:
+    from evolve.problem import Stage
+
+    assert Limits().wall_seconds(Stage("s")) == 60.0  # neither set: the default
+    assert Limits().wall_seconds(Stage("s", timeout_s=300)) == 300  # the stage's own
+    assert Limits(timeout_s=20).wall_seconds(Stage("s", timeout_s=300)) == 20  # the evaluator caps it
+    assert Limits(timeout_s=500).wall_seconds(Stage("s", timeout_s=300)) == 300
+    assert Limits(timeout_s=20).for_child(Stage("s"))["cpu_seconds"] == 25  # CPU follows the wall limit
+    assert Limits(timeout_s=20, cpu_seconds=7).for_child(Stage("s"))["cpu_seconds"] == 7
+
+
+def test_an_evaluator_timeout_below_the_stage_limit_kills_the_candidate() -> None:
+    sleeper = "import time\ndef search(f, dim, budget, rng):\n    time.sleep(30)\n"
+    r = evaluate(sleeper, Limits(timeout_s=2, memory_mb=512))
+    assert r.failure_kind == FailureKind.TIMEOUT and r.seconds < 10 and "2s" in (r.reason or "")
+
+
+def test_replaced_warm_servers_are_dropped() -> None:
+    from evaluators import sandbox
+
+    killer = "import os, signal\ndef search(f, dim, budget, rng):\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+    evaluate(GOOD, warm=True)
+    before = sandbox.live_warm_servers()
+    for _ in range(3):
+        assert evaluate(killer, warm=True).failure_kind == FailureKind.CRASH
+        assert evaluate(GOOD, warm=True).ok
+    assert sandbox.live_warm_servers() == before
+
+
+def test_fingerprint_jobs_see_behaviour_not_text() -> None:
+    from evaluators.jobs import JobKind
+
+    base = "def search(f, dim, budget, rng):\n    best = [rng.uniform(-1, 1) for _ in range(dim)]\n" \
+           "    for _ in range(50):\n        f(best)\n    return best\n"
+    same = base.replace("    return best\n", "    unused = 3 * 7\n    return best\n")
+    other = base.replace("range(50)", "range(51)")
+    prints = [run_job(EvalJob(1, code, JobKind.FINGERPRINT), REF, LIMITS) for code in (base, same, other)]
+    assert all(p.ok and p.fingerprint for p in prints)
+    assert prints[0].fingerprint == prints[1].fingerprint != prints[2].fingerprint

@@ -1,118 +1,104 @@
 """The LLM side of a run, kept out of the loop: model choice, prompt context, repairs, insights.
 
-The controller calls in at four points (spawn, settle, evaluation done, restore). Everything here
-is rebuilt from the archive on resume: the bandit from the LLM children's outcomes, spend from
-``llm_calls``, the repair queue from failed LLM children not yet repaired, the latest insight.
+The proposer calls :meth:`LLMCoordinator.prepare` for each LLM child and :meth:`on_done` when a
+child is rejected; the recorder calls :meth:`on_done` when one is evaluated; the controller starts
+and collects insight notes. Everything here is rebuilt from the archive on resume: the bandit from
+the LLM children's outcomes, spend from ``llm_calls``, the repair queue from failed LLM children
+not yet repaired, the latest insight.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 from evolve.config import LLMConfig
+from evolve.llm.client import CallRecord
 from evolve.llm.insights import insight_messages, write_insight
+from evolve.llm.operators import LLM_OPERATORS, REPAIR, LLMOperator, LLMTools, llm_operator
 from evolve.llm.selector import ModelSelector, improvement
-from evolve.mutation.llm_ops import LLMOperator, LLMTools, llm_operator
-from evolve.mutation.operators import LLM_OPERATORS, OperatorContext
+from evolve.mutation.base import OperatorContext
 from evolve.problem import Problem
-from evolve.program import FailureKind, Program, Status
+from evolve.program import FailureKind, Program
 from evolve.store import LineageStore
-from islands.archipelago import Archipelago
 
 # Failures a model can plausibly fix from the error message alone.
 REPAIRABLE = {FailureKind.SYNTAX, FailureKind.STATIC_RULE, FailureKind.CRASH, FailureKind.NAN,
               FailureKind.CONTRACT, FailureKind.IMPORT}
 
 
-_DONE = ", ".join(f"'{s}'" for s in (Status.REJECTED, Status.EVALUATED, Status.FAILED))
-
-
-def reward(store: LineageStore, p: Program) -> float:
-    """The bandit's reward for an LLM child: relative gain over the nearest ancestor that scored."""
-    if p.fitness is None:
+def reward(outcome: dict[str, Any]) -> float:
+    """The bandit's reward for an LLM child: relative gain over the nearest ancestor that scored
+    (a repair's parent failed, so look up to three steps back)."""
+    if outcome["fitness"] is None:
         return 0.0
-    node = p
-    for _ in range(3):  # a repair's parent failed: look further up
-        if not node.parent_ids:
-            return 0.0
-        node = store.get(node.parent_ids[0])
-        if node.fitness is not None:
-            return improvement(p.fitness, node.fitness)
-    return 0.0
+    ancestor = next((outcome[k] for k in ("f1", "f2", "f3") if outcome[k] is not None), None)
+    return improvement(outcome["fitness"], ancestor)
 
 
-def replay_selector(cfg: LLMConfig, store: LineageStore) -> tuple[ModelSelector, list[Program]]:
-    """The model selector as the archive's finished LLM children leave it (and those children)."""
+def needs_repair(outcome: dict[str, Any]) -> bool:
+    return outcome["operator"] in LLM_OPERATORS and outcome["failure_kind"] in REPAIRABLE \
+        and bool(outcome["code_chars"])
+
+
+def replay_selector(cfg: LLMConfig, store: LineageStore) -> tuple[ModelSelector, list[dict[str, Any]]]:
+    """The model selector as the archive's finished LLM children leave it (and their outcomes)."""
     selector = ModelSelector(cfg)
-    children = store.programs(f"llm_model IS NOT NULL AND status IN ({_DONE})")
-    for p in children:
-        selector.record(p.llm_model, reward(store, p), p.llm_cost)  # type: ignore[arg-type]
-    return selector, children
+    outcomes = store.llm_outcomes()
+    for o in outcomes:
+        selector.record(o["model"], reward(o), o["cost"])
+    return selector, outcomes
 
 
 class LLMCoordinator:
     def __init__(self, tools: LLMTools, store: LineageStore, problem: Problem) -> None:
         self.tools, self.cfg, self.store, self.problem = tools, tools.cfg, store, problem
         self.selector = ModelSelector(tools.cfg)
-        self.repair_op: LLMOperator | None = llm_operator("llm_repair", tools) if tools.cfg.repair else None
+        self.repair_op: LLMOperator | None = llm_operator(REPAIR, tools) if tools.cfg.repair else None
         self.repairs: deque[int] = deque()
         self.insight: str | None = None
-        self._insight_call: tuple[Future[tuple[str, list]], str, int] | None = None  # type: ignore[type-arg]
+        self._insight_call: tuple[Future[tuple[str, list[CallRecord]]], str, int] | None = None
 
-    # -- restore -------------------------------------------------------------------------------
     def restore(self) -> None:
         self.tools.client.spent.tokens, self.tools.client.spent.cost = self.store.llm_totals()
-        self.selector, children = replay_selector(self.cfg, self.store)
-        self.repairs = deque(p.id for p in children if self._needs_repair(p))  # type: ignore[misc]
-        repaired = {p.parent_ids[0] for p in self.store.programs("operator = 'llm_repair'")}
-        self.repairs = deque(pid for pid in self.repairs if pid not in repaired)
-        notes = self.store.insights()
-        self.insight = notes[-1]["text"] if notes else None
+        self.selector, outcomes = replay_selector(self.cfg, self.store)
+        repaired = self.store.repaired_parents()
+        self.repairs = deque(o["id"] for o in outcomes
+                             if self.repair_op is not None and needs_repair(o) and o["id"] not in repaired)
+        self.insight = self.store.latest_insight()
 
-    # -- spawning ------------------------------------------------------------------------------
+    # -- proposing -------------------------------------------------------------------------------
     def budget_spent(self) -> str | None:
         return self.tools.client.budget_spent()
 
     def next_repair(self) -> Program | None:
         return self.store.get(self.repairs.popleft()) if self.repairs else None
 
-    def prepare(self, ctx: OperatorContext, parents: list[Program], island: int, rng: np.random.Generator,
-                archipelago: Archipelago) -> None:
-        """Fill an LLM operator's context: the model, the lineage, the latest insight, another island's best."""
+    def prepare(self, ctx: OperatorContext, parents: list[Program], rng: np.random.Generator) -> None:
+        """Fill an LLM operator's context: the model, the lineage, what was tried, the latest insight."""
         ctx.model = self.selector.choose(rng)
         ctx.insight = self.insight
-        ancestors, node = [], parents[0]
-        while node.parent_ids and len(ancestors) < self.cfg.history_length:
-            node = self.store.get(node.parent_ids[0])
-            ancestors.append(node)
-        ctx.ancestors = ancestors
+        chain = self.store.lineage(parents[0].id or 0)[1:1 + self.cfg.history_length]
+        ctx.ancestors = self.store.get_many(row["id"] for row in chain)[::-1]  # parent's parent first
         # What was already tried on this parent, so the model does not propose it again.
-        ctx.tried = self.store.programs("json_extract(parent_ids, '$[0]') = ?", (parents[0].id,),
-                                        order="id DESC", limit=5)
-        seen = {p.id for p in parents} | {p.id for p in ctx.inspirations}
-        for j in range(1, len(archipelago.counters)):
-            other = archipelago.counters[(island + j) % len(archipelago.counters)].best_program_id
-            if other is not None and other not in seen:
-                ctx.inspirations = [*ctx.inspirations, self.store.get(other)]
-                break
+        ctx.tried = self.store.children(parents[0].id or 0, limit=5)
 
-    # -- outcomes ------------------------------------------------------------------------------
+    # -- outcomes --------------------------------------------------------------------------------
     def on_done(self, child: Program) -> None:
         """A child of an LLM operator was rejected or evaluated: teach the bandit, queue a repair."""
-        if child.llm_model is None:
+        if child.llm is None or child.id is None:
             return
-        self.selector.record(child.llm_model, reward(self.store, child), child.llm_cost)
-        if self._needs_repair(child):
-            self.repairs.append(child.id)  # type: ignore[arg-type]
+        outcome = self.store.llm_outcomes(child.id)
+        if not outcome:
+            return
+        self.selector.record(child.llm.model, reward(outcome[0]), child.llm.cost)
+        if self.repair_op is not None and needs_repair(outcome[0]):
+            self.repairs.append(child.id)
 
-    def _needs_repair(self, p: Program) -> bool:
-        return (self.repair_op is not None and p.operator in LLM_OPERATORS and p.failure_kind in REPAIRABLE
-                and bool(p.code.strip()))
-
-    # -- insights ------------------------------------------------------------------------------
+    # -- insights --------------------------------------------------------------------------------
     def maybe_start_insight(self, evaluations: int, pool: ThreadPoolExecutor, rng: np.random.Generator) -> None:
         every = self.cfg.insights_interval
         if not every or evaluations % every or self._insight_call is not None or self.budget_spent():
@@ -122,7 +108,7 @@ class LLMCoordinator:
         self._insight_call = (pool.submit(write_insight, self.tools, model, messages), model, evaluations)
 
     @property
-    def insight_future(self) -> Future | None:  # type: ignore[type-arg]
+    def insight_future(self) -> Future[tuple[str, list[CallRecord]]] | None:
         return self._insight_call[0] if self._insight_call else None
 
     def collect_insight(self) -> None:
@@ -131,9 +117,6 @@ class LLMCoordinator:
         fut, model, evaluations = self._insight_call
         self._insight_call = None
         text, calls = fut.result()
-        with self.store.transaction() as db:
-            self.store.add_llm_calls(db, None, calls)
-            if text:
-                self.store.add_insight(db, evaluations, model, text)
+        self.store.add_insight(calls, evaluations, model, text)
         if text:
             self.insight = text

@@ -9,29 +9,23 @@ from __future__ import annotations
 
 from evolve.llm.client import CallRecord
 from evolve.llm.prompts import fitness_text, metrics_summary, truncate, what_changed
-from evolve.secrets import redact
-from evolve.mutation.llm_ops import LLMTools, system_prompt
+from evolve.llm.operators import LLMTools, system_prompt
 from evolve.problem import Problem
 from evolve.program import Program, Status
+from evolve.secrets import redact
 from evolve.store import LineageStore
 
 RECENT = 30
 
 
 def insight_messages(store: LineageStore, tools: LLMTools, problem: Problem) -> list[dict[str, str]]:
-    previous = store.insights()
+    previous = store.latest_insight()
     best = store.top(5)
-    recent = store.programs("operator != 'seed' AND status != 'evaluating' AND status != 'proposed'",
-                            order="id DESC", limit=RECENT)
-    fitness = {p.id: p.fitness for p in best + recent}
+    recent = store.recent_finished(RECENT)
+    fitness = store.fitness_of(p.parent_ids[0] for p in recent if p.parent_ids)
 
     def parent_fitness(p: Program) -> float | None:
-        if not p.parent_ids:
-            return None
-        pid = p.parent_ids[0]
-        if pid not in fitness:
-            fitness[pid] = store.get(pid).fitness
-        return fitness[pid]
+        return fitness.get(p.parent_ids[0]) if p.parent_ids else None
 
     lines = []
     for p in reversed(recent):
@@ -45,7 +39,7 @@ def insight_messages(store: LineageStore, tools: LLMTools, problem: Problem) -> 
     best_text = "\n".join(f"## program {p.id}, fitness {fitness_text(p)}; {metrics_summary(p.metrics, 300)}\n"
                           f"```python\n{p.code.rstrip()}\n```" for p in best[:3])
     user = tools.prompts.render("insights", {
-        "previous_insights": f"# Your previous note\n{previous[-1]['text']}\n" if previous else "",
+        "previous_insights": f"# Your previous note\n{previous}\n" if previous else "",
         "best": best_text or "(none yet)", "recent": "\n".join(lines) or "(none yet)",
         "failures": "\n".join(failures) or "(none)",
     })

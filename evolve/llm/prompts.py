@@ -7,18 +7,24 @@ override any template by file name. Everything that goes into a prompt from a ca
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+from evolve.errors import UserError
 from evolve.program import Program
 from evolve.secrets import redact
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "prompts"
+# The templates ship as package data of the `prompts` package (found the same way in a source
+# checkout and in an installed wheel).
+PROMPTS_DIR = Path(str(importlib.resources.files("prompts")))
 TEMPLATES = ("system", "diff", "rewrite", "crossover", "repair", "insights")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-class PromptError(ValueError):
+
+
+class PromptError(UserError, ValueError):
     """A template is missing or uses an unknown placeholder; the message names the file."""
 
 

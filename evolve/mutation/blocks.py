@@ -1,4 +1,4 @@
-"""EVOLVE-BLOCK regions and normalized-code hashing.
+"""EVOLVE-BLOCK regions: the only text operators may change.
 
 Operators may change only the text between ``# EVOLVE-BLOCK-START`` and ``# EVOLVE-BLOCK-END``;
 everything outside is kept byte for byte. A program without markers is one whole block.
@@ -6,8 +6,6 @@ everything outside is kept byte for byte. A program without markers is one whole
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import textwrap
 from dataclasses import dataclass
 
@@ -26,31 +24,56 @@ class Segment:
     indent: str = ""
 
 
+def _is_marker(line: str, marker: str) -> bool:
+    stripped = line.strip()
+    return stripped.startswith("#") and marker in stripped
+
+
+def scan_lines(lines: list[str]) -> list[int]:
+    """For each line, the index of the EVOLVE-BLOCK region it lies in, or -1 for a line outside
+    every region and for the marker lines themselves. Code without markers is one region (0).
+
+    The one parser of the markers: raises :class:`BlockError` for nested or unbalanced ones.
+    """
+    if not any(_is_marker(ln, START) for ln in lines):
+        return [0] * len(lines)
+    regions, region, inside = [], -1, False
+    for n, line in enumerate(lines, 1):
+        if _is_marker(line, START):
+            if inside:
+                raise BlockError(f"line {n}: nested {START}")
+            region, inside = region + 1, True
+            regions.append(-1)
+        elif _is_marker(line, END):
+            if not inside:
+                raise BlockError(f"line {n}: {END} without {START}")
+            inside = False
+            regions.append(-1)
+        else:
+            regions.append(region if inside else -1)
+    if inside:
+        raise BlockError(f"{START} without {END}")
+    return regions
+
+
 def split_blocks(code: str) -> list[Segment]:
     """Split code into alternating fixed and evolvable segments (marker lines stay fixed)."""
     lines = code.splitlines(keepends=True)
-    if not any(START in ln for ln in lines):
+    scan_lines(lines)  # validates the markers
+    if not any(_is_marker(ln, START) for ln in lines):
         return [Segment(code, True)]
     segments: list[Segment] = []
     buf: list[str] = []
-    inside = False
-    for n, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped.startswith("#") and START in stripped:
-            if inside:
-                raise BlockError(f"line {n}: nested {START}")
+    for line in lines:
+        if _is_marker(line, START):
             buf.append(line)
             segments.append(Segment("".join(buf), False))
-            buf, inside = [], True
-        elif stripped.startswith("#") and END in stripped:
-            if not inside:
-                raise BlockError(f"line {n}: {END} without {START}")
+            buf = []
+        elif _is_marker(line, END):
             segments.append(_evolvable("".join(buf)))
-            buf, inside = [line], False
+            buf = [line]
         else:
             buf.append(line)
-    if inside:
-        raise BlockError(f"{START} without {END}")
     segments.append(Segment("".join(buf), False))
     return segments
 
@@ -85,29 +108,3 @@ def replace_block_bodies(code: str, bodies: list[str]) -> str:
     for seg, body in zip(evolvable, bodies, strict=True):
         seg.text = body if body.endswith("\n") or not body else body + "\n"
     return join_blocks(segments)
-
-
-class _StripDocstrings(ast.NodeTransformer):
-    def _strip(self, node: ast.AST) -> ast.AST:
-        self.generic_visit(node)
-        body = getattr(node, "body", None)
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
-        return node
-
-    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
-
-
-def normalize(code: str) -> str:
-    """Code without comments, docstrings or formatting: equal for programs that only differ there."""
-    tree = _StripDocstrings().visit(ast.parse(code))
-    return ast.unparse(tree)
-
-
-def code_hash(code: str) -> str:
-    try:
-        text = normalize(code)
-    except SyntaxError:
-        text = code
-    return hashlib.sha256(text.encode()).hexdigest()[:32]

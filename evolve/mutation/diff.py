@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from evolve.mutation.blocks import END, START, BlockError, block_bodies, replace_block_bodies, split_blocks
+from evolve.mutation.blocks import START, BlockError, block_bodies, replace_block_bodies, scan_lines, split_blocks
 
 _SEARCH = re.compile(r"^\s*<{5,}\s*SEARCH\s*$")
 _DIVIDER = re.compile(r"^\s*={5,}\s*$")
@@ -65,24 +65,6 @@ def parse_diff(reply: str) -> list[Edit]:
     return edits
 
 
-def _evolvable_mask(lines: list[str]) -> list[int]:
-    """For each line, the index of the EVOLVE-BLOCK region it lies in, or -1 (outside/marker)."""
-    if not any(START in ln for ln in lines):
-        return [0] * len(lines)
-    mask, region, inside = [], -1, False
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("#") and START in stripped:
-            region, inside = region + 1, True
-            mask.append(-1)
-        elif stripped.startswith("#") and END in stripped:
-            inside = False
-            mask.append(-1)
-        else:
-            mask.append(region if inside else -1)
-    return mask
-
-
 def apply_diff(code: str, edits: list[Edit]) -> str:
     """Apply ``edits`` in order; each must match exactly once inside the EVOLVE-BLOCK regions."""
     split_blocks(code)  # the parent must have well-formed regions
@@ -93,7 +75,7 @@ def apply_diff(code: str, edits: list[Edit]) -> str:
             search = search[:-1]  # a trailing blank line in SEARCH is formatting
         if not any(s.strip() for s in search):
             raise DiffError(f"diff block {n}: empty SEARCH text")
-        mask = _evolvable_mask(lines)
+        mask = scan_lines(lines)
         stripped = [ln.rstrip() for ln in lines]
         k = len(search)
         starts = [i for i in range(len(lines) - k + 1) if stripped[i:i + k] == search]

@@ -9,6 +9,7 @@ of the returned points itself, so a program cannot report a better value than it
 from __future__ import annotations
 
 import ast
+import hashlib
 import math
 import random
 from pathlib import Path
@@ -48,6 +49,7 @@ class FunctionMin(Problem):
         Descriptor("ast_nodes", 20, 420, 8, "size of search() in AST nodes"),
         Descriptor("calls", 0, 40, 8, "function calls in search()"),
     )
+    fingerprint = Stage("fingerprint")  # the sequence of points searched on a probe trial
     stages = (Stage("quick", threshold=-1.6), Stage("full"))
     heldout = Stage("heldout")  # twice the dimension, unseen trials: does the heuristic generalise?
     allowed_imports = frozenset({"math", "random"})
@@ -83,26 +85,31 @@ class FunctionMin(Problem):
         search = namespace.get("search")
         if not callable(search):
             raise ContractError("the program does not define search(f, dim, budget, rng)")
-        points = []
-        dim = self._dim(stage)
-        for seed in self._trials(stage):
-            calls = 0
+        if stage == "fingerprint":  # the whole query sequence on a probe trial, hashed as it goes
+            queries = hashlib.sha256()
+            point = self._search(search, -1, self.dim, queries)
+            return {"queries": queries.hexdigest(), "point": [f"{v:.9g}" for v in point]}
+        return {"points": [self._search(search, seed, self._dim(stage)) for seed in self._trials(stage)]}
 
-            def f(x: list[float]) -> float:
-                nonlocal calls
-                calls += 1
-                if calls > self.budget:
-                    raise BudgetExceeded(f"search() called f more than budget={self.budget} times")
-                if len(x) != dim:
-                    raise ContractError(f"f() takes a point of dimension {dim}")
-                return shifted(seed, dim, x)
+    def _search(self, search: Any, seed: int, dim: int, queries: Any = None) -> list[float]:
+        calls = 0
 
-            x = search(f, dim, self.budget, random.Random(seed))
-            try:
-                points.append([float(v) for v in x])
-            except (TypeError, ValueError):
-                raise ContractError("search() must return a sequence of floats") from None
-        return {"points": points}
+        def f(x: list[float]) -> float:
+            nonlocal calls
+            calls += 1
+            if calls > self.budget:
+                raise BudgetExceeded(f"search() called f more than budget={self.budget} times")
+            if len(x) != dim:
+                raise ContractError(f"f() takes a point of dimension {dim}")
+            if queries is not None:
+                queries.update(",".join(f"{float(v):.9g}" for v in x).encode() + b";")
+            return shifted(seed, dim, x)
+
+        x = search(f, dim, self.budget, random.Random(seed))
+        try:
+            return [float(v) for v in x]
+        except (TypeError, ValueError):
+            raise ContractError("search() must return a sequence of floats") from None
 
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         points = artifacts.get("points")

@@ -1,26 +1,39 @@
 """The tuned-AdamW reference curve of each task, measured once per harness version and cached.
 
-For budgets N/4, N/2, N and 2N, AdamW (the harness's own trusted implementation, with the task's
-decoupled weight decay and schedule) is run over the LR grid for three seeds; the curve keeps the
-best mean validation loss per budget. The cache, ``adamw_curves.json`` beside this file, is keyed
-by harness version and task definition, and is recomputed when a key is missing.
+AdamW is tuned over the learning rate and beta2 (beta1 0.9, eps 1e-8, the task's decoupled weight
+decay and schedule), separately at each budget N/4, N/2, N and 2N: first on the candidates' grid
+(9 half-decade LRs x beta2 in {0.95, 0.99, 0.999}), then, for each beta2, at eighth-decade steps
+around its best grid LR. The baseline thus gets a finer LR search than any candidate: a rule
+that tunes its own scale constant cannot beat AdamW by grid luck. Every configuration's validation
+loss is kept per seed, so a candidate is compared on exactly its own seeds (paired) and the
+baseline picks its best configuration for those seeds at each budget.
+
+The cache, ``adamw_curves.json`` beside this file, is keyed by harness version, device kind and
+the task's definition, and a missing key is measured on first use (and stored when the file is
+writable).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from problems.optimizer_discovery.tasks import get_task
-from problems.optimizer_discovery.train import LR_GRID, best_loss, run_rule, val_losses
+from problems.optimizer_discovery.tasks import get_task, task_signature
+from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, train, val_losses
 
-HARNESS_VERSION = "2"  # bump when tasks, schedule or scoring change: invalidates the cache
-BASELINE_SEEDS = (0, 1, 2)
+HARNESS_VERSION = "3"  # bump when tasks, schedule or scoring change: invalidates the cache
+BETA2S = (0.95, 0.99, 0.999)
+REFINE_DECADES = (-3 / 8, -2 / 8, -1 / 8, 1 / 8, 2 / 8, 3 / 8)
 CACHE = Path(__file__).resolve().parent / "adamw_curves.json"
 
 
@@ -28,73 +41,142 @@ def adamw_init(param: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def adamw_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], lr: torch.Tensor,
-                 step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    m = 0.9 * state["m"] + 0.1 * grad
-    v = 0.999 * state["v"] + 0.001 * grad * grad
-    m_hat = m / (1 - 0.9 ** step)
-    v_hat = v / (1 - 0.999 ** step)
-    return param - lr * m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
+def adamw_update(beta2: float) -> UpdateFn:
+    """AdamW's direction with this beta2; the same arithmetic as the adamw seed program, so the seed
+    reproduces the baseline's grid configurations exactly."""
+
+    def update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor],
+               step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        m = 0.9 * state["m"] + (1 - 0.9) * grad
+        v = beta2 * state["v"] + (1 - beta2) * grad * grad
+        m_hat = m / (1 - 0.9 ** step)
+        v_hat = v / (1 - beta2 ** step)
+        return m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
+
+    return update
 
 
-def cache_key(task_name: str) -> str:
-    task = get_task(task_name)
-    return f"v{HARNESS_VERSION}/{task_name}/n{task.steps}/wd{task.weight_decay}/lrs{len(LR_GRID)}"
+def cache_key(task_name: str, device: str, seeds: tuple[int, ...]) -> str:
+    task = get_task(task_name, device)
+    kind = torch.device(device).type
+    return f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}/n{task.steps}/seeds{''.join(map(str, seeds))}"
 
 
-def measure_curve(task_name: str) -> dict[str, Any]:
-    """Validation loss per budget, seed and LR (``losses[budget][seed][lr]``)."""
-    task = get_task(task_name)
-    n = task.steps
-    budgets = [max(1, n // 4), max(1, n // 2), n, 2 * n]
-    losses = []
-    for budget in budgets:
-        params, _ = run_rule(task, adamw_init, adamw_update, BASELINE_SEEDS, budget)
-        losses.append([val_losses(task, params[s]) for s in BASELINE_SEEDS])
-    return {"n": n, "budgets": budgets, "seeds": list(BASELINE_SEEDS), "losses": losses}
+def _losses(task_name: str, device: str, seeds: tuple[int, ...], budget: int, beta2: float,
+            lrs: list[float]) -> list[list[float]]:
+    task = get_task(task_name, device)
+    update = adamw_update(beta2)
+    return [val_losses(task, train(task, adamw_init, update, s, budget, tuple(lrs))) for s in seeds]
+
+
+def measure_curve(task_name: str, device: str, seeds: tuple[int, ...]) -> dict[str, Any]:
+    """Per budget: the configurations tried ([lr, beta2]) and each one's validation loss per seed."""
+    n = get_task(task_name, device).steps
+    out: dict[str, Any] = {"n": n, "budgets": [max(1, n // 4), max(1, n // 2), n, 2 * n], "seeds": list(seeds),
+                           "per_budget": []}
+    for budget in out["budgets"]:
+        configs: list[list[float]] = []
+        per_seed: list[list[float]] = [[] for _ in seeds]
+        for beta2 in BETA2S:
+            coarse = _losses(task_name, device, seeds, budget, beta2, list(LR_GRID))
+            centre = LR_GRID[best_loss(coarse)[1]]
+            fine_lrs = [centre * 10 ** d for d in REFINE_DECADES]
+            fine = _losses(task_name, device, seeds, budget, beta2, fine_lrs)
+            configs += [[lr, beta2] for lr in (*LR_GRID, *fine_lrs)]
+            for i in range(len(seeds)):
+                per_seed[i] += coarse[i] + fine[i]
+        out["per_budget"].append({"budget": budget, "configs": configs, "losses": per_seed})
+    return out
 
 
 def curve_for_seeds(curve: dict[str, Any], seeds: tuple[int, ...]) -> dict[str, Any]:
-    """The tuned AdamW curve (best LR per budget) averaged over the same seeds as the candidate.
-
-    Comparing on the same seeds removes seed noise from the comparison and makes AdamW score
-    exactly 1.0.
-    """
+    """The tuned AdamW curve for exactly these seeds: at each budget, the configuration with the best
+    mean loss over them. Comparing on the candidate's own seeds removes seed noise from the comparison."""
     missing = [s for s in seeds if s not in curve["seeds"]]
     if missing:
         raise ValueError(f"no AdamW baseline for seeds {missing} (baseline seeds: {curve['seeds']})")
     rows = [curve["seeds"].index(s) for s in seeds]
-    best, lrs = [], []
-    for per_budget in curve["losses"]:
-        loss, idx = best_loss([per_budget[r] for r in rows])
+    best, configs, per_seed = [], [], []
+    for entry in curve["per_budget"]:
+        losses = [entry["losses"][r] for r in rows]
+        loss, idx = best_loss(losses)
         best.append(loss)
-        lrs.append(LR_GRID[idx])
-    return {"n": curve["n"], "budgets": curve["budgets"], "best_loss": best, "best_lr": lrs}
+        configs.append(entry["configs"][idx])
+        per_seed.append([s[idx] for s in losses])
+    return {"n": curve["n"], "budgets": curve["budgets"], "best_loss": best, "best_config": configs,
+            "per_seed_loss": per_seed}
+
+
+def seed_losses_at(curve: dict[str, Any], budget_index: int) -> list[float]:
+    """Each baseline seed's loss at one budget, under the configuration best on the mean over all seeds."""
+    entry = curve["per_budget"][budget_index]
+    idx = min(range(len(entry["configs"])), key=lambda i: lr_means(entry["losses"])[i])
+    return [s[idx] for s in entry["losses"]]
 
 
 def _load() -> dict[str, Any]:
     try:
-        return json.loads(CACHE.read_text())
+        return dict(json.loads(CACHE.read_text()))
     except (OSError, ValueError):
         return {}
 
 
-def adamw_curve(task_name: str) -> dict[str, Any]:
-    key = cache_key(task_name)
-    cached = _load()
-    if key in cached:
-        return cached[key]
-    torch.set_num_threads(1)
-    curve = measure_curve(task_name)
+_MEMO: dict[str, dict[str, Any]] = {}
+
+
+def adamw_curve(task_name: str, device: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
+    key = cache_key(task_name, device, seeds)
+    if key not in _MEMO:
+        cached = _load()
+        _MEMO[key] = cached[key] if key in cached else _store(key, measure_curve(task_name, device, seeds))
+    return _MEMO[key]
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """Serialise read-merge-write of the cache between processes measuring different tasks."""
+    with open(CACHE.parent / ".adamw_curves.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _store(key: str, curve: dict[str, Any]) -> dict[str, Any]:
     prefix = f"v{HARNESS_VERSION}/"
-    cached = {k: v for k, v in _load().items() if k.startswith(prefix)}  # older versions are stale
-    cached[key] = curve
-    try:  # atomic replace: concurrent evaluators may race to fill the cache
-        fd, tmp = tempfile.mkstemp(dir=CACHE.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(cached, f, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, CACHE)
+    try:
+        with _locked():
+            cached = {k: v for k, v in _load().items() if k.startswith(prefix)}  # older versions are stale
+            cached[key] = curve
+            fd, tmp = tempfile.mkstemp(dir=CACHE.parent, suffix=".tmp")
+            with os.fdopen(fd, "w") as f:
+                json.dump(cached, f, indent=0, sort_keys=True)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, CACHE)
     except OSError:
         pass  # read-only install: recomputed per process, still correct
     return curve
+
+
+def _measure(job: tuple[str, str, tuple[int, ...]]) -> str:
+    torch.set_num_threads(1)
+    adamw_curve(*job)
+    return job[0]
+
+
+def main(argv: list[str]) -> None:
+    """Measure every missing curve of a suite: python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]."""
+    from problems.optimizer_discovery.problem import BASELINE_SEEDS
+    from problems.optimizer_discovery.tasks import SUITES
+
+    device, suite, workers = (argv + ["cpu", "cpu", "2"][len(argv):])[:3]
+    jobs = [(task, device, BASELINE_SEEDS[role]) for role, tasks in SUITES[suite].items() for task in tasks]
+    jobs = [j for j in jobs if cache_key(*j) not in _load()]
+    with ProcessPoolExecutor(int(workers)) as pool:
+        for name in pool.map(_measure, sorted(jobs, key=lambda j: j[0])):
+            print(f"measured {name}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,23 +1,27 @@
-"""optimizer_discovery: evolve update rules that train networks faster than a tuned AdamW.
+"""optimizer_discovery: evolve update rules that train networks faster than a tuned AdamW (harness v3).
 
 Candidate contract (the EVOLVE-BLOCK of a module that may import only ``torch`` and ``math``)::
 
     def init_state(param: Tensor) -> dict[str, Tensor]          # per-parameter state
-    def update(param, grad, state, lr, step) -> (new_param, new_state)
+    def update(param, grad, state, step) -> (direction, new_state)
 
-``lr`` is the sweep's base LR as a 0-d tensor and ``step`` the 1-based step (a Python int); the
-harness scales the step the rule takes (``new_param - param``) by its warmup + cosine schedule. The harness owns data, model, loss, schedule, decoupled weight decay,
-seeds and budgets, and sweeps the rule over a fixed log grid of base LRs (vectorised with vmap).
+``step`` is the 1-based step (a Python int). The rule never sees the learning rate: the harness
+sweeps the base LR over a fixed log grid (vectorised with vmap) and applies
+``p <- p - lr * s(t) * direction - lr * s(t) * wd * p`` with its own warmup + cosine schedule
+``s(t)`` and decoupled weight decay. The harness owns data, model, loss, seeds and budgets.
 
-Stages: ``filter`` (cheap: a noisy quadratic and logistic regression) stops rules scoring below
-0.3; ``select`` (an MLP on digits and a character-level transformer LM) gives the fitness; held-out
-tasks (``heldout``) are never selected on.
+Stage roles: ``fingerprint`` (the rule's directions on fixed probe tensors: a child that computes
+what an earlier program computes is not trained), ``filter`` (cheap: a noisy quadratic and
+logistic regression; below 0.3 stops there), ``select`` (an MLP on digits, a character-level
+transformer, a teacher-student classifier: the search fitness), ``validate`` (a wider char LM over
+more steps and a deeper teacher-student net on 3 seeds: picks the champion), ``heldout`` (report
+only: regression, a CNN, a char LM on Python source, a wider char LM).
 
 Fitness (AlgoPerf-style): per task, the AdamW budget needed to reach the candidate's validation
-loss at budget N, divided by N (interpolated in log-budget on the running-min envelope of AdamW's
-tuned curve at N/4, N/2, N, 2N; clipped to [1/4, 4]; divergence 1/4). Fitness is the geometric
-mean over the stage's tasks, so AdamW scores 1.0 by construction. Validation losses are
-computed here, in the evaluator's process, from the parameters the candidate's run returns.
+loss at budget N, divided by N (interpolated in log-budget on the running-min envelope of the tuned
+AdamW curve at N/4, N/2, N, 2N on the same seeds; clipped to [1/4, 4]; divergence 1/4). Fitness is
+the geometric mean over the stage's tasks. Validation losses are computed here, in the evaluator's
+process, from the parameters the candidate's run returns.
 """
 
 from __future__ import annotations
@@ -31,17 +35,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from evolve.problem import ContractError, Descriptor, Primitives, Problem, Stage, StageScore
+from evolve.problem import ContractError, Descriptor, Primitives, Problem, ProblemError, Stage, StageScore
 from problems.optimizer_discovery.baselines import HARNESS_VERSION, adamw_curve, curve_for_seeds
-from problems.optimizer_discovery.tasks import get_task
-from problems.optimizer_discovery.train import LR_GRID, best_loss, budget_ratio, run_rule, val_losses
+from problems.optimizer_discovery.tasks import SUITES, get_task
+from problems.optimizer_discovery.train import (LR_GRID, RuleContractError, best_loss, budget_ratio, lr_means, probe,
+                                                run_rule, val_losses)
 
-CANDIDATE_SEEDS = (0, 1)
-STAGE_TASKS = {
-    "filter": ("quadratic", "logreg"),
-    "select": ("mlp_digits", "char_lm"),
-}
-HELDOUT_TASKS = ("teacher_student", "char_lm_w64", "char_lm_w128")
+# The seeds the baseline is measured on, per role; a candidate is scored on a subset (paired).
+BASELINE_SEEDS = {"filter": (0, 1, 2, 3, 4), "select": (0, 1, 2, 3, 4), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
+DEFAULT_SEEDS = {"filter": (0, 1), "select": (0, 1), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
+OPTIONS = ("seeds", "validate_seeds", "heldout_seeds", "device", "suite")
 
 DESCRIPTION = """\
 Discover an optimizer update rule for neural-network training. Write two functions:
@@ -49,21 +52,24 @@ Discover an optimizer update rule for neural-network training. Write two functio
     def init_state(param):  # param: a torch.Tensor (one parameter tensor of the model)
         return {...}        # dict of state tensors for this parameter (may be empty)
 
-    def update(param, grad, state, lr, step):
-        ...                 # lr: 0-d tensor (already scheduled), step: int starting at 1
-        return new_param, new_state
+    def update(param, grad, state, step):
+        ...                 # step: int starting at 1
+        return direction, new_state   # direction: a tensor shaped like param
 
-Only `torch` and `math` may be imported. The harness multiplies the step your rule takes
-(new_param - param) by a warmup + cosine schedule and applies decoupled weight decay itself, and sweeps the base lr over a log grid from 1e-4 to 1, so the rule
-must not add its own schedule. Use only tensor operations (no Python branching on tensor values)
-so that the sweep can be vectorised. 2-D parameters (param.ndim == 2) are weight matrices.
-Fitness is the geometric mean over tasks of the AdamW budget needed to match the rule's
-validation loss, divided by the rule's budget: 1.0 equals a tuned AdamW, higher is better.
+Only `torch` and `math` may be imported. The rule never sees the learning rate: the harness applies
+param <- param - lr * s(t) * direction - lr * s(t) * wd * param, with its own warmup + cosine
+schedule s(t) and decoupled weight decay wd, and sweeps the base lr over a log grid from 1e-4 to 1,
+so the rule must not add its own schedule and gains nothing from rescaling its direction by a
+constant. Use only tensor operations (no Python branching on tensor values) so that the sweep can
+be vectorised. 2-D parameters (param.ndim == 2) are weight matrices. Fitness is the geometric mean
+over tasks (an MLP on digits, a small character-level transformer, a teacher-student classifier) of
+the budget a tuned AdamW (learning rate and beta2 tuned) needs to match the rule's validation loss,
+divided by the rule's budget: 1.0 equals tuned AdamW, higher is better.
 """
 
 
 def encode(t: torch.Tensor) -> dict[str, Any]:
-    arr = t.detach().to(torch.float32).contiguous().numpy()
+    arr = t.detach().to("cpu", torch.float32).contiguous().numpy()
     return {"shape": list(arr.shape), "b64": base64.b64encode(arr.tobytes()).decode()}
 
 
@@ -82,8 +88,17 @@ def load_rule(code: str) -> tuple[Any, Any]:
     exec(compile(code, "candidate.py", "exec"), namespace)
     init_state, update = namespace.get("init_state"), namespace.get("update")
     if not callable(init_state) or not callable(update):
-        raise ContractError("the program must define init_state(param) and update(param, grad, state, lr, step)")
+        raise ContractError("the program must define init_state(param) and update(param, grad, state, step)")
     return init_state, update
+
+
+def _seeds(value: Any, role: str) -> tuple[int, ...]:
+    seeds = tuple(int(s) for s in value)
+    allowed = BASELINE_SEEDS[role]
+    if not seeds or not set(seeds) <= set(allowed):
+        raise ProblemError(f"problem.options: {role} seeds {list(seeds)} must be a non-empty subset of the "
+                           f"baseline's seeds {list(allowed)}")
+    return seeds
 
 
 class OptimizerDiscovery(Problem):
@@ -94,15 +109,17 @@ class OptimizerDiscovery(Problem):
         Descriptor("state_tensors", 0, 4, 5, "state tensors per parameter"),
         Descriptor("best_log10_lr", -4, 0, 9, "log10 of the best base LR, averaged over tasks"),
     )
+    fingerprint = Stage("fingerprint", timeout_s=30)
     stages = (Stage("filter", threshold=0.3, timeout_s=120), Stage("select", timeout_s=300))
-    heldout = Stage("heldout", timeout_s=1200)
+    validate = Stage("validate", timeout_s=900)
+    heldout = Stage("heldout", timeout_s=1800)
     allowed_imports = frozenset({"torch", "math"})
     primitives = Primitives(
         binary_ops=("+", "-", "*", "/"),
         calls=("torch.sqrt", "torch.sign", "torch.abs", "torch.square", "torch.tanh", "torch.rsqrt"),
         constants=(0.9, 0.99, 0.999, 0.1, 0.01, 0.001, 1e-8, 0.5, 1.0, 2.0),
-        # The idioms update rules are built from (issue 4's list: EMA updates, division with an
-        # epsilon, clipping, norms); where to apply them, and to what, is left to the search.
+        # The idioms update rules are built from (EMA updates, division with an epsilon, clipping,
+        # norms); where to apply them, and to what, is left to the search.
         templates=(
             "{c} * {x} + (1 - {c}) * {n}",  # EMA update of {x} toward {n}
             "{x} / (torch.abs({n}) + {c})",  # division with an epsilon
@@ -113,10 +130,19 @@ class OptimizerDiscovery(Problem):
 
     def __init__(self, folder: Path, options: dict[str, Any]) -> None:
         super().__init__(folder, options)
-        unknown = set(options) - {"seeds"}
+        unknown = set(options) - set(OPTIONS)
         if unknown:
-            raise ValueError(f"unknown option(s) {sorted(unknown)}; known: seeds")
-        self.seeds = tuple(int(s) for s in options.get("seeds", CANDIDATE_SEEDS))
+            raise ProblemError(f"problem.options: unknown option(s) {sorted(unknown)}; known: {', '.join(OPTIONS)}")
+        self.seeds = {
+            "filter": _seeds(options.get("seeds", DEFAULT_SEEDS["filter"]), "filter"),
+            "select": _seeds(options.get("seeds", DEFAULT_SEEDS["select"]), "select"),
+            "validate": _seeds(options.get("validate_seeds", DEFAULT_SEEDS["validate"]), "validate"),
+            "heldout": _seeds(options.get("heldout_seeds", DEFAULT_SEEDS["heldout"]), "heldout"),
+        }
+        self.device = str(options.get("device", "cpu"))
+        self.suite = str(options.get("suite", "cpu"))
+        if self.suite not in SUITES:
+            raise ProblemError(f"problem.options.suite: {self.suite!r} is not one of {', '.join(SUITES)}")
 
     def seed_programs(self) -> dict[str, str]:
         seeds_dir = self.folder / "seeds"
@@ -124,38 +150,45 @@ class OptimizerDiscovery(Problem):
         return {name: (seeds_dir / f"{name}.py").read_text() for name in order}
 
     def tasks_for(self, stage: str) -> tuple[str, ...]:
-        if stage == "heldout":
-            return HELDOUT_TASKS
-        if stage not in STAGE_TASKS:
+        tasks = SUITES[self.suite].get(stage)
+        if tasks is None:
             raise ContractError(f"unknown stage {stage!r}")
-        return STAGE_TASKS[stage]
+        return tasks
+
+    def baseline(self, task: str, stage: str) -> dict[str, Any]:
+        """The tuned AdamW curve of a task, for the seeds this stage scores candidates on."""
+        return curve_for_seeds(adamw_curve(task, self.device, BASELINE_SEEDS[stage]), self.seeds[stage])
 
     # -- inside the sandbox ---------------------------------------------------------------------
     def prepare(self) -> None:
-        """Build every selection task's data and run AdamW a few steps on each (lazy torch set-up)."""
+        """Build the search stages' data and run AdamW a few steps on each (lazy torch set-up)."""
         from problems.optimizer_discovery.baselines import adamw_init, adamw_update
 
         torch.set_num_threads(1)
-        for tasks in STAGE_TASKS.values():
-            for name in tasks:
-                run_rule(get_task(name), adamw_init, adamw_update, (0,), 2)
+        for stage in ("filter", "select"):
+            for name in self.tasks_for(stage):
+                run_rule(get_task(name, self.device), adamw_init, adamw_update(0.99), (0,), 2)
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         torch.set_num_threads(1)
         init_state, update = load_rule(code)
-        probe = init_state(torch.zeros(4, 3))
-        if not isinstance(probe, dict) or not all(isinstance(v, torch.Tensor) for v in probe.values()):
-            raise ContractError("init_state must return a dict of tensors")
-        out: dict[str, Any] = {"state_tensors": len(probe), "tasks": {}}
-        for name in self.tasks_for(stage):
-            task = get_task(name)
-            t0 = time.perf_counter()
-            params_by_seed, vectorised = run_rule(task, init_state, update, self.seeds, task.steps)
-            out["tasks"][name] = {
-                "seconds": time.perf_counter() - t0,
-                "vectorised": vectorised,
-                "params": {str(s): {n: encode(p) for n, p in params.items()} for s, params in params_by_seed.items()},
-            }
+        try:
+            if stage == "fingerprint":
+                return {"probe": probe(init_state, update)}
+            state = init_state(torch.zeros(4, 3))
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise ContractError("init_state must return a dict of tensors")
+            out: dict[str, Any] = {"state_tensors": len(state), "tasks": {}}
+            for name in self.tasks_for(stage):
+                t0 = time.perf_counter()
+                params_by_seed, vectorised = run_rule(get_task(name, self.device), init_state, update,
+                                                      self.seeds[stage], get_task(name, self.device).steps)
+                out["tasks"][name] = {
+                    "seconds": time.perf_counter() - t0, "vectorised": vectorised,
+                    "params": {str(s): {n: encode(p) for n, p in params.items()} for s, params in params_by_seed.items()},
+                }
+        except RuleContractError as exc:
+            raise ContractError(str(exc)) from None
         return out
 
     # -- trusted, in the evaluator's process ---------------------------------------------------------
@@ -163,37 +196,40 @@ class OptimizerDiscovery(Problem):
         tasks = artifacts.get("tasks")
         if not isinstance(tasks, dict) or set(tasks) != set(self.tasks_for(stage)):
             raise ContractError(f"expected results for tasks {self.tasks_for(stage)}")
+        seeds = self.seeds[stage]
         metrics: dict[str, Any] = {}
         log_lrs = []
         for name in self.tasks_for(stage):
-            task = get_task(name)
+            task = get_task(name, self.device)
             entry = tasks[name]
             params = entry.get("params") if isinstance(entry, dict) else None
-            if not isinstance(params, dict) or set(params) != {str(s) for s in self.seeds}:
-                raise ContractError(f"task {name}: expected parameters for seeds {self.seeds}")
+            if not isinstance(params, dict) or set(params) != {str(s) for s in seeds}:
+                raise ContractError(f"task {name}: expected parameters for seeds {seeds}")
             reference = task.init_params(0)
             losses = []
-            for seed in self.seeds:
-                stacked = {n: decode(params[str(seed)].get(n)) for n in reference}
+            for seed in seeds:
+                if not isinstance(params[str(seed)], dict):
+                    raise ContractError(f"task {name}: malformed parameters for seed {seed}")
+                stacked = {n: decode(params[str(seed)].get(n)).to(task.device) for n in reference}
                 for n, ref in reference.items():
                     if tuple(stacked[n].shape) != (len(LR_GRID), *ref.shape):
                         raise ContractError(f"task {name}: parameter {n} has the wrong shape")
                 losses.append(val_losses(task, stacked))
             loss, idx = best_loss(losses)
-            curve = curve_for_seeds(adamw_curve(name), self.seeds)
-            ratio = budget_ratio(loss, curve)
-            means = [sum(s[i] for s in losses) / len(losses) for i in range(len(LR_GRID))]
-            robust = sum(1 for m in means if math.isfinite(m) and math.isfinite(loss) and m <= loss * 1.1)
+            curve = self.baseline(name, stage)
+            at_n = curve["budgets"].index(curve["n"])
+            robust = sum(1 for m in lr_means(losses) if math.isfinite(m) and math.isfinite(loss) and m <= loss * 1.1)
             log_lrs.append(math.log10(LR_GRID[idx]))
-            metrics[name] = {"score": ratio, "val_loss": loss, "best_lr": LR_GRID[idx],
-                             "adamw_val_loss_at_n": curve["best_loss"][curve["budgets"].index(curve["n"])],
+            metrics[name] = {"score": budget_ratio(loss, curve), "val_loss": loss, "best_lr": LR_GRID[idx],
+                             "adamw_val_loss_at_n": curve["best_loss"][at_n], "adamw_config_at_n": curve["best_config"][at_n],
                              "lr_robustness": robust, "seconds": float(entry.get("seconds", 0.0)),
                              "vectorised": bool(entry.get("vectorised", False))}
         scores = [metrics[n]["score"] for n in self.tasks_for(stage)]
         fitness = math.exp(sum(math.log(s) for s in scores) / len(scores))
-        descriptors = {"state_tensors": float(artifacts.get("state_tensors", 0)),
+        state_tensors = artifacts.get("state_tensors", 0)
+        descriptors = {"state_tensors": float(state_tensors) if isinstance(state_tensors, int) else 0.0,
                        "best_log10_lr": sum(log_lrs) / len(log_lrs)}
-        return StageScore(fitness, {"tasks": metrics, "stage_fitness": fitness}, descriptors)
+        return StageScore(fitness, {"tasks": metrics, "stage_fitness": fitness, "seeds": list(seeds)}, descriptors)
 
 
 def make_problem(folder: Path, options: dict[str, Any]) -> Problem:

@@ -1,11 +1,12 @@
-"""The trusted training loop: runs an update rule over a learning-rate grid, vectorised with vmap.
+"""The trusted training loop (harness v3): runs an update rule over a learning-rate grid, vectorised
+with vmap, and the scoring against the tuned-AdamW curve.
 
-The harness owns the schedule (linear warmup + cosine), decoupled weight decay, seeds and data
-order. The candidate only supplies ``init_state(param) -> state`` and
-``update(param, grad, state, lr, step) -> (new_param, new_state)``; it receives the base LR of
-the sweep, and the harness scales the step the rule takes (``new_param - param``) by the schedule.
-For the usual rules, whose step is linear in ``lr``, that is exactly "the rule sees the scheduled
-LR"; a rule that ignores ``lr`` still gets warmup and decay, so it cannot drop the schedule.
+The contract: the candidate supplies ``init_state(param) -> state`` and
+``update(param, grad, state, step) -> (direction, new_state)``. It never sees the learning rate:
+the harness owns the LR sweep, the schedule (linear warmup + cosine) and decoupled weight decay,
+and applies ``p <- p - lr * s(t) * direction - lr * s(t) * wd * p``. Every rule of the zoo is
+linear in the LR, so nothing real is lost, and a rule cannot reshape the LR grid or drop the
+schedule.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from torch.func import grad, vmap
 
 from problems.optimizer_discovery.tasks import Params, Task
 
-LR_GRID = tuple(10 ** (-4 + 0.5 * i) for i in range(9))  # 1e-4 ... 1
+LR_GRID = tuple(10 ** (-4 + 0.5 * i) for i in range(9))  # 1e-4 ... 1, half-decade steps
 WARMUP_FRACTION = 0.05
 
 InitFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 UpdateFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class RuleContractError(ValueError):
+    """The rule returned something the harness cannot apply (wrong shape, not a tensor...)."""
 
 
 def schedule(step: int, steps: int) -> float:
@@ -35,46 +40,59 @@ def schedule(step: int, steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _check(direction: Any, param: torch.Tensor) -> torch.Tensor:
+    if not isinstance(direction, torch.Tensor) or tuple(direction.shape) != tuple(param.shape):
+        got = tuple(direction.shape) if isinstance(direction, torch.Tensor) else type(direction).__name__
+        raise RuleContractError(f"update must return a direction shaped like the parameter {tuple(param.shape)}, "
+                                f"got {got}")
+    return direction
+
+
 def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: int,
-          lrs: tuple[float, ...] = LR_GRID, vectorise: bool = True) -> dict[str, torch.Tensor]:
-    """Train one copy of the model per learning rate; return the final parameters stacked on dim 0."""
+          lrs: tuple[float, ...] | torch.Tensor = LR_GRID, vectorise: bool = True,
+          states: dict[str, dict[str, torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
+    """Train one copy of the model per learning rate; return the final parameters stacked on dim 0.
+
+    ``states`` (vectorised only) replaces the rule's initial state, batched over the copies: how the
+    baseline sweeps AdamW's beta2 alongside the LR in one pass.
+    """
     torch.manual_seed(seed)
     base = task.init_params(seed)
-    k = len(lrs)
-    lr_vec = torch.tensor(lrs, dtype=torch.float32)
-    gen = torch.Generator().manual_seed(10_000 + seed)
+    lr_vec = torch.as_tensor(lrs, dtype=torch.float32)
+    k = len(lr_vec)
+    gen = torch.Generator(device=task.device).manual_seed(10_000 + seed)
     if vectorise:
         params = {n: p.unsqueeze(0).repeat(k, *([1] * p.dim())) for n, p in base.items()}
-        states = {n: vmap(init_state)(p) for n, p in params.items()}
+        state = states if states is not None else {n: vmap(init_state)(p) for n, p in params.items()}
         grad_fn = vmap(grad(task.loss), in_dims=(0, None))
+        step_fn = vmap(update, in_dims=(0, 0, 0, None))
         for step in range(1, steps + 1):
             batch = task.make_batch(gen)
             grads = grad_fn(params, batch)
             mult = schedule(step, steps)
-            for n in params:
-                p = params[n]
-                new_p, states[n] = vmap(update, in_dims=(0, 0, 0, 0, None))(p, grads[n], states[n], lr_vec, step)
-                shape = (-1, *([1] * (p.dim() - 1)))
-                params[n] = ((p + mult * (new_p - p)) * (1.0 - mult * lr_vec * task.weight_decay).reshape(shape)).detach()
+            for n, p in params.items():
+                direction, state[n] = step_fn(p, grads[n], state[n], step)
+                eta = (mult * lr_vec).reshape(-1, *([1] * (p.dim() - 1)))
+                params[n] = (p - eta * _check(direction, p) - eta * task.weight_decay * p).detach()
         return params
     # Sequential fallback for rules vmap cannot batch (data-dependent Python control flow...).
-    copies: list[Params] = [{n: p.clone() for n, p in base.items()} for _ in lrs]
+    copies: list[Params] = [{n: p.clone() for n, p in base.items()} for _ in range(k)]
     seq_states = [{n: init_state(p) for n, p in c.items()} for c in copies]
     g = grad(task.loss)
     for step in range(1, steps + 1):
         batch = task.make_batch(gen)
         mult = schedule(step, steps)
-        for i in range(len(lrs)):
+        for i in range(k):
             grads = g(copies[i], batch)
-            for n in copies[i]:
-                p = copies[i][n]
-                new_p, seq_states[i][n] = update(p, grads[n], seq_states[i][n], lr_vec[i], step)
-                copies[i][n] = ((p + mult * (new_p - p)) * (1.0 - mult * lr_vec[i] * task.weight_decay)).detach()
+            for n, p in copies[i].items():
+                direction, seq_states[i][n] = update(p, grads[n], seq_states[i][n], step)
+                eta = mult * lr_vec[i]
+                copies[i][n] = (p - eta * _check(direction, p) - eta * task.weight_decay * p).detach()
     return {n: torch.stack([c[n] for c in copies]) for n in base}
 
 
 def val_losses(task: Task, stacked: dict[str, torch.Tensor]) -> list[float]:
-    """Trusted validation loss of each LR's parameters (non-finite -> inf)."""
+    """Trusted validation loss of each copy's parameters (non-finite -> inf)."""
     out = []
     with torch.no_grad():
         for i in range(next(iter(stacked.values())).shape[0]):
@@ -98,7 +116,7 @@ def run_rule(task: Task, init_state: InitFn, update: UpdateFn, seeds: tuple[int,
                 out[seed] = train(task, init_state, update, seed, steps, lrs, vectorise=True)
                 continue
             except (RuntimeError, ValueError, NotImplementedError) as exc:
-                if not _is_vmap_limitation(exc):
+                if isinstance(exc, RuleContractError) or not _is_vmap_limitation(exc):
                     raise
                 vectorise = False
         out[seed] = train(task, init_state, update, seed, steps, lrs, vectorise=False)
@@ -111,12 +129,42 @@ def _is_vmap_limitation(exc: Exception) -> bool:
                                    "functorch"))
 
 
+# -- the behaviour probe (fingerprint stage) ----------------------------------------------------
+PROBE_SHAPES = ((7,), (5, 3), (3, 6))
+PROBE_STEPS = (1, 2, 3, 4, 5, 6, 1000, 1001)  # a late step too: rules that depend on the step count
+
+
+def probe(init_state: InitFn, update: UpdateFn) -> dict[str, list[list[float]]]:
+    """The rule's directions for a fixed sequence of gradients on fixed 1-D and 2-D parameters: the
+    same numbers for every program that computes the same update."""
+    gen = torch.Generator().manual_seed(1234)
+    out: dict[str, list[list[float]]] = {}
+    with torch.no_grad():
+        for shape in PROBE_SHAPES:
+            param = torch.randn(shape, generator=gen)
+            state = init_state(param)
+            directions = []
+            for i, step in enumerate(PROBE_STEPS):
+                g = torch.randn(shape, generator=gen) * (10.0 ** (i % 3 - 1))  # gradient scales 0.1, 1, 10
+                direction, state = update(param, g, state, step)
+                direction = _check(direction, param)
+                directions.append([float(x) for x in direction.detach().reshape(-1)])
+                param = param - 0.01 * direction
+            out["x".join(map(str, shape))] = directions
+    return out
+
+
 # -- scoring against the AdamW curve ------------------------------------------------------------
-def best_loss(losses_by_seed: list[list[float]]) -> tuple[float, int]:
-    """Mean over seeds per LR, then the best LR: (loss, LR index)."""
+def lr_means(losses_by_seed: list[list[float]]) -> list[float]:
+    """Mean validation loss over seeds, per learning rate (per configuration)."""
     k = len(losses_by_seed[0])
-    means = [sum(s[i] for s in losses_by_seed) / len(losses_by_seed) for i in range(k)]
-    idx = min(range(k), key=lambda i: means[i])
+    return [sum(s[i] for s in losses_by_seed) / len(losses_by_seed) for i in range(k)]
+
+
+def best_loss(losses_by_seed: list[list[float]]) -> tuple[float, int]:
+    """The best mean-over-seeds loss and its index (the LR, or configuration, that reached it)."""
+    means = lr_means(losses_by_seed)
+    idx = min(range(len(means)), key=lambda i: means[i])
     return means[idx], idx
 
 

@@ -11,7 +11,7 @@ def init_state(param):
     return {"v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     beta2 = 1.0 - step ** -0.8
     sq = grad * grad + 1e-30
     if param.ndim == 2:
@@ -24,5 +24,5 @@ def update(param, grad, state, lr, step):
         new_state = {"v": v}
     u = grad / torch.sqrt(v)
     u = u / torch.clamp(torch.sqrt((u * u).mean()), min=1.0)
-    return param - lr * u, new_state
+    return u, new_state
 # EVOLVE-BLOCK-END

@@ -9,11 +9,11 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     grad = grad + 1e-4 * param
     m = 0.9 * state["m"] + 0.1 * grad
     v = 0.999 * state["v"] + 0.001 * grad * grad
     m_hat = m / (1 - 0.9 ** step)
     v_hat = v / (1 - 0.999 ** step)
-    return param - lr * m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
+    return m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
 # EVOLVE-BLOCK-END

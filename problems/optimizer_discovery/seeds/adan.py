@@ -10,7 +10,7 @@ def init_state(param):
             "prev": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     diff = grad - state["prev"] if step > 1 else torch.zeros_like(grad)
     m = 0.98 * state["m"] + 0.02 * grad
     d = 0.92 * state["d"] + 0.08 * diff
@@ -20,5 +20,5 @@ def update(param, grad, state, lr, step):
     d_hat = d / (1 - 0.92 ** step)
     n_hat = n / (1 - 0.99 ** step)
     direction = (m_hat + 0.92 * d_hat) / (torch.sqrt(n_hat) + 1e-8)
-    return param - lr * direction, {"m": m, "d": d, "n": n, "prev": grad}
+    return direction, {"m": m, "d": d, "n": n, "prev": grad}
 # EVOLVE-BLOCK-END

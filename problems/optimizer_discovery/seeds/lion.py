@@ -9,9 +9,9 @@ def init_state(param):
     return {"m": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     m = state["m"]
     direction = torch.sign(0.9 * m + 0.1 * grad)
     m = 0.99 * m + 0.01 * grad
-    return param - lr * direction, {"m": m}
+    return direction, {"m": m}
 # EVOLVE-BLOCK-END

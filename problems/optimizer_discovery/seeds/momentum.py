@@ -9,7 +9,7 @@ def init_state(param):
     return {"m": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     m = 0.9 * state["m"] + grad
-    return param - lr * m, {"m": m}
+    return m, {"m": m}
 # EVOLVE-BLOCK-END

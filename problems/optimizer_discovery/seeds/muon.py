@@ -21,14 +21,14 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     if param.ndim == 2:
         m = 0.95 * state["m"] + grad
         scale = math.sqrt(max(1.0, param.shape[0] / param.shape[1]))
-        return param - lr * scale * orthogonalise(grad + 0.95 * m), {"m": m}
+        return scale * orthogonalise(grad + 0.95 * m), {"m": m}
     m = 0.9 * state["m"] + 0.1 * grad
     v = 0.999 * state["v"] + 0.001 * grad * grad
     m_hat = m / (1 - 0.9 ** step)
     v_hat = v / (1 - 0.999 ** step)
-    return param - 0.1 * lr * m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
+    return 0.1 * m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
 # EVOLVE-BLOCK-END

@@ -9,7 +9,7 @@ def init_state(param):
     return {"v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     v = 0.99 * state["v"] + 0.01 * grad * grad
-    return param - lr * grad / (torch.sqrt(v) + 1e-8), {"v": v}
+    return grad / (torch.sqrt(v) + 1e-8), {"v": v}
 # EVOLVE-BLOCK-END

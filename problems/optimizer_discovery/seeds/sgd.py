@@ -9,9 +9,9 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, lr, step):
+def update(param, grad, state, step):
     m = state["m"]
     v = state["v"]
     direction = grad
-    return param - lr * direction, {"m": m, "v": v}
+    return direction, {"m": m, "v": v}
 # EVOLVE-BLOCK-END

@@ -16,10 +16,10 @@ from evolve.config import LLMConfig
 from evolve.llm.client import CallRecord, LLMCallFailed, LLMClient
 from evolve.llm.prompts import (PromptLibrary, history_section, insights_section, inspirations_section,
                                 program_section, tried_section, truncate)
+from evolve.mutation.base import OperatorContext, OperatorFailed, Proposal
 from evolve.mutation.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
-from evolve.mutation.operators import OperatorContext, OperatorFailed, Proposal
 from evolve.problem import Problem
-from evolve.program import Program
+from evolve.program import LLMProvenance, Program
 from evolve.secrets import redact
 
 
@@ -58,14 +58,14 @@ def _user_prompt(template: str, tools: LLMTools, parents: list[Program], ctx: Op
 
 
 def _provenance(model: str, messages: list[dict[str, str]], calls: list[CallRecord], reply: str | None,
-                secrets: list[str]) -> dict[str, Any]:
-    """Program.llm_* fields: the prompt and reply of the answered attempt, totals over attempts."""
+                secrets: list[str]) -> LLMProvenance:
+    """The prompt and reply of the answered attempt, totals over attempts."""
     costs = [c.cost for c in calls if c.cost is not None]
-    return {
-        "model": model, "prompt": json.dumps(messages), "response": redact(reply, secrets) if reply else reply,
-        "tokens_in": sum(c.tokens_in or 0 for c in calls), "tokens_out": sum(c.tokens_out or 0 for c in calls),
-        "cost": sum(costs) if costs else None, "latency_s": sum(c.latency_s for c in calls),
-    }
+    return LLMProvenance(
+        model=model, prompt=json.dumps(messages), response=redact(reply, secrets) if reply else reply,
+        tokens_in=sum(c.tokens_in or 0 for c in calls), tokens_out=sum(c.tokens_out or 0 for c in calls),
+        cost=sum(costs) if costs else None, latency_s=sum(c.latency_s for c in calls),
+    )
 
 
 class LLMOperator:
@@ -102,12 +102,18 @@ def _diff(code: str, reply: str) -> str:
     return apply_diff(code, parse_diff(reply))
 
 
+# Every LLM operator, once: (prompt template, parents, how its reply becomes a child). The repair
+# operator is not drawn by weight: a failed LLM child is sent back to it once (llm.repair).
+LLM_SHAPES: dict[str, tuple[str, int, Callable[[str, str], str]]] = {
+    "llm_diff": ("diff", 1, _diff),
+    "llm_rewrite": ("rewrite", 1, apply_rewrite),
+    "llm_crossover": ("crossover", 2, apply_rewrite),
+    "llm_repair": ("repair", 1, apply_rewrite),
+}
+REPAIR = "llm_repair"
+LLM_OPERATORS = tuple(n for n in LLM_SHAPES if n != REPAIR)  # the ones operators.weights may name
+
+
 def llm_operator(name: str, tools: LLMTools) -> LLMOperator:
-    shapes: dict[str, tuple[str, int, Callable[[str, str], str]]] = {
-        "llm_diff": ("diff", 1, _diff),
-        "llm_rewrite": ("rewrite", 1, apply_rewrite),
-        "llm_crossover": ("crossover", 2, apply_rewrite),
-        "llm_repair": ("repair", 1, apply_rewrite),
-    }
-    template, parents, apply = shapes[name]
+    template, parents, apply = LLM_SHAPES[name]
     return LLMOperator(name, template, parents, apply, tools)

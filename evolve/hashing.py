@@ -1,0 +1,33 @@
+"""Normalized-code hashing: programs that differ only in comments, docstrings or formatting are
+the same program (the controller's code dedup and the cross-run evaluation cache key on it)."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def _strip(self, node: ast.AST) -> ast.AST:
+        self.generic_visit(node)
+        body = getattr(node, "body", None)
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+        return node
+
+    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
+
+
+def normalize(code: str) -> str:
+    """Code without comments, docstrings or formatting: equal for programs that only differ there."""
+    tree = _StripDocstrings().visit(ast.parse(code))
+    return ast.unparse(tree)
+
+
+def code_hash(code: str) -> str:
+    try:
+        text = normalize(code)
+    except (SyntaxError, ValueError, RecursionError):
+        text = code
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -1,0 +1,52 @@
+"""The genetic operators (the offline default): AST mutation and crossover."""
+
+from __future__ import annotations
+
+from evolve.hashing import code_hash
+from evolve.mutation.ast_ops import EditFailed, Mutator, crossover
+from evolve.mutation.base import OperatorContext, OperatorFailed, Proposal
+from evolve.program import Program
+
+
+class AstMutate:
+    name = "ast_mutate"
+    num_parents = 1
+    blocking = False
+
+    def __init__(self, max_edits: int, max_attempts: int) -> None:
+        self.max_edits = max_edits
+        self.max_attempts = max_attempts
+
+    def propose(self, parents: list[Program], ctx: OperatorContext) -> Proposal:
+        parent = parents[0]
+        mutator = Mutator(ctx.problem.primitives)
+        parent_hash = parent.code_hash or code_hash(parent.code)
+        for _ in range(self.max_attempts):
+            try:
+                code, edits = mutator.mutate(parent.code, ctx.rng, self.max_edits)
+            except (EditFailed, SyntaxError):
+                continue
+            if code_hash(code) != parent_hash:
+                return Proposal(code, {"edits": edits})
+        raise OperatorFailed(f"ast_mutate: no changed child after {self.max_attempts} attempts")
+
+
+class AstCrossover:
+    name = "ast_crossover"
+    num_parents = 2
+    blocking = False
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+
+    def propose(self, parents: list[Program], ctx: OperatorContext) -> Proposal:
+        a, b = parents[0], parents[1]
+        hashes = {a.code_hash or code_hash(a.code), b.code_hash or code_hash(b.code)}
+        for _ in range(self.max_attempts):
+            try:
+                code, how = crossover(a.code, b.code, ctx.rng)
+            except (EditFailed, SyntaxError):
+                continue
+            if code_hash(code) not in hashes:
+                return Proposal(code, {"crossover": how})
+        raise OperatorFailed(f"ast_crossover: no new child after {self.max_attempts} attempts")

@@ -1,0 +1,61 @@
+"""InstantBackend: answers every job at once with numbers derived from the code, so a test (or the
+engine_overhead benchmark) exercises the loop, the store and the islands without evaluating anything.
+
+Search fitness and descriptors come from a hash of the normalized code. Fingerprints come from the
+code with every numeric literal dropped, so children that differ only in constants count as the
+same behaviour (a stand-in for the real probes). Validation fitness is the search fitness minus
+0.1, so the champion is predictable.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+
+from evaluators.jobs import EvalJob, EvalResult, JobKind
+from evolve.hashing import code_hash
+from evolve.program import FailureKind
+
+
+def _pseudo(code: str) -> int:
+    return int(code_hash(code)[:8], 16)
+
+
+def behaviour(code: str) -> str:
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            node.value = 0
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:32]
+
+
+class InstantBackend:
+    def __init__(self, fail_every: int = 0) -> None:
+        self.done: list[EvalResult] = []
+        self.submitted: list[EvalJob] = []
+        self.fail_every = fail_every  # every n-th search job fails (crash), to exercise failures
+
+    def submit(self, job: EvalJob) -> None:
+        self.submitted.append(job)
+        h = _pseudo(job.code)
+        if job.kind == JobKind.FINGERPRINT:
+            self.done.append(EvalResult(job.program_id, ok=True, kind=job.kind, fingerprint=behaviour(job.code),
+                                        stage_reached="fingerprint"))
+        elif self.fail_every and job.kind == JobKind.SEARCH and h % self.fail_every == 0 and job.program_id > 1:
+            self.done.append(EvalResult(job.program_id, ok=False, kind=job.kind, stage_reached="quick",
+                                        failure_kind=FailureKind.CRASH, reason="crash: pseudo failure"))
+        else:
+            fitness = h / 2**32 - (0.1 if job.kind == JobKind.VALIDATE else 0.0)
+            self.done.append(EvalResult(job.program_id, ok=True, kind=job.kind, fitness=fitness, stage_reached="full",
+                                        metrics={"pseudo": fitness},
+                                        descriptors={"ast_nodes": 20 + h % 400, "calls": h % 40}))
+
+    def wait(self, timeout: float) -> list[EvalResult]:
+        out, self.done = self.done, []
+        return out
+
+    def in_flight(self) -> int:
+        return len(self.done)
+
+    def close(self) -> None:
+        pass
