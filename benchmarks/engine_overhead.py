@@ -1,66 +1,55 @@
-"""Engine cost per evaluation: store + selection + mutation + dedup, with a no-op evaluator.
+"""Engine cost per evaluation (P8): store + selection + mutation + validation + dedup (code and
+behaviour) + islands, with the instant fake evaluator of the tests (tests/fakes.py), so all the time
+measured is the engine's own. function_min, 3 islands, fingerprints on.
 
-The evaluator returns at once with a pseudo-fitness derived from the code hash, so all the time
-measured is the controller's own. Usage: .venv/bin/python benchmarks/engine_overhead.py [N]
+Usage: .venv/bin/python benchmarks/engine_overhead.py [N] [--profile]
 """
 
 from __future__ import annotations
 
-import hashlib
+import cProfile
+import pstats
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from evaluators.cascade import EvalResult  # noqa: E402
 from evolve.config import load_config  # noqa: E402
 from evolve.controller import Controller  # noqa: E402
 from evolve.runner import create_run, problem_ref  # noqa: E402
+from fakes import InstantBackend  # noqa: E402
 
 
-class NoOpBackend:
-    """Completes every submission immediately (benchmark only: measures the engine, not evaluation)."""
-
-    def __init__(self) -> None:
-        self.done: list[EvalResult] = []
-
-    def submit(self, program_id: int, code: str) -> None:
-        h = int(hashlib.sha256(code.encode()).hexdigest()[:8], 16)
-        self.done.append(EvalResult(program_id, ok=True, fitness=h / 2**32, stage_reached="full",
-                                    descriptors={"ast_nodes": 20 + h % 400, "calls": h % 40}))
-
-    def wait(self, timeout: float) -> list[EvalResult]:
-        out, self.done = self.done, []
-        return out
-
-    def in_flight(self) -> int:
-        return len(self.done)
-
-    def close(self) -> None:
-        pass
+def measure(n: int, in_flight: int, profile: bool = False) -> tuple[int, int, int, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(None, [f"budget.max_evaluations={n}", f"controller.max_in_flight={in_flight}"])
+        store = create_run(cfg, Path(tmp) / "run")
+        ctl = Controller(cfg, store, problem_ref(cfg).load(), InstantBackend())
+        prof = cProfile.Profile() if profile else None
+        t0 = time.perf_counter()
+        if prof:
+            prof.enable()
+        progress = ctl.run()
+        dt = time.perf_counter() - t0
+        if prof:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        counts = store.counts()["by_status"]
+        size = sum(f.stat().st_size for f in (Path(tmp) / "run").iterdir())
+        return progress.evaluations, sum(counts.values()), counts.get("rejected", 0), dt, size / 1e6
 
 
-def main(n: int) -> None:
-    rows = []
+def main(n: int, profile: bool) -> None:
+    print(f"{'in_flight':>9} {'evaluations':>11} {'programs':>9} {'rejected':>8} {'seconds':>8} {'ms/eval':>8} "
+          f"{'archive MB':>10}")
     for in_flight in (1, 4):
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = load_config(None, [f"budget.max_evaluations={n}", f"controller.max_in_flight={in_flight}"])
-            store = create_run(cfg, Path(tmp) / "run")
-            problem = problem_ref(cfg).load()
-            ctl = Controller(cfg, store, problem, NoOpBackend())
-            t0 = time.perf_counter()
-            progress = ctl.run()
-            dt = time.perf_counter() - t0
-            total = store._db.execute("SELECT COUNT(*) FROM programs").fetchone()[0]
-            size = (Path(tmp) / "run" / "archive.sqlite").stat().st_size + \
-                (Path(tmp) / "run" / "archive.sqlite-wal").stat().st_size
-            rows.append((in_flight, progress.evaluations, total, dt, 1000 * dt / progress.evaluations, size / 1e6))
-    print(f"{'in_flight':>9} {'evaluations':>11} {'programs':>9} {'seconds':>8} {'ms/eval':>8} {'archive MB':>10}")
-    for r in rows:
-        print(f"{r[0]:>9} {r[1]:>11} {r[2]:>9} {r[3]:>8.2f} {r[4]:>8.2f} {r[5]:>10.2f}")
+        evals, total, rejected, dt, mb = measure(n, in_flight, profile and in_flight == 1)
+        print(f"{in_flight:>9} {evals:>11} {total:>9} {rejected:>8} {dt:>8.2f} {1000 * dt / evals:>8.2f} {mb:>10.2f}")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    args = [a for a in sys.argv[1:] if a != "--profile"]
+    main(int(args[0]) if args else 2000, "--profile" in sys.argv)

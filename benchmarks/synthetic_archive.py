@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evolve.config import RunConfig  # noqa: E402
+from evolve.loader import builtin_problems, load_problem_folder  # noqa: E402
 from evolve.program import EventKind, FailureKind, LLMProvenance, Program, RejectionKind, Status  # noqa: E402
 from evolve.store import ARCHIVE, LineageStore, _row_values  # noqa: E402
 
@@ -54,7 +55,9 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
     cfg.islands.num_islands = islands
     cfg.llm.models = []
     store = LineageStore.create(run_dir / ARCHIVE)
-    store.init_run(cfg.model_dump_json(), seed, "function_min", "1", {"python": "3.11", "synthetic": "1"})
+    problem = load_problem_folder(builtin_problems()["function_min"], {})
+    store.init_run(cfg.model_dump_json(), seed, "function_min", "1", {"python": "3.11", "synthetic": "1"},
+                   problem.declaration())
     db = store._db  # bulk load: one transaction, executemany (the named operations commit per row)
     now = time.time() - n * 0.5
     evaluated: list[tuple[int, float, int]] = []  # (id, fitness, generation)

@@ -461,5 +461,44 @@ def baselines(
     out.print(t)
 
 
+@app.command()
+@user_errors
+def ui(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (several: a comparison page too).")],
+       host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs the printed token.")]
+       = "127.0.0.1",
+       port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
+       open_: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False) -> None:
+    """Serve a live web view of runs (read-only; new results appear while a run goes on)."""
+    from evolve.ui.server import is_loopback, serve
+
+    def ready(url: str) -> None:
+        err.print(f"evolve ui: {url}" + ("" if is_loopback(host) else "  (the token is required: keep it private)"))
+        err.print("Ctrl-C stops it.")
+        if open_:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    try:
+        serve(run_dirs, host, port, ready)
+    except OSError as exc:
+        from evolve.store import StoreError
+
+        raise StoreError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
+
+
+@app.command()
+@user_errors
+def report(run_dir: RunDir, output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+           programs: Annotated[int, typer.Option(help="Program pages included (the best, plus the champion's "
+                                                 "ancestry).")] = 50) -> None:
+    """Write the web view of a run as one self-contained HTML file (no server, no network needed)."""
+    from evolve.ui.report import build
+
+    html = build(run_dir, programs)
+    output.write_text(html)
+    out.print(f"wrote {output} ({len(html) / 1e6:.1f} MB)")
+
+
 if __name__ == "__main__":
     app()

@@ -34,6 +34,10 @@ class ProblemConfig(_Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Problem-specific options passed to the problem's factory."
     )
+    allowed_imports: list[str] = Field(
+        default_factory=list, description="Modules candidates may import besides the problem's allow-list and "
+        "whatever the seed program imports (the sandbox, not this list, contains a hostile program)."
+    )
 
 
 class BudgetConfig(_Strict):

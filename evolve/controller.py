@@ -109,6 +109,8 @@ class Controller:
             self.progress.best_program_id, self.progress.best_fitness = best
         self._update_champion()
         self._queue_island_bests(range(len(self.archipelago.islands)))
+        if self.store.has_seed():
+            self.proposer.allow_imports_of(self.store.get(self.store.seed_id()).code)
         for i, c in enumerate(self.archipelago.counters):
             self.progress.island_best[i] = c.best_fitness
 
@@ -214,6 +216,7 @@ class Controller:
         seed = Program(code=seeds[name], operator="seed", island=0, status=Status.EVALUATING,
                        code_hash=code_hash(seeds[name]), operator_info={"seed": name})
         self.store.add_seed(seed)
+        self.proposer.allow_imports_of(seed.code)
         self._run_job(seed)
 
     def _spawn_child(self) -> None:

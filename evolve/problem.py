@@ -127,6 +127,16 @@ class Problem(ABC):
         text = json.dumps(_rounded(artifacts), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
+    def declaration(self) -> dict[str, Any]:
+        """What a reader of the archive needs to know of the problem (stored with the run)."""
+        def stage(s: Stage | None) -> dict[str, Any] | None:
+            return None if s is None else {"name": s.name, "threshold": s.threshold, "timeout_s": s.timeout_s}
+
+        return {"name": self.name, "version": self.version, "description": self.description,
+                "descriptors": [d.__dict__ for d in self.descriptors], "stages": [stage(s) for s in self.stages],
+                "validate": stage(self.validate), "heldout": stage(self.heldout),
+                "fingerprint": stage(self.fingerprint), "allowed_imports": sorted(self.allowed_imports)}
+
     def stage(self, name: str) -> Stage:
         """The stage of this problem with that name, in any role."""
         for s in (*self.stages, self.validate, self.heldout, self.fingerprint):

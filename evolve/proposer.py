@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluators.static_rules import StaticRuleViolation, check_program
+from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
 from evolve.config import RunConfig
 from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
@@ -48,6 +48,11 @@ class Proposer:
         self.cfg, self.store, self.problem, self.archipelago = cfg, store, problem, archipelago
         self.operators, self.weights, self.llm, self.rng = operators, weights, llm, rng
         self.stop_reason: str | None = None  # set when no operator can make a child any more
+        self.allowed_imports = problem.allowed_imports | frozenset(cfg.problem.allowed_imports)
+
+    def allow_imports_of(self, seed_code: str) -> None:
+        """A program may always import what its seed imports."""
+        self.allowed_imports |= imports_of(seed_code)
 
     def ask(self, island: int) -> Draft | None:
         """The next child to write on ``island`` (a failed LLM child's repair comes first), or None
@@ -91,8 +96,8 @@ class Proposer:
             proposal = written()
             child.code, child.operator_info, child.llm, calls = proposal.code, proposal.info, proposal.llm, proposal.calls
             split_blocks(child.code)
-            check_program(child.code, self.problem.allowed_imports)
-            child.code_hash = code_hash(child.code)
+            check_program(child.code, self.allowed_imports)
+            child.code_hash = proposal.code_hash or code_hash(child.code)
         except OperatorFailed as exc:
             child.operator_info, child.llm = exc.info, exc.llm
             return self._reject(child, RejectionKind.OPERATOR, str(exc), None, exc.calls)

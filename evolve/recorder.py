@@ -86,6 +86,8 @@ class Recorder:
             events = self.archipelago.seed(summary)
         else:
             events = self._place(program, summary)
+        for ev in events:  # when it happened, in the run's own clock (the MAP-Elites replay's axis)
+            ev.data["evaluations"] = self.evaluations
         self.store.complete(program, events, self.archipelago.rows())
         if self.llm is not None and not program.is_seed:
             self.llm.on_done(program)

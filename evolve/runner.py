@@ -56,7 +56,7 @@ def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
     cfg.problem.path = ref.folder  # resume must find the same problem even if the cwd changes
     problem = ref.load()
     store = LineageStore.create(archive)
-    store.init_run(cfg.model_dump_json(), cfg.seed, problem.name, problem.version, _versions())
+    store.init_run(cfg.model_dump_json(), cfg.seed, problem.name, problem.version, _versions(), problem.declaration())
     return store
 
 

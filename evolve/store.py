@@ -39,7 +39,8 @@ CREATE TABLE run (
     versions_json TEXT NOT NULL,
     rng_state_json TEXT,
     state TEXT NOT NULL,         -- running | finished | interrupted | failed
-    stop_reason TEXT             -- why a run ended failed (or which budget ended it)
+    stop_reason TEXT,            -- why a run ended failed (or which budget ended it)
+    problem_json TEXT            -- the problem's declaration: descriptors, stages (readers need no problem code)
 );
 CREATE TABLE programs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -122,6 +123,8 @@ CREATE INDEX IF NOT EXISTS programs_operator ON programs(operator);
 CREATE INDEX IF NOT EXISTS programs_fitness ON programs(fitness);
 CREATE INDEX IF NOT EXISTS programs_validated ON programs(validated_fitness);
 CREATE INDEX IF NOT EXISTS programs_parent ON programs(parent_id);
+CREATE INDEX IF NOT EXISTS programs_duplicate ON programs(duplicate_of);
+CREATE INDEX IF NOT EXISTS programs_finished ON programs(eval_finished_at);
 CREATE INDEX IF NOT EXISTS llm_calls_program ON llm_calls(program_id);
 CREATE INDEX IF NOT EXISTS llm_calls_spend ON llm_calls(model, error, tokens_in, tokens_out, cost, latency_s);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
@@ -129,6 +132,7 @@ CREATE INDEX IF NOT EXISTS events_kind ON events(kind);
 # v1 -> v2: columns added (all nullable), derivable ones filled from what v1 stored.
 _MIGRATE_V1 = """
 ALTER TABLE run ADD COLUMN stop_reason TEXT;
+ALTER TABLE run ADD COLUMN problem_json TEXT;
 ALTER TABLE programs ADD COLUMN parent_id INTEGER;
 ALTER TABLE programs ADD COLUMN rejection TEXT;
 ALTER TABLE programs ADD COLUMN validated_fitness REAL;
@@ -302,12 +306,12 @@ class LineageStore:
 
     # -- run: operations -----------------------------------------------------------------------------
     def init_run(self, config_json: str, seed: int, problem_name: str, problem_version: str,
-                 versions: dict[str, str]) -> None:
+                 versions: dict[str, str], problem: dict[str, Any] | None = None) -> None:
         now = time.time()
         with self._transaction() as db:
-            db.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+            db.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)",
                        (SCHEMA_VERSION, now, now, config_json, seed, problem_name, problem_version,
-                        _dumps(versions), RunState.RUNNING.value))
+                        _dumps(versions), RunState.RUNNING.value, _dumps(problem or {})))
 
     def set_state(self, state: RunState, stop_reason: str | None = None) -> None:
         with self._transaction() as db:
@@ -326,6 +330,7 @@ class LineageStore:
             raise StoreError(f"{self.path}: archive has no run record")
         info = dict(row)
         info["versions"] = json.loads(info.pop("versions_json"))
+        info["problem"] = json.loads(info.pop("problem_json") or "{}")
         info["state"] = RunState(info["state"])
         return info
 
@@ -515,6 +520,9 @@ class LineageStore:
         return int(self._db.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluating', 'evaluated', "
                                     "'failed') AND operator != 'seed'").fetchone()[0])
 
+    def has_seed(self) -> bool:
+        return self._db.execute("SELECT 1 FROM programs WHERE operator = 'seed' LIMIT 1").fetchone() is not None
+
     def seed_id(self) -> int:
         row = self._db.execute("SELECT MIN(id) FROM programs WHERE operator = 'seed'").fetchone()
         if row is None or row[0] is None:
@@ -585,11 +593,67 @@ class LineageStore:
             out.append(d)
         return out
 
+    def summaries_of(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Light rows of these programs, in id order."""
+        ids = sorted(set(ids))
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM programs WHERE id IN "
+                                    f"({', '.join('?' * len(chunk))}) ORDER BY id", chunk)
+            for r in rows:
+                d = dict(r)
+                d["parent_ids"], d["descriptors"] = json.loads(d["parent_ids"]), json.loads(d["descriptors"])
+                out.append(d)
+        return out
+
+    def ancestors(self, ids: Iterable[int]) -> set[int]:
+        """These programs and every ancestor through every parent (crossover mates included)."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        rows = self._db.execute(
+            f"WITH RECURSIVE anc(id) AS (VALUES {', '.join('(?)' for _ in ids)} UNION "
+            "SELECT j.value FROM programs p JOIN anc ON p.id = anc.id, json_each(p.parent_ids) j) SELECT id FROM anc",
+            ids)
+        return {int(r[0]) for r in rows}
+
+    def duplicates_of(self, program_id: int) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT id, rejection FROM programs WHERE duplicate_of = ? ORDER BY id", (program_id,))
+        return [dict(r) for r in rows]
+
+    def last_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM programs").fetchone()[0])
+
+    def finished_timeline(self) -> list[tuple[int, int, str, str | None, float | None, float | None]]:
+        """Every finished child in completion order: (id, island, status, failure kind, fitness, finished at)."""
+        rows = self._db.execute(f"SELECT id, island, status, failure_kind, fitness, eval_finished_at FROM programs "
+                                f"WHERE operator != 'seed' AND status IN {_FINISHED} ORDER BY eval_finished_at, id")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def failure_rows(self, limit: int) -> list[dict[str, Any]]:
+        """The newest failed or rejected (not duplicate) children, newest first."""
+        rows = self._db.execute(
+            "SELECT id, operator, llm_model, status, COALESCE(failure_kind, rejection) AS kind, rejection, "
+            "stage_reached, substr(reason, 1, 400) AS reason, created_at FROM programs WHERE status = 'failed' OR "
+            "(status = 'rejected' AND rejection IN ('invalid', 'operator')) ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    def failure_counts(self) -> list[tuple[str, str, str | None, int]]:
+        """(kind, operator, model, count) over every failed or rejected (not duplicate) child."""
+        rows = self._db.execute(
+            "SELECT COALESCE(failure_kind, rejection), operator, llm_model, COUNT(*) FROM programs WHERE "
+            "status = 'failed' OR (status = 'rejected' AND rejection IN ('invalid', 'operator')) GROUP BY 1, 2, 3")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
     # -- events and island counters --------------------------------------------------------------
     def events(self, after_seq: int = 0) -> list[StoredEvent]:
         rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (after_seq,)).fetchall()
         return [StoredEvent(r["seq"], EventKind(r["kind"]), r["island"], r["program_id"], json.loads(r["data"]),
                             r["created_at"]) for r in rows]
+
+    def last_event_seq(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
     def event_counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT kind, COUNT(*) FROM events GROUP BY kind").fetchall())
@@ -637,6 +701,13 @@ class LineageStore:
         row = self._db.execute("SELECT COALESCE(SUM(tokens_in), 0) + COALESCE(SUM(tokens_out), 0), "
                                "COALESCE(SUM(cost), 0) FROM llm_calls").fetchone()
         return int(row[0]), float(row[1])
+
+    def llm_spend_timeline(self) -> list[tuple[float, float, int]]:
+        """(started at, cumulative cost, cumulative tokens) after each LLM attempt, in time order."""
+        rows = self._db.execute(
+            "SELECT started_at, SUM(COALESCE(cost, 0)) OVER w, SUM(COALESCE(tokens_in, 0) + COALESCE(tokens_out, 0)) "
+            "OVER w FROM llm_calls WINDOW w AS (ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) ORDER BY started_at, id")
+        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def insights(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._db.execute("SELECT * FROM insights ORDER BY id").fetchall()]

@@ -47,6 +47,7 @@ class Proposal:
     info: dict[str, Any] = field(default_factory=dict)
     llm: LLMProvenance | None = None
     calls: list[Any] = field(default_factory=list)  # evolve.llm.client.CallRecord, one per attempt
+    code_hash: str | None = None  # the normalized-code hash, when the operator already computed it
 
 
 class Operator(Protocol):

@@ -26,8 +26,8 @@ class AstMutate:
                 code, edits = mutator.mutate(parent.code, ctx.rng, self.max_edits)
             except (EditFailed, SyntaxError):
                 continue
-            if code_hash(code) != parent_hash:
-                return Proposal(code, {"edits": edits})
+            if code != parent.code and (h := code_hash(code)) != parent_hash:
+                return Proposal(code, {"edits": edits}, code_hash=h)
         raise OperatorFailed(f"ast_mutate: no changed child after {self.max_attempts} attempts")
 
 
@@ -47,6 +47,6 @@ class AstCrossover:
                 code, how = crossover(a.code, b.code, ctx.rng)
             except (EditFailed, SyntaxError):
                 continue
-            if code_hash(code) not in hashes:
-                return Proposal(code, {"crossover": how})
+            if (h := code_hash(code)) not in hashes:
+                return Proposal(code, {"crossover": how}, code_hash=h)
         raise OperatorFailed(f"ast_crossover: no new child after {self.max_attempts} attempts")

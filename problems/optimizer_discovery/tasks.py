@@ -104,7 +104,11 @@ def _sk_data(name: str, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     x, y = x[perm], y[perm]
     n_val = len(x) // 4
-    mean, std = x[n_val:].mean(0), x[n_val:].std(0) + 1e-6
+    # Pixels share one scale: standardise them as a whole (per pixel, a pixel that is blank in every
+    # training image but not in some validation image would be divided by ~0 and dominate the loss).
+    # Breast-cancer features have different units: standardise each.
+    mean = x[n_val:].mean(0)
+    std = x[n_val:].std() if name == "digits" else x[n_val:].std(0)
     x = (x - mean) / std
     return x[n_val:].to(device), y[n_val:].to(device), x[:n_val].to(device), y[:n_val].to(device)
 
