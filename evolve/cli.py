@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LLM-driven evolutionary search for optimizers and other algorithms.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # plain lines are never wrapped (piped output stays greppable)
+err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 RunDir = Annotated[Path, typer.Argument(help="Run directory (holds archive.sqlite).")]
@@ -123,8 +123,7 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
 ) -> None:
     """Start a new evolution."""
-    from evolve.config import load_config
-    from evolve.runner import create_run, llm_tools, operators_line
+    from evolve.runner import create_run, llm_tools, load_run_config, operators_line
 
     overrides = list(set_ or [])
     if problem:
@@ -133,7 +132,9 @@ def run(
         overrides.append(f"budget.max_evaluations={max_evaluations}")
     if ray_address:
         overrides += [f"evaluator.ray_address={ray_address}", "evaluator.backend=ray"]
-    cfg = load_config(config, overrides)
+    cfg, notes = load_run_config(config, overrides)
+    for note in notes:
+        err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     label = Path(cfg.problem.path).name if cfg.problem.path else cfg.problem.name
     run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{label}")
     tools = llm_tools(cfg)  # a missing key or broken template fails here, before anything is created
@@ -348,10 +349,14 @@ def export(run_dir: RunDir, program_id: int,
 
 @app.command()
 @user_errors
-def problems(json_: JsonOpt = False) -> None:
-    """The built-in problems."""
+def problems(check: Annotated[Path | None, typer.Option("--check", help="Check a problem folder: its layout, "
+                                                          "then its seed program once in the sandbox.")] = None,
+             json_: JsonOpt = False) -> None:
+    """The built-in problems (or, with --check DIR, whether a folder will run)."""
     from evolve.loader import builtin_problems, load_problem_folder
 
+    if check is not None:
+        return _check_problem(check, json_)
     rows = []
     for name, folder in builtin_problems().items():
         prob = load_problem_folder(folder, {})
@@ -367,6 +372,43 @@ def problems(json_: JsonOpt = False) -> None:
     for r in rows:
         t.add_row(r["name"], ", ".join(r["stages"]), ", ".join(r["seeds"]), r["description"])
     out.print(t)
+
+
+def _check_problem(folder: Path, json_: bool) -> None:
+    from evaluators.jobs import EvalJob
+    from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
+    from evolve.config import EvaluatorConfig
+    from evolve.loader import ProblemRef, load_problem_folder, problem_layout, resolve_problem
+    from evolve.problem import ProblemError
+    from evolve.runner import evaluate_all
+
+    folder = resolve_problem("", str(folder))
+    layout = problem_layout(folder)
+    problem = load_problem_folder(folder, {})
+    name, seed = next(iter(problem.seed_programs().items()))
+    try:
+        check_program(seed, problem.allowed_imports | imports_of(seed))
+    except (SyntaxError, StaticRuleViolation) as exc:
+        raise ProblemError(f"{folder}: the seed program {name!r} breaks a static rule: {exc}") from None
+    result = evaluate_all(ProblemRef(str(folder), {}), EvaluatorConfig(), [EvalJob(0, seed)], 1)[0]
+    report = {"folder": str(folder), "layout": layout, "problem": problem.name, "seed": name,
+              "stages": [s.name for s in problem.stages], "ok": result.ok, "fitness": result.fitness,
+              "metrics": result.metrics, "failure_kind": result.failure_kind, "reason": result.reason,
+              "output": result.output[-2000:], "seconds": round(result.seconds, 2)}
+    if json_:
+        _print_json(report)
+    else:
+        out.print(f"{folder}: {layout} layout, problem {problem.name}, seed {name!r}, stages "
+                  f"{', '.join(report['stages'])}", highlight=False, markup=False)
+        if result.ok:
+            out.print(f"the seed runs: fitness {result.fitness:.6g} in {result.seconds:.1f} s", highlight=False)
+            out.print_json(data=result.metrics)
+        else:
+            out.print(f"the seed fails ({result.failure_kind}): {result.reason}", highlight=False, markup=False)
+            if result.output:
+                out.print(result.output[-2000:], highlight=False, markup=False)
+    if not result.ok:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -249,8 +249,18 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, section by section (operator weights are replaced whole)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "weights" else v
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None,
+                base: dict[str, Any] | None = None) -> RunConfig:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides; ``base``
+    (e.g. read from a problem folder's own config) supplies values neither of them sets."""
     data: dict[str, Any] = {}
     source = "config"
     if path is not None:
@@ -269,6 +279,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         data = loaded
     for assignment in overrides or []:
         apply_override(data, assignment)
+    if base:
+        data = merge(base, data)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:

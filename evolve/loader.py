@@ -1,5 +1,5 @@
 """Finding and loading problems: built-in ones, any folder in the native layout, and folders in
-OpenEvolve's or ShinkaEvolve's layout (see :mod:`evolve.compat`).
+OpenEvolve's or ShinkaEvolve's layout (see :mod:`evolve.compat`), which run unchanged.
 
 The Problem interface (:mod:`evolve.problem`) imports nothing of this: loading is a separate job.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evolve.compat.openevolve import OpenEvolveProblem, is_openevolve_folder
+from evolve.compat.shinka import ShinkaProblem, is_shinka_folder
 from evolve.problem import Problem, ProblemError
 
 
@@ -32,11 +33,13 @@ _LOADED: dict[tuple[str, str], Problem] = {}
 
 
 def problem_layout(folder: Path) -> str:
-    """'native', 'openevolve' or 'unknown'."""
+    """'native', 'openevolve', 'shinka' or 'unknown'."""
     if (folder / "problem.py").is_file():
         return "native"
     if is_openevolve_folder(folder):
         return "openevolve"
+    if is_shinka_folder(folder):
+        return "shinka"
     return "unknown"
 
 
@@ -50,9 +53,11 @@ def load_problem_folder(folder: Path, options: dict[str, Any] | None = None) -> 
             _LOADED[key] = _load_native(folder, options)
         elif layout == "openevolve":
             _LOADED[key] = OpenEvolveProblem(folder, options)
+        elif layout == "shinka":
+            _LOADED[key] = ShinkaProblem(folder, options)
         else:
-            raise ProblemError(f"{folder}: no problem.py defining make_problem(folder, options), and not an "
-                               "OpenEvolve-layout folder (initial_program.py + evaluator.py)")
+            raise ProblemError(f"{folder}: not a problem folder: expected problem.py (evolve), initial_program.py + "
+                               "evaluator.py (OpenEvolve) or initial.py + evaluate.py (ShinkaEvolve)")
     return _LOADED[key]
 
 

@@ -15,7 +15,8 @@ from types import FrameType
 
 from evaluators.factory import make_backend
 from evaluators.jobs import EvalJob, EvalResult
-from evolve.config import ConfigError, EvaluatorConfig, RunConfig, config_from_json
+from evolve.compat.openevolve_config import evolve_defaults
+from evolve.config import ConfigError, EvaluatorConfig, RunConfig, config_from_json, load_config
 from evolve.controller import Controller, Progress
 from evolve.llm.client import LLMClient
 from evolve.llm.operators import LLM_OPERATORS, LLMTools
@@ -36,6 +37,18 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             pass
     return out
+
+
+def load_run_config(path: Path | None, overrides: list[str]) -> tuple[RunConfig, list[str]]:
+    """The run's config, and notes for the user. A problem folder in OpenEvolve's layout may bring its own
+    config.yaml: what maps onto evolve's config is read as defaults under ``path`` and ``--set``; the
+    keys with no counterpart are listed in the notes."""
+    cfg = load_config(path, overrides)  # alone first: its errors name its own file and keys
+    if not cfg.problem.path:
+        return cfg, []
+    base, unmapped = evolve_defaults(Path(cfg.problem.path))
+    notes = [f"{cfg.problem.path}/config.yaml: no counterpart in evolve for {', '.join(unmapped)}"] if unmapped else []
+    return (load_config(path, overrides, base) if base else cfg), notes
 
 
 def problem_ref(cfg: RunConfig) -> ProblemRef:

@@ -92,12 +92,28 @@ def what_changed(p: Program) -> str:
     return p.operator
 
 
+def artifacts_of(p: Program) -> dict[str, str]:
+    """What a program's evaluator fed back as text (OpenEvolve artifacts, ShinkaEvolve text feedback)."""
+    out: dict[str, str] = {}
+    for stage in p.metrics.values():
+        if isinstance(stage, dict) and isinstance(stage.get("artifacts"), dict):
+            out.update({str(k): str(v) for k, v in stage["artifacts"].items()})
+    return out
+
+
 def program_section(title: str, p: Program, feedback_chars: int, secrets: list[str]) -> str:
+    metrics = {k: {a: b for a, b in v.items() if a != "artifacts"} if isinstance(v, dict) else v
+               for k, v in p.metrics.items()}
     out = [f"# {title} (program {p.id}, fitness {fitness_text(p)})",
-           f"Metrics: {metrics_summary(p.metrics)}", "```python", p.code.rstrip("\n"), "```"]
+           f"Metrics: {metrics_summary(metrics)}", "```python", p.code.rstrip("\n"), "```"]
     feedback = (p.reason or "") + ("\n" + p.output if p.output else "")
     if feedback.strip() and feedback_chars:
         out += ["Its last run said:", "```", redact(truncate(feedback.strip(), feedback_chars), secrets), "```"]
+    artifacts = artifacts_of(p)
+    if artifacts and feedback_chars:
+        out.append("Its evaluator reported:")
+        for key, text in artifacts.items():
+            out += [f"## {key}", "```", redact(truncate(text.strip(), feedback_chars), secrets), "```"]
     return "\n".join(out) + "\n"
 
 
