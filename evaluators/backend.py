@@ -27,7 +27,8 @@ from evolve.secrets import secret_names
 
 def limits_from(cfg: EvaluatorConfig) -> Limits:
     return Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, cpu_seconds=cfg.cpu_seconds,
-                  max_output_chars=cfg.max_output_chars)
+                  max_output_chars=cfg.max_output_chars, gpu=cfg.num_gpus > 0,
+                  gpu_memory_fraction=cfg.num_gpus if 0 < cfg.num_gpus < 1 else None)
 
 
 class ProcessBackend:

@@ -20,7 +20,8 @@ RESULT_FILE = "result.json"
 
 def _apply_limits(limits: dict[str, Any]) -> None:
     mb = 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * mb, limits["memory_mb"] * mb))
+    if limits.get("address_space", True):  # not for GPU candidates: a memory cgroup caps them (cgroups.py)
+        resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * mb, limits["memory_mb"] * mb))
     resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] * mb, limits["file_mb"] * mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -40,8 +41,38 @@ def _finite(value: Any) -> bool:
     return True
 
 
+def _share_gpu(fraction: float | None) -> None:
+    """Cap this candidate's share of its GPU (several candidates packed on one GPU)."""
+    if not fraction:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(float(fraction), 0)
+
+
+def _out_of_gpu_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc)
+
+
+BLOB_KEY = "$blob"  # {"$blob": "blob-3.bin"}: a bytes artifact written beside the result (no base64)
+
+
+def _externalise(value: Any, workdir: Path, counter: list[int]) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        counter[0] += 1
+        name = f"blob-{counter[0]}.bin"
+        (workdir / name).write_bytes(value)
+        return {BLOB_KEY: name}
+    if isinstance(value, dict):
+        return {k: _externalise(v, workdir, counter) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_externalise(v, workdir, counter) for v in value]
+    return value
+
+
 def _write(workdir: Path, payload: dict[str, Any]) -> None:
-    (workdir / RESULT_FILE).write_text(json.dumps(payload))
+    (workdir / RESULT_FILE).write_text(json.dumps(_externalise(payload, workdir, [0])))
 
 
 def _die_with_parent() -> None:
@@ -76,6 +107,7 @@ def run_job(workdir: Path, job: dict[str, Any], problem: Any) -> None:
     try:
         if problem is None:
             problem = load_problem_folder(Path(job["problem_folder"]), job["options"])
+        _share_gpu(job["limits"].get("gpu_memory_fraction"))
         artifacts = problem.run_stage(job["code"], job["stage"], workdir)
         if not isinstance(artifacts, dict):
             raise ContractError(f"run_stage returned {type(artifacts).__name__}, expected dict")
@@ -99,7 +131,8 @@ def run_job(workdir: Path, job: dict[str, Any], problem: Any) -> None:
     except BaseException as exc:  # noqa: BLE001 - the candidate may raise anything, SystemExit too
         tb = traceback.format_exc(limit=5)
         sys.stderr.write(tb)
-        kind = "contract" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else "crash"
+        kind = "contract" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else \
+            "memory" if _out_of_gpu_memory(exc) else "crash"
         _write(workdir, {"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"[:2000]})
     finally:
         sys.stdout.flush()

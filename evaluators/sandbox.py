@@ -26,8 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evaluators.child import RESULT_FILE
-from evaluators.pids import PidsCgroup, kill_process_group
+from evaluators.child import BLOB_KEY, RESULT_FILE
+from evaluators.cgroups import JailCgroups, kill_process_group
 from evolve.problem import Stage
 from evolve.program import FailureKind
 
@@ -47,6 +47,11 @@ class Limits:
     file_mb: int = 64
     max_processes: int = 64
     max_output_chars: int = 4000
+    # Candidates given a GPU: CUDA reserves a huge address space, so host memory is capped by a memory
+    # cgroup instead of RLIMIT_AS, and GPU memory by torch's per-process fraction (packing several
+    # candidates on one GPU: a candidate that overruns its share fails as `memory`, not its neighbours).
+    gpu: bool = False
+    gpu_memory_fraction: float | None = None
 
     def wall_seconds(self, stage: Stage) -> float:
         own = [t for t in (self.timeout_s, stage.timeout_s) if t is not None]
@@ -57,7 +62,8 @@ class Limits:
         wall = self.wall_seconds(stage)
         cpu = self.cpu_seconds if self.cpu_seconds is not None else int(math.ceil(wall)) + 5
         return {"memory_mb": self.memory_mb, "cpu_seconds": cpu, "file_mb": self.file_mb,
-                "max_processes": self.max_processes}
+                "max_processes": self.max_processes, "address_space": not self.gpu,
+                "gpu_memory_fraction": self.gpu_memory_fraction}
 
 
 @dataclass
@@ -147,7 +153,7 @@ class Sandbox:
             job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage.name,
                    "limits": limits}
             (workdir / "job.json").write_text(json.dumps(job))
-            pids = PidsCgroup(self.limits.max_processes)
+            pids = JailCgroups(self.limits.max_processes, self.limits.memory_mb if self.limits.gpu else None)
             cmd = pids.wrap(self._wrap(workdir, problem_folder) + [sys.executable, "-I", "-c", _BOOT, str(workdir)])
             with open(workdir / "output.txt", "wb") as out:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -160,7 +166,11 @@ class Sandbox:
                 finally:
                     kill_process_group(proc.pid)
                     _reap(proc)
+                    oom = pids.oom_kills() > 0
                     pids.close()
+            if oom and not timed_out:
+                return StageRun(None, FailureKind.MEMORY, "memory limit exceeded (cgroup)",
+                                _read_head(workdir / "output.txt", self.limits.max_output_chars), time.monotonic() - start)
             return self._outcome(workdir, proc.returncode, timed_out, timeout, time.monotonic() - start)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -183,7 +193,8 @@ class Sandbox:
 
         # A server is bound to the GPUs it was started with: a task given other GPUs gets its own.
         gpus = tuple(os.environ.get(k) for k in GPU_VARS)
-        key = (problem_folder, json.dumps(options, sort_keys=True), self.isolate, gpus)
+        key = (problem_folder, json.dumps(options, sort_keys=True), self.isolate, gpus,
+               self.limits.gpu and self.limits.memory_mb, self.limits.max_processes)  # the jail's caps
         servers: dict[Any, WarmServer] = _THREAD.__dict__.setdefault("servers", {})
         server = servers.get(key)
         if server is None or not server.alive():
@@ -192,8 +203,8 @@ class Sandbox:
             base = new_base_dir()
             try:
                 server = servers[key] = WarmServer(problem_folder, options, self._wrap(base, problem_folder),
-                                                   _clean_env(base), base,
-                                                   max_pids=self.limits.max_processes)
+                                                   _clean_env(base), base, max_pids=self.limits.max_processes,
+                                                   memory_mb=self.limits.memory_mb if self.limits.gpu else None)
                 _ALL_SERVERS.append(server)
             except (ServerDied, TimeoutError) as exc:
                 servers.pop(key, None)
@@ -205,6 +216,7 @@ class Sandbox:
                 return StageRun(None, FailureKind.CRASH, f"evaluation server: {exc}", "", 0.0)
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=server.base))
         start = time.monotonic()
+        kills = server.pids.oom_kills()
         try:
             try:
                 returncode, timed_out = server.run(workdir, code, stage, limits, timeout)
@@ -214,6 +226,9 @@ class Sandbox:
                 servers.pop(key, None)
                 kind = FailureKind.TIMEOUT if isinstance(exc, TimeoutError) else FailureKind.CRASH
                 return StageRun(None, kind, f"evaluation server: {exc}", "", time.monotonic() - start)
+            if server.pids.oom_kills() > kills and not timed_out:
+                return StageRun(None, FailureKind.MEMORY, "memory limit exceeded (cgroup)",
+                                _read_head(workdir / "output.txt", self.limits.max_output_chars), time.monotonic() - start)
             return self._outcome(workdir, returncode, timed_out, timeout, time.monotonic() - start)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -263,11 +278,26 @@ def _read_head(path: Path, limit: int) -> str:
     return text + ("\n[... output truncated]" if len(data) > limit else "")
 
 
+def _internalise(value: Any, workdir: Path) -> Any:
+    """Read back the bytes artifacts the child wrote beside its result (plain file names only)."""
+    if isinstance(value, dict):
+        name = value.get(BLOB_KEY)
+        if isinstance(name, str) and len(value) == 1:
+            path = workdir / name
+            if "/" in name or name.startswith(".") or not path.is_file():
+                raise ValueError(f"bad blob reference {name!r}")
+            return path.read_bytes()
+        return {k: _internalise(v, workdir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_internalise(v, workdir) for v in value]
+    return value
+
+
 def _classify(returncode: int, result_path: Path, output: str, seconds: float) -> StageRun:
     result: dict[str, Any] | None = None
     try:
         if result_path.is_file():
-            result = json.loads(result_path.read_text())
+            result = _internalise(json.loads(result_path.read_text()), result_path.parent)
     except (OSError, ValueError):
         result = None
     if returncode < 0 or returncode > 128:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ast
 
+from evolve.problem import CodeRules
+
 BANNED_CALLS = frozenset({
     "eval", "exec", "compile", "open", "__import__", "globals", "locals", "vars", "breakpoint",
     "input", "memoryview", "setattr", "delattr",
@@ -19,11 +21,14 @@ class StaticRuleViolation(Exception):
         super().__init__(f"{rule} (line {line}): {detail}" if line else f"{rule}: {detail}")
 
 
-def check_program(code: str, allowed_imports: frozenset[str]) -> None:
+def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules | None = None) -> None:
     """Raise SyntaxError or :class:`StaticRuleViolation` for a program that must not run."""
     tree = ast.parse(code)
+    rules = rules or CodeRules()
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
+        if isinstance(node, ast.Attribute):
+            _check_attribute(node, rules, line)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 _check_module(alias.name, allowed_imports, line)
@@ -44,6 +49,16 @@ def check_program(code: str, allowed_imports: frozenset[str]) -> None:
                 raise StaticRuleViolation("computed_getattr", line, "getattr needs a constant public name")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             raise StaticRuleViolation("global_statement", line, "global/nonlocal are not allowed")
+
+
+def _check_attribute(node: ast.Attribute, rules: CodeRules, line: int | None) -> None:
+    if node.attr in rules.banned_attributes:
+        raise StaticRuleViolation("banned_attribute", line, f"attribute {node.attr!r} is not allowed in this problem")
+    if not rules.private_attributes and node.attr.startswith("_") and not node.attr.startswith("__"):
+        raise StaticRuleViolation("private_attribute", line, f"private attribute {node.attr!r}")
+    if not rules.attribute_assignment and isinstance(node.ctx, (ast.Store, ast.Del)):
+        raise StaticRuleViolation("attribute_assignment", line, f"assigning to attribute {node.attr!r} "
+                                  "(patching a library) is not allowed in this problem")
 
 
 def _check_module(name: str, allowed: frozenset[str], line: int | None) -> None:

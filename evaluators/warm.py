@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluators.pids import PidsCgroup, kill_process_group
+from evaluators.cgroups import JailCgroups, kill_process_group
 
 _PROTOCOL_FD_IN, _PROTOCOL_FD_OUT = 200, 201
 
@@ -45,9 +45,11 @@ class WarmServer:
     """The controller-side handle of one warm server (one evaluation at a time)."""
 
     def __init__(self, problem_folder: str, options: dict[str, Any], wrap: list[str] | None,
-                 env: dict[str, str], base: Path, max_pids: int = 64, start_timeout_s: float = 120.0) -> None:
+                 env: dict[str, str], base: Path, max_pids: int = 64, start_timeout_s: float = 120.0,
+                 memory_mb: int | None = None) -> None:
         self.base = base
-        self.pids = PidsCgroup(max_pids)  # the server and every child it forks share the cap
+        # The server and every child it forks share the caps (memory: GPU jails only, see cgroups.py).
+        self.pids = JailCgroups(max_pids, memory_mb)
         boot = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); "
                 "from evaluators.warm import serve; serve()")
         cmd = self.pids.wrap((wrap or []) + [sys.executable, "-I", "-c", boot])

@@ -387,7 +387,7 @@ def _check_problem(folder: Path, json_: bool) -> None:
     problem = load_problem_folder(folder, {})
     name, seed = next(iter(problem.seed_programs().items()))
     try:
-        check_program(seed, problem.allowed_imports | imports_of(seed))
+        check_program(seed, problem.allowed_imports | imports_of(seed), problem.code_rules)
     except (SyntaxError, StaticRuleViolation) as exc:
         raise ProblemError(f"{folder}: the seed program {name!r} breaks a static rule: {exc}") from None
     result = evaluate_all(ProblemRef(str(folder), {}), EvaluatorConfig(), [EvalJob(0, seed)], 1)[0]
@@ -414,10 +414,10 @@ def _check_problem(folder: Path, json_: bool) -> None:
 @app.command()
 @user_errors
 def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many of the best.")] = 3,
+            by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
             parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
             json_: JsonOpt = False) -> None:
-    """Score the best programs (validated ones first) on the problem's held-out tasks: stored, never
-    used for selection."""
+    """Score the best programs on the problem's held-out tasks: stored, never used for selection."""
     from evaluators.jobs import EvalJob, JobKind
     from evolve.problem import ProblemError
     from evolve.recorder import stage_result
@@ -427,7 +427,9 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
     ref = problem_ref(cfg)
     if ref.load().heldout is None:
         raise ProblemError(f"problem {ref.load().name} declares no held-out stage")
-    best = store.top(n, by="validated")
+    if by not in ("validated", "search"):
+        raise ProblemError(f"--by: {by!r} is neither 'validated' nor 'search'")
+    best = store.top(n, by=by)
     results = evaluate_all(ref, cfg.evaluator, [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best], parallel)
     rows = []
     for p, r in zip(best, results, strict=True):

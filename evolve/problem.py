@@ -74,6 +74,16 @@ class Primitives:
     templates: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class CodeRules:
+    """What a candidate's code may not do, checked before it runs (on top of the engine's rules: the
+    import allow-list, no dunder access, no eval/exec/open...). The sandbox contains what slips past."""
+
+    banned_attributes: frozenset[str] = frozenset()  # attribute names it may not touch (module escapes...)
+    private_attributes: bool = True  # may it touch _private attributes?
+    attribute_assignment: bool = True  # may it assign to attributes (monkeypatching a library)?
+
+
 @dataclass
 class StageScore:
     """The trusted outcome of one stage."""
@@ -93,6 +103,7 @@ class Problem(ABC):
     heldout: Stage | None = None  # run by `evolve heldout` on the best programs only; never selected on
     fingerprint: Stage | None = None  # cheap behaviour probe run before any training
     allowed_imports: frozenset[str] = frozenset({"math", "random"})
+    code_rules: CodeRules = CodeRules()
     primitives: Primitives = Primitives()
 
     def __init__(self, folder: Path, options: dict[str, Any]) -> None:

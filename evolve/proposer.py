@@ -96,7 +96,7 @@ class Proposer:
             proposal = written()
             child.code, child.operator_info, child.llm, calls = proposal.code, proposal.info, proposal.llm, proposal.calls
             split_blocks(child.code)
-            check_program(child.code, self.allowed_imports)
+            check_program(child.code, self.allowed_imports, self.problem.code_rules)
             child.code_hash = proposal.code_hash or code_hash(child.code)
         except OperatorFailed as exc:
             child.operator_info, child.llm = exc.info, exc.llm

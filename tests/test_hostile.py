@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from evaluators.pids import PidsCgroup
+from evaluators.cgroups import JailCgroups
 from evaluators.sandbox import bubblewrap_available
 from problems.function_min.problem import shifted
 
@@ -63,7 +63,7 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
     if not bubblewrap_available():
         for name in ("write_outside", "read_proc_environ", "read_parent_environ"):
             expected.pop(name)
-    probe = PidsCgroup(8)
+    probe = JailCgroups(8)
     if probe.path is None:
         expected.pop("fork_bomb")
     probe.close()

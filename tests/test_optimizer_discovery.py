@@ -235,3 +235,35 @@ def test_the_zoo_scores_reproduce_on_other_seeds(tmp_path: Path) -> None:
     for name in SEEDS:
         a, b = scores[0][name], scores[1][name]
         assert a is not None and b is not None and abs(a / b - 1) <= 0.10, (name, a, b)
+
+
+ESCAPES = {
+    # reach the harness (and the validation data) through a module attribute, no dunder needed
+    "sys_modules": 'h = torch.sys.modules["problems.optimizer_discovery.tasks"]',
+    "os_module": "torch.os.system('true')",
+    "private_api": "torch._C._set_grad_enabled(False)",
+    "monkeypatch": "torch.nn.functional.cross_entropy = torch.zeros_like",
+    "pickle_load": "torch.load('x.pt')",
+    "custom_ops": "torch.library.Library('aten', 'IMPL')",
+    "gc_walk": "torch.utils.data.get_worker_info()",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_rules_cannot_reach_the_harness(name: str) -> None:
+    """Static rules refuse the escapes before anything runs..."""
+    code = SEEDS["sgd"].replace("    direction = grad", f"    {ESCAPES[name]}\n    direction = grad")
+    with pytest.raises(StaticRuleViolation):
+        check_program(code, PROBLEM.allowed_imports, PROBLEM.code_rules)
+
+
+def test_the_runtime_torch_of_a_rule_is_restricted_too() -> None:
+    """...and the torch a rule imports at run time hides the same attributes (a second wall)."""
+    init_state, update = load_rule(SEEDS["adamw"].replace(
+        "def init_state(param):", "def peek():\n    return torch.sys\n\n\ndef init_state(param):"))
+    namespace = update.__globals__  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="not available to update rules"):
+        namespace["peek"]()
+    with pytest.raises(AttributeError):
+        namespace["torch"].nn.functional.cross_entropy = None
+    assert namespace["torch"].linalg.matrix_norm is torch.linalg.matrix_norm  # ordinary use is untouched

@@ -247,3 +247,17 @@ def test_fingerprint_jobs_see_behaviour_not_text() -> None:
     prints = [run_job(EvalJob(1, code, JobKind.FINGERPRINT), REF, LIMITS) for code in (base, same, other)]
     assert all(p.ok and p.fingerprint for p in prints)
     assert prints[0].fingerprint == prints[1].fingerprint != prints[2].fingerprint
+
+
+@pytest.mark.skipif(__import__("evaluators.cgroups").cgroups._root("memory") is None,
+                    reason="no writable memory cgroup here")
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
+def test_gpu_jails_cap_memory_with_a_cgroup_instead_of_rlimit_as(warm: bool) -> None:
+    """A CUDA process cannot live under RLIMIT_AS; GPU candidates get a memory cgroup, and running over
+    it is a `memory` failure, not a crash."""
+    hog = "def search(f, dim, budget, rng):\n    x = bytearray(900 * 1024 * 1024)\n    return [0.0] * dim\n"
+    limits = Limits(timeout_s=30, memory_mb=400, gpu=True)
+    assert limits.for_child(__import__("evolve.problem").problem.Stage("s"))["address_space"] is False
+    r = evaluate(hog, limits, warm=warm)
+    assert not r.ok and r.failure_kind == FailureKind.MEMORY, r
+    assert evaluate(GOOD, limits, warm=warm).ok  # the jail still works for the next candidate

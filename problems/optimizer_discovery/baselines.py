@@ -28,10 +28,12 @@ from typing import Any
 
 import torch
 
-from problems.optimizer_discovery.tasks import get_task, task_signature
+from problems.optimizer_discovery.tasks import get_task, task_signature, task_steps
 from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, train, val_losses
 
 HARNESS_VERSION = "3"  # bump when tasks, schedule or scoring change: invalidates the cache
+# The seeds the baseline is measured on, per role; a candidate is scored on a subset of them (paired).
+BASELINE_SEEDS = {"filter": (0, 1, 2, 3, 4), "select": (0, 1, 2, 3, 4), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
 BETA2S = (0.95, 0.99, 0.999)
 REFINE_DECADES = (-3 / 8, -2 / 8, -1 / 8, 1 / 8, 2 / 8, 3 / 8)
 CACHE = Path(__file__).resolve().parent / "adamw_curves.json"
@@ -57,9 +59,10 @@ def adamw_update(beta2: float) -> UpdateFn:
 
 
 def cache_key(task_name: str, device: str, seeds: tuple[int, ...]) -> str:
-    task = get_task(task_name, device)
+    """Keyed by device kind: a GPU's numerics differ from a CPU's, so each kind has its own curves."""
     kind = torch.device(device).type
-    return f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}/n{task.steps}/seeds{''.join(map(str, seeds))}"
+    return (f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}/n{task_steps(task_name)}/"
+            f"seeds{''.join(map(str, seeds))}")
 
 
 def _losses(task_name: str, device: str, seeds: tuple[int, ...], budget: int, beta2: float,
@@ -167,12 +170,16 @@ def _measure(job: tuple[str, str, tuple[int, ...]]) -> str:
 
 def main(argv: list[str]) -> None:
     """Measure every missing curve of a suite: python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]."""
-    from problems.optimizer_discovery.problem import BASELINE_SEEDS
     from problems.optimizer_discovery.tasks import SUITES
 
     device, suite, workers = (argv + ["cpu", "cpu", "2"][len(argv):])[:3]
     jobs = [(task, device, BASELINE_SEEDS[role]) for role, tasks in SUITES[suite].items() for task in tasks]
-    jobs = [j for j in jobs if cache_key(*j) not in _load()]
+    current = {cache_key(*j) for j in jobs}
+    with _locked():  # curves of tasks no longer defined this way are dropped
+        prefix = f"v{HARNESS_VERSION}/{torch.device(device).type}/"
+        kept = {k: v for k, v in _load().items() if k in current or not k.startswith(prefix)}
+        CACHE.write_text(json.dumps(kept, indent=0, sort_keys=True))
+    jobs = [j for j in jobs if cache_key(*j) not in kept]
     with ProcessPoolExecutor(int(workers)) as pool:
         for name in pool.map(_measure, sorted(jobs, key=lambda j: j[0])):
             print(f"measured {name}", flush=True)

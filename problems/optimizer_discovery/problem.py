@@ -26,8 +26,8 @@ process, from the parameters the candidate's run returns.
 
 from __future__ import annotations
 
-import base64
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,14 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from evolve.problem import ContractError, Descriptor, Primitives, Problem, ProblemError, Stage, StageScore
-from problems.optimizer_discovery.baselines import HARNESS_VERSION, adamw_curve, curve_for_seeds
+from evolve.problem import CodeRules, ContractError, Descriptor, Primitives, Problem, ProblemError, Stage, StageScore
+from problems.optimizer_discovery.baselines import BASELINE_SEEDS, HARNESS_VERSION, adamw_curve, curve_for_seeds
+from problems.optimizer_discovery.restricted import BANNED_ATTRIBUTES, rule_namespace
 from problems.optimizer_discovery.tasks import SUITES, get_task
 from problems.optimizer_discovery.train import (LR_GRID, RuleContractError, best_loss, budget_ratio, lr_means, probe,
                                                 run_rule, val_losses)
 
-# The seeds the baseline is measured on, per role; a candidate is scored on a subset (paired).
-BASELINE_SEEDS = {"filter": (0, 1, 2, 3, 4), "select": (0, 1, 2, 3, 4), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
 DEFAULT_SEEDS = {"filter": (0, 1), "select": (0, 1), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
 OPTIONS = ("seeds", "validate_seeds", "heldout_seeds", "device", "suite")
 
@@ -69,22 +68,38 @@ divided by the rule's budget: 1.0 equals tuned AdamW, higher is better.
 
 
 def encode(t: torch.Tensor) -> dict[str, Any]:
+    """A tensor as an artifact: its shape and raw float32 bytes (written beside the result, no base64)."""
     arr = t.detach().to("cpu", torch.float32).contiguous().numpy()
-    return {"shape": list(arr.shape), "b64": base64.b64encode(arr.tobytes()).decode()}
+    return {"shape": list(arr.shape), "data": arr.tobytes()}
 
 
 def decode(d: Any) -> torch.Tensor:
-    if not isinstance(d, dict) or not isinstance(d.get("b64"), str) or not isinstance(d.get("shape"), list):
+    if not isinstance(d, dict) or not isinstance(d.get("data"), bytes) or not isinstance(d.get("shape"), list):
         raise ContractError("malformed parameter artifact")
-    raw = base64.b64decode(d["b64"], validate=True)
     shape = [int(x) for x in d["shape"]]
-    if len(raw) != 4 * math.prod(shape):
+    if len(d["data"]) != 4 * math.prod(shape):
         raise ContractError("parameter artifact has the wrong size")
-    return torch.from_numpy(np.frombuffer(raw, dtype=np.float32).copy()).reshape(shape)
+    return torch.from_numpy(np.frombuffer(d["data"], dtype=np.float32).copy()).reshape(shape)
+
+
+def resolve_device(requested: str) -> str:
+    """'cpu', 'cuda[:n]' or 'auto' -> the device to train on here. Checking never initialises CUDA (a warm
+    server that did could not fork candidates that use it)."""
+    if requested == "cpu":
+        return "cpu"
+    if requested != "auto" and not requested.startswith("cuda"):
+        raise ProblemError(f"problem.options.device: {requested!r} is not cpu, cuda or auto")
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    if torch.cuda.is_available():
+        return "cuda" if requested == "auto" else requested
+    if requested == "auto":
+        return "cpu"
+    raise ContractError(f"problem.options.device: {requested!r} but no CUDA device is visible to this evaluator "
+                        "(CUDA_VISIBLE_DEVICES is set per evaluation by Ray from evaluator.num_gpus)")
 
 
 def load_rule(code: str) -> tuple[Any, Any]:
-    namespace: dict[str, Any] = {"__name__": "candidate"}
+    namespace = rule_namespace()  # its torch and math are restricted views (see restricted.py)
     exec(compile(code, "candidate.py", "exec"), namespace)
     init_state, update = namespace.get("init_state"), namespace.get("update")
     if not callable(init_state) or not callable(update):
@@ -114,6 +129,7 @@ class OptimizerDiscovery(Problem):
     validate = Stage("validate", timeout_s=900)
     heldout = Stage("heldout", timeout_s=1800)
     allowed_imports = frozenset({"torch", "math"})
+    code_rules = CodeRules(banned_attributes=BANNED_ATTRIBUTES, private_attributes=False, attribute_assignment=False)
     primitives = Primitives(
         binary_ops=("+", "-", "*", "/"),
         calls=("torch.sqrt", "torch.sign", "torch.abs", "torch.square", "torch.tanh", "torch.rsqrt"),
@@ -139,7 +155,9 @@ class OptimizerDiscovery(Problem):
             "validate": _seeds(options.get("validate_seeds", DEFAULT_SEEDS["validate"]), "validate"),
             "heldout": _seeds(options.get("heldout_seeds", DEFAULT_SEEDS["heldout"]), "heldout"),
         }
-        self.device = str(options.get("device", "cpu"))
+        self.requested_device = str(options.get("device", "cpu"))
+        if self.requested_device not in ("cpu", "auto") and not self.requested_device.startswith("cuda"):
+            raise ProblemError(f"problem.options.device: {self.requested_device!r} is not cpu, cuda or auto")
         self.suite = str(options.get("suite", "cpu"))
         if self.suite not in SUITES:
             raise ProblemError(f"problem.options.suite: {self.suite!r} is not one of {', '.join(SUITES)}")
@@ -148,6 +166,14 @@ class OptimizerDiscovery(Problem):
         seeds_dir = self.folder / "seeds"
         order = ["sgd"] + sorted(p.stem for p in seeds_dir.glob("*.py") if p.stem != "sgd")
         return {name: (seeds_dir / f"{name}.py").read_text() for name in order}
+
+    @property
+    def device(self) -> str:
+        """Where this process trains and scores: resolved where it is used (a controller without a GPU can
+        drive candidates that run on one)."""
+        if not hasattr(self, "_device"):
+            self._device = resolve_device(self.requested_device)
+        return self._device
 
     def tasks_for(self, stage: str) -> tuple[str, ...]:
         tasks = SUITES[self.suite].get(stage)
@@ -161,13 +187,19 @@ class OptimizerDiscovery(Problem):
 
     # -- inside the sandbox ---------------------------------------------------------------------
     def prepare(self) -> None:
-        """Build the search stages' data and run AdamW a few steps on each (lazy torch set-up)."""
+        """Warm up a warm server before it forks candidates: build the search stages' data and run AdamW a
+        few steps on each. On a GPU only the CPU side is warmed: a server that touched CUDA could not fork
+        children that use it (each child initialises its own context)."""
         from problems.optimizer_discovery.baselines import adamw_init, adamw_update
 
         torch.set_num_threads(1)
+        if self.requested_device != "cpu":
+            import sklearn.datasets  # noqa: F401  (the imports and corpora, not the tensors on the device)
+
+            return
         for stage in ("filter", "select"):
             for name in self.tasks_for(stage):
-                run_rule(get_task(name, self.device), adamw_init, adamw_update(0.99), (0,), 2)
+                run_rule(get_task(name, "cpu"), adamw_init, adamw_update(0.99), (0,), 2)
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         torch.set_num_threads(1)
@@ -180,12 +212,18 @@ class OptimizerDiscovery(Problem):
                 raise ContractError("init_state must return a dict of tensors")
             out: dict[str, Any] = {"state_tensors": len(state), "tasks": {}}
             for name in self.tasks_for(stage):
+                task = get_task(name, self.device)
                 t0 = time.perf_counter()
-                params_by_seed, vectorised = run_rule(get_task(name, self.device), init_state, update,
-                                                      self.seeds[stage], get_task(name, self.device).steps)
+                params_by_seed, vectorised = run_rule(task, init_state, update, self.seeds[stage], task.steps)
+                # Only the best LR's parameters go back (its index is the same for every seed); the trusted
+                # side measures their loss itself. The other LRs' losses are reported, for information.
+                losses = [val_losses(task, params_by_seed[s]) for s in self.seeds[stage]]
+                _, best = best_loss(losses)
                 out["tasks"][name] = {
-                    "seconds": time.perf_counter() - t0, "vectorised": vectorised,
-                    "params": {str(s): {n: encode(p) for n, p in params.items()} for s, params in params_by_seed.items()},
+                    "seconds": time.perf_counter() - t0, "vectorised": vectorised, "best_index": best,
+                    "losses": [[x if math.isfinite(x) else None for x in seed] for seed in losses],
+                    "params": {str(s): {n: encode(p[best]) for n, p in params.items()}
+                               for s, params in params_by_seed.items()},
                 }
         except RuleContractError as exc:
             raise ContractError(str(exc)) from None
@@ -205,20 +243,24 @@ class OptimizerDiscovery(Problem):
             params = entry.get("params") if isinstance(entry, dict) else None
             if not isinstance(params, dict) or set(params) != {str(s) for s in seeds}:
                 raise ContractError(f"task {name}: expected parameters for seeds {seeds}")
+            idx = entry.get("best_index")
+            if not isinstance(idx, int) or not 0 <= idx < len(LR_GRID):
+                raise ContractError(f"task {name}: no best LR index")
             reference = task.init_params(0)
-            losses = []
+            per_seed = []
             for seed in seeds:
                 if not isinstance(params[str(seed)], dict):
                     raise ContractError(f"task {name}: malformed parameters for seed {seed}")
-                stacked = {n: decode(params[str(seed)].get(n)).to(task.device) for n in reference}
+                tensors = {n: decode(params[str(seed)].get(n)).to(task.device) for n in reference}
                 for n, ref in reference.items():
-                    if tuple(stacked[n].shape) != (len(LR_GRID), *ref.shape):
+                    if tuple(tensors[n].shape) != tuple(ref.shape):
                         raise ContractError(f"task {name}: parameter {n} has the wrong shape")
-                losses.append(val_losses(task, stacked))
-            loss, idx = best_loss(losses)
+                per_seed.append(val_loss_of(task, tensors))  # measured here, never taken from the child
+            loss = sum(per_seed) / len(per_seed)
             curve = self.baseline(name, stage)
             at_n = curve["budgets"].index(curve["n"])
-            robust = sum(1 for m in lr_means(losses) if math.isfinite(m) and math.isfinite(loss) and m <= loss * 1.1)
+            claimed = _claimed_means(entry.get("losses"))
+            robust = sum(1 for m in claimed if math.isfinite(m) and math.isfinite(loss) and m <= loss * 1.1)
             log_lrs.append(math.log10(LR_GRID[idx]))
             metrics[name] = {"score": budget_ratio(loss, curve), "val_loss": loss, "best_lr": LR_GRID[idx],
                              "adamw_val_loss_at_n": curve["best_loss"][at_n], "adamw_config_at_n": curve["best_config"][at_n],
@@ -230,6 +272,18 @@ class OptimizerDiscovery(Problem):
         descriptors = {"state_tensors": float(state_tensors) if isinstance(state_tensors, int) else 0.0,
                        "best_log10_lr": sum(log_lrs) / len(log_lrs)}
         return StageScore(fitness, {"tasks": metrics, "stage_fitness": fitness, "seeds": list(seeds)}, descriptors)
+
+
+def val_loss_of(task: Any, params: dict[str, torch.Tensor]) -> float:
+    return val_losses(task, {n: p.unsqueeze(0) for n, p in params.items()})[0]
+
+
+def _claimed_means(losses: Any) -> list[float]:
+    """The child's own per-LR losses (information only: the score never rests on them)."""
+    try:
+        return lr_means([[math.inf if x is None else float(x) for x in seed] for seed in losses])
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return []
 
 
 def make_problem(folder: Path, options: dict[str, Any]) -> Problem:

@@ -13,6 +13,7 @@ fitness), ``validate`` (larger tasks that pick the champion) and ``heldout`` (re
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -258,8 +259,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     # cpu suite
     "quadratic": partial(noisy_quadratic),
     "logreg": partial(sk_task, name="logreg", data="breast_cancer", steps=120, batch=16, make_module=_logreg),
-    "mlp_digits": partial(sk_task, name="mlp_digits", data="digits", steps=250, batch=32, make_module=_digits_mlp),
-    "char_lm": partial(char_lm, name="char_lm"),
+    "mlp_digits": partial(sk_task, name="mlp_digits", data="digits", steps=150, batch=32, make_module=_digits_mlp),
+    "char_lm": partial(char_lm, name="char_lm", ctx=32),
     "teacher_cls": partial(teacher, name="teacher_cls", kind="cls"),
     "char_lm_w48": partial(char_lm, name="char_lm_w48", width=48, ctx=32, batch=16, steps=200),
     "teacher_cls_deep": partial(teacher, name="teacher_cls_deep", kind="cls", width=192, depth=3, batch=128,
@@ -269,6 +270,22 @@ TASKS: dict[str, Callable[..., Task]] = {
     "cnn_digits": partial(sk_task, name="cnn_digits", data="digits", steps=200, batch=32, make_module=DigitsCNN),
     "char_lm_py": partial(char_lm, name="char_lm_py", layers=2, steps=200, corpus="stdlib"),
     "char_lm_w64": partial(char_lm, name="char_lm_w64", width=64),
+    # gpu suite: the same roles at 10-100x the size (a few to tens of seconds per candidate on one GPU)
+    "char_lm_gpu": partial(char_lm, name="char_lm_gpu", width=256, layers=4, heads=4, ctx=128, batch=32, steps=400,
+                           val_sequences=512),
+    "teacher_cls_gpu": partial(teacher, name="teacher_cls_gpu", kind="cls", din=64, teacher_width=128, width=1024,
+                               depth=3, batch=512, steps=500, val_size=16384),
+    "char_lm_gpu_deep": partial(char_lm, name="char_lm_gpu_deep", width=384, layers=6, heads=6, ctx=256, batch=32,
+                                steps=600, val_sequences=512),
+    "teacher_cls_gpu_wide": partial(teacher, name="teacher_cls_gpu_wide", kind="cls", din=64, teacher_width=128,
+                                    width=2048, depth=4, batch=1024, steps=800, val_size=16384),
+    # held out: a width-transfer pair (does the rule keep working as the model widens?) and a regression
+    "char_lm_gpu_w128": partial(char_lm, name="char_lm_gpu_w128", width=128, layers=4, heads=4, ctx=128, batch=32,
+                                steps=400, val_sequences=512, corpus="stdlib"),
+    "char_lm_gpu_w512": partial(char_lm, name="char_lm_gpu_w512", width=512, layers=4, heads=8, ctx=128, batch=32,
+                                steps=400, val_sequences=512, corpus="stdlib"),
+    "teacher_reg_gpu": partial(teacher, name="teacher_reg_gpu", kind="reg", din=64, teacher_width=128, width=1024,
+                               depth=3, batch=512, steps=500, val_size=16384),
 }
 
 SUITES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -278,15 +295,34 @@ SUITES: dict[str, dict[str, tuple[str, ...]]] = {
         "validate": ("char_lm_w48", "teacher_cls_deep"),
         "heldout": ("teacher_reg", "cnn_digits", "char_lm_py", "char_lm_w64"),
     },
+    "gpu": {
+        "filter": ("quadratic", "logreg"),
+        "select": ("char_lm_gpu", "teacher_cls_gpu"),
+        "validate": ("char_lm_gpu_deep", "teacher_cls_gpu_wide"),
+        "heldout": ("char_lm_gpu_w128", "char_lm_gpu_w512", "teacher_reg_gpu"),
+    },
 }
+
+
+# Bump a dataset's revision when how it is prepared changes (its tasks' cached curves are then remeasured).
+DATA_REVISION = {"digits": 2, "breast_cancer": 1, "pydoc": 1, "stdlib": 1}
 
 
 def task_signature(name: str) -> str:
     """A short hash of a task's definition: the cached AdamW curves are keyed by it."""
     spec = TASKS[name]
     args: dict[str, Any] = {k: getattr(v, "__name__", v) for k, v in sorted(spec.keywords.items())}
-    text = f"{spec.func.__name__}:{sorted(args.items())}"
+    data = args.get("data", args.get("corpus", "pydoc" if spec.func.__name__ == "char_lm" else None))
+    text = f"{spec.func.__name__}:{sorted(args.items())}:data{DATA_REVISION.get(str(data), 0)}"
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def task_steps(name: str) -> int:
+    """A task's budget N, read from its definition (without building it on a device)."""
+    spec = TASKS[name]
+    if "steps" in spec.keywords:
+        return int(spec.keywords["steps"])
+    return int(inspect.signature(spec.func).parameters["steps"].default)
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,99 @@
+"""The architecture's rules, checked on the source: no import cycle between the project's modules (an
+import inside a function counts: it is still a cycle), the layers import downwards only, and the CLI's
+read commands start without the engine."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+PACKAGES = ("evolve", "evaluators", "islands", "problems")
+# The bottom layers: what they may not import (anything that sits above them).
+UPWARD = {
+    "evolve.store": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evolve.cli",
+                     "evolve.llm", "evolve.mutation", "islands", "evaluators"),
+    "evolve.program": ("evolve.store", "evolve.config", "evolve.controller", "evaluators", "islands"),
+    "evolve.problem": ("evolve.loader", "evolve.store", "evolve.controller", "evaluators", "islands", "problems"),
+    "evolve.config": ("evolve.store", "evolve.controller", "evolve.problem", "evaluators", "islands"),
+    "evolve.errors": tuple(PACKAGES),
+    "evolve.hashing": tuple(PACKAGES),
+    "islands": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evaluators"),
+    "evaluators": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evolve.cli",
+                   "islands"),
+    "evolve.mutation": ("evolve.controller", "evolve.proposer", "evolve.runner", "evolve.store"),
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            if "shims" in path.parts or "static" in path.parts:
+                continue
+            parts = path.relative_to(REPO).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                found.add(t)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: {t for t in _imports(path, name, known) if not name.startswith(t + ".")}
+            for name, path in modules.items()}
+
+
+def test_no_import_cycles_even_through_function_level_imports() -> None:
+    graph = _graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_layers_import_downwards_only() -> None:
+    for name, targets in _graph().items():
+        for lower, forbidden in UPWARD.items():
+            if name == lower or name.startswith(lower + "."):
+                bad = [t for t in targets if any(t == f or t.startswith(f + ".") for f in forbidden)]
+                assert not bad, f"{name} imports {bad} (it may only import below itself)"
+
+
+def test_read_commands_start_without_the_engine() -> None:
+    code = ("import sys, evolve.cli, evolve.report; "
+            "heavy = sorted(m for m in ('torch', 'numpy', 'ribs', 'ray', 'litellm', 'evolve.controller') "
+            "if m in sys.modules); print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
