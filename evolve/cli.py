@@ -96,7 +96,7 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, to
         live.update(_progress_table(progress))
     state = store.run_info()["state"]
     out.print(f"\nrun {state}: {progress.evaluations} evaluations in {run_dir}")
-    _top_table(store.top(5, by="validated"))
+    _top_table(store.top(5, by="validated"), descriptors=False)
     champion = store.champion()
     if champion is not None:
         if champion.validated_fitness is not None:
@@ -187,17 +187,19 @@ def _program_json(p: Program, with_code: bool = True) -> dict[str, Any]:
     return data
 
 
-def _top_table(programs: list[Program], heldout: bool = False) -> None:
+def _top_table(programs: list[Program], heldout: bool = False, descriptors: bool = True) -> None:
     validated = any(p.validated_fitness is not None for p in programs)
     t = Table()
     for name in ("id", "fitness", *(["validated"] if validated else []), *(["held-out"] if heldout else []),
                  "island", "gen", "operator", "stage"):
         t.add_column(name, no_wrap=True, min_width=len(name))
-    t.add_column("descriptors", overflow="fold")
+    if descriptors:
+        t.add_column("descriptors", overflow="fold")
     for p in programs:
         t.add_row(str(p.id), _fmt(p.fitness, 5), *([_fmt(p.validated_fitness, 5)] if validated else []),
                   *([_fmt(p.heldout_fitness, 5)] if heldout else []), str(p.island), str(p.generation), p.operator,
-                  p.stage_reached or "-", ", ".join(f"{k}={v:.3g}" for k, v in p.descriptors.items()))
+                  p.stage_reached or "-",
+                  *([", ".join(f"{k}={v:.3g}" for k, v in p.descriptors.items())] if descriptors else []))
     out.print(t)
 
 
