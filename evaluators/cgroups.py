@@ -141,18 +141,24 @@ class JailCgroups:
         except (OSError, ValueError):
             return 0
 
-    def kill_all(self) -> None:
-        """SIGKILL every process still in the cgroups (a candidate that escaped its process group)."""
+    def members(self) -> set[int]:
+        """The processes in the jail now (host pids)."""
+        out: set[int] = set()
         for path in self.paths:
             try:
-                pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+                out |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
             except OSError:
                 continue
-            for pid in pids:
-                try:
-                    os.kill(pid, 9)
-                except OSError:
-                    pass
+        return out
+
+    def kill_all(self, keep: set[int] | None = None) -> None:
+        """SIGKILL every process in the cgroups but ``keep`` (a candidate's daemon that escaped its
+        process group with setsid is still in the cgroup)."""
+        for pid in self.members() - (keep or set()):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.kill_all()

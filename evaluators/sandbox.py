@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -217,9 +218,12 @@ class Sandbox:
         workdir = Path(tempfile.mkdtemp(prefix="job-", dir=server.base))
         start = time.monotonic()
         kills = server.pids.oom_kills()
+        resident = server.pids.members()  # the server's own processes; anything new after the job goes
         try:
             try:
                 returncode, timed_out = server.run(workdir, code, stage, limits, timeout)
+                if resident:
+                    server.pids.kill_all(keep=resident)
             except (ServerDied, TimeoutError) as exc:
                 # The candidate took its server down (or froze it): replace the server next time.
                 _close_server(server)
@@ -268,37 +272,66 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def _read_head(path: Path, limit: int) -> str:
+def _read_regular(path: Path, limit: int, whole: bool = True) -> bytes | None:
+    """A file a candidate left, read by the trusted side: never through a symlink, only a regular file
+    (a FIFO would block us), and at most ``limit`` bytes (``whole``: a bigger file is refused)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return ""
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (whole and info.st_size > limit):
+            return None
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+        return None if whole and len(data) > limit else data
+    finally:
+        os.close(fd)
+
+
+def _read_head(path: Path, limit: int) -> str:
+    data = _read_regular(path, limit + 1, whole=False) or b""
     text = data[:limit].decode("utf-8", errors="replace")
     return text + ("\n[... output truncated]" if len(data) > limit else "")
 
 
-def _internalise(value: Any, workdir: Path) -> Any:
-    """Read back the bytes artifacts the child wrote beside its result (plain file names only)."""
+def _internalise(value: Any, workdir: Path, budget: list[int]) -> Any:
+    """Read back the bytes artifacts the child wrote beside its result (plain file names only, regular
+    files only, within a byte budget for the whole result: repeated references count each time)."""
     if isinstance(value, dict):
         name = value.get(BLOB_KEY)
         if isinstance(name, str) and len(value) == 1:
-            path = workdir / name
-            if "/" in name or name.startswith(".") or not path.is_file():
+            if "/" in name or name.startswith("."):
                 raise ValueError(f"bad blob reference {name!r}")
-            return path.read_bytes()
-        return {k: _internalise(v, workdir) for k, v in value.items()}
+            data = _read_regular(workdir / name, budget[0])
+            if data is None:
+                raise ValueError(f"blob {name!r} is missing, not a regular file, or over the size limit")
+            budget[0] -= len(data)
+            return data
+        return {k: _internalise(v, workdir, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [_internalise(v, workdir) for v in value]
+        return [_internalise(v, workdir, budget) for v in value]
     return value
 
 
-def _classify(returncode: int, result_path: Path, output: str, seconds: float) -> StageRun:
+MAX_RESULT_BYTES = 512 * 1024 * 1024  # everything one stage may hand back (result.json and its blobs)
+
+
+def _classify(returncode: int, result_path: Path, output: str, seconds: float,
+              max_bytes: int = MAX_RESULT_BYTES) -> StageRun:
     result: dict[str, Any] | None = None
     try:
-        if result_path.is_file():
-            result = _internalise(json.loads(result_path.read_text()), result_path.parent)
-    except (OSError, ValueError):
+        raw = _read_regular(result_path, max_bytes)
+        if raw is not None:
+            result = _internalise(json.loads(raw), result_path.parent, [max_bytes - len(raw)])
+    except (OSError, ValueError, RecursionError):
         result = None
     if returncode < 0 or returncode > 128:
         sig = -returncode if returncode < 0 else returncode - 128

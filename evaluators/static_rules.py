@@ -25,6 +25,7 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
     """Raise SyntaxError or :class:`StaticRuleViolation` for a program that must not run."""
     tree = ast.parse(code)
     rules = rules or CodeRules()
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
         if isinstance(node, ast.Attribute):
@@ -43,10 +44,13 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
         elif isinstance(node, ast.Name) and node.id.startswith("__") and node.id.endswith("__") \
                 and node.id not in {"__name__"}:
             raise StaticRuleViolation("dunder_access", line, f"name {node.id!r}")
+        elif isinstance(node, ast.Name) and node.id == "getattr" and id(node) not in called:
+            raise StaticRuleViolation("computed_getattr", line, "getattr may only be called directly")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
             if len(node.args) < 2 or not isinstance(node.args[1], ast.Constant) \
                     or not isinstance(node.args[1].value, str) or node.args[1].value.startswith("_"):
                 raise StaticRuleViolation("computed_getattr", line, "getattr needs a constant public name")
+            _check_attribute(ast.Attribute(value=node.args[0], attr=node.args[1].value, ctx=ast.Load()), rules, line)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             raise StaticRuleViolation("global_statement", line, "global/nonlocal are not allowed")
 
@@ -54,7 +58,7 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
 def _check_attribute(node: ast.Attribute, rules: CodeRules, line: int | None) -> None:
     if node.attr in rules.banned_attributes:
         raise StaticRuleViolation("banned_attribute", line, f"attribute {node.attr!r} is not allowed in this problem")
-    if not rules.private_attributes and node.attr.startswith("_") and not node.attr.startswith("__"):
+    if not rules.private_attributes and node.attr.startswith("_"):  # __mangled names too
         raise StaticRuleViolation("private_attribute", line, f"private attribute {node.attr!r}")
     if not rules.attribute_assignment and isinstance(node.ctx, (ast.Store, ast.Del)):
         raise StaticRuleViolation("attribute_assignment", line, f"assigning to attribute {node.attr!r} "

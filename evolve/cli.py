@@ -513,12 +513,14 @@ def ui(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (sev
        host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs the printed token.")]
        = "127.0.0.1",
        port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
-       open_: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False) -> None:
+       open_: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+       token: Annotated[bool, typer.Option("--token", help="Require the printed access token on loopback too "
+                                           "(a machine shared with other users).")] = False) -> None:
     """Serve a live web view of runs (read-only; new results appear while a run goes on)."""
     from evolve.ui.server import is_loopback, serve
 
     def ready(url: str) -> None:
-        err.print(f"evolve ui: {url}" + ("" if is_loopback(host) else "  (the token is required: keep it private)"))
+        err.print(f"evolve ui: {url}" + ("  (the token is required: keep it private)" if "token=" in url else ""))
         err.print("Ctrl-C stops it.")
         if open_:
             import webbrowser
@@ -526,7 +528,7 @@ def ui(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (sev
             webbrowser.open(url)
 
     try:
-        serve(run_dirs, host, port, ready)
+        serve(run_dirs, host, port, ready, token)
     except OSError as exc:
         from evolve.store import StoreError
 

@@ -11,6 +11,7 @@ The schema is documented in docs/archive.md and is meant to be read with plain s
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -202,9 +203,33 @@ class StoredEvent:
     created_at: float
 
 
+def _writer_lock(path: Path) -> Any:
+    """One writer per archive: two processes running one run would spend its budget twice and tangle its
+    islands. Held (an advisory flock) as long as the store is open; readers take none."""
+    import fcntl
+
+    handle = open(path.with_name(path.name + ".lock"), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip()
+        handle.close()
+        raise StoreError(f"{path.parent}: is being written by another evolve process"
+                         f"{f' (pid {owner})' if owner else ''}; stop it first") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 class LineageStore:
     def __init__(self, db: sqlite3.Connection, path: Path, readonly: bool) -> None:
         self._db, self.path, self.readonly = db, path, readonly
+        self._lock: Any = None
+        if not readonly:
+            self._lock = _writer_lock(path)
 
     # -- opening -----------------------------------------------------------------------------------
     @classmethod
@@ -212,16 +237,23 @@ class LineageStore:
         """A new, empty archive (the caller checked that none exists)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _writer_lock(path)
         db = cls._connect(str(path), uri=False)
         with db:
             db.executescript(_SCHEMA + _INDEXES)
+        lock.close()
         return cls(db, path, readonly=False)
 
     @classmethod
     def open(cls, path: str | Path) -> LineageStore:
         """An existing archive, for writing (run, resume)."""
         path = cls._existing(path)
-        store = cls(cls._connect(str(path), uri=False), path, readonly=False)
+        db = cls._connect(str(path), uri=False)
+        try:
+            store = cls(db, path, readonly=False)
+        except StoreError:
+            db.close()
+            raise
         store._check_version()
         return store
 
@@ -291,6 +323,9 @@ class LineageStore:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -314,6 +349,8 @@ class LineageStore:
                         _dumps(versions), RunState.RUNNING.value, _dumps(problem or {})))
 
     def set_state(self, state: RunState, stop_reason: str | None = None) -> None:
+        if self._db.in_transaction:  # a second Ctrl-C landed inside a transaction: drop that half-write
+            self._db.execute("ROLLBACK")
         with self._transaction() as db:
             db.execute("UPDATE run SET state = ?, stop_reason = ?, updated_at = ? WHERE id = 1",
                        (state.value, stop_reason, time.time()))
@@ -444,8 +481,11 @@ class LineageStore:
         return int(row[0]) if row else None
 
     def find_by_fingerprint(self, fingerprint: str, exclude_id: int) -> int | None:
-        """The first program other than ``exclude_id`` that was trained (or is being) with this fingerprint."""
+        """The first program other than ``exclude_id`` trained (or being trained) with this fingerprint."""
+        # A failure of the infrastructure (a lost worker, a timeout or memory kill on a loaded machine) says
+        # nothing about the behaviour: such a program is no original to be a duplicate of.
         row = self._db.execute("SELECT id FROM programs WHERE fingerprint = ? AND id != ? AND status != 'rejected' "
+                               "AND NOT (status = 'failed' AND failure_kind IN ('timeout', 'memory', 'worker_lost')) "
                                "ORDER BY id LIMIT 1", (fingerprint, exclude_id)).fetchone()
         return int(row[0]) if row else None
 
@@ -533,7 +573,8 @@ class LineageStore:
         """The program and its first-parent ancestry back to the seed (program first), in one query."""
         rows = self._db.execute(
             "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL "
-            "SELECT p.parent_id, c.depth + 1 FROM programs p JOIN chain c ON p.id = c.id WHERE p.parent_id IS NOT NULL) "
+            "SELECT p.parent_id, c.depth + 1 FROM programs p JOIN chain c ON p.id = c.id "
+            "WHERE p.parent_id IS NOT NULL AND p.parent_id < p.id) "  # parents are older: a crafted cycle ends
             "SELECT p.id, p.parent_ids, p.operator, p.fitness, p.validated_fitness, p.status, p.generation, "
             "p.llm_model, p.operator_info FROM chain c JOIN programs p ON p.id = c.id ORDER BY c.depth",
             (program_id,)).fetchall()
@@ -614,7 +655,8 @@ class LineageStore:
             return set()
         rows = self._db.execute(
             f"WITH RECURSIVE anc(id) AS (VALUES {', '.join('(?)' for _ in ids)} UNION "
-            "SELECT j.value FROM programs p JOIN anc ON p.id = anc.id, json_each(p.parent_ids) j) SELECT id FROM anc",
+            "SELECT j.value FROM programs p JOIN anc ON p.id = anc.id, json_each(p.parent_ids) j WHERE j.value < p.id) "
+            "SELECT id FROM anc",
             ids)
         return {int(r[0]) for r in rows}
 

@@ -71,7 +71,7 @@ def test_vmapped_lr_sweep_equals_sequential(seed_name: str) -> None:
 def test_rules_vmap_cannot_batch_fall_back_to_sequential() -> None:
     code = SEEDS["adamw"].replace("    m = 0.9", "    if grad.abs().max() > 1e6:\n        grad = grad * 0.0\n    m = 0.9", 1)
     init_state, update = load_rule(code)
-    params, vectorised = run_rule(get_task("quadratic"), init_state, update, (0,), 10, LR_GRID[:3])
+    params, vectorised = run_rule(get_task("quadratic"), lambda: load_rule(code), (0,), 10, LR_GRID[:3])
     assert not vectorised and params[0]["x"].shape == (3, 100)
 
 
@@ -107,7 +107,7 @@ def test_the_adamw_seed_reproduces_the_baselines_grid_exactly() -> None:
     curve = adamw_curve(name, "cpu", BASELINE_SEEDS["select"])
     at_n = curve["per_budget"][curve["budgets"].index(curve["n"])]
     columns = [i for i, (lr, b2) in enumerate(at_n["configs"]) if b2 == 0.999 and lr in LR_GRID]
-    params, _ = run_rule(task, init_state, update, (0, 1), task.steps)
+    params, _ = run_rule(task, lambda: (init_state, update), (0, 1), task.steps)
     for row, seed in enumerate((0, 1)):
         assert val_losses(task, params[seed]) == [at_n["losses"][row][i] for i in columns]
 
@@ -127,7 +127,7 @@ def test_the_tuned_baseline_written_as_a_candidate_scores_one() -> None:
             return direction * r, state
 
         init_state, _ = load_rule(SEEDS["adamw"])
-        params, _ = run_rule(task, init_state, update, PROBLEM.seeds["select"], task.steps)
+        params, _ = run_rule(task, lambda: (init_state, update), PROBLEM.seeds["select"], task.steps)
         losses = [val_losses(task, params[s]) for s in PROBLEM.seeds["select"]]
         mean = [sum(v) / len(v) for v in zip(*losses, strict=True)]
         assert budget_ratio(min(mean), curve) == pytest.approx(1.0, abs=0.02), name
@@ -246,6 +246,12 @@ ESCAPES = {
     "pickle_load": "torch.load('x.pt')",
     "custom_ops": "torch.library.Library('aten', 'IMPL')",
     "gc_walk": "torch.utils.data.get_worker_info()",
+    "package_importer": 'torch.package.sys_importer.import_module("os")',
+    "getattr_as_a_value": 'g = getattr\n    g(torch, "sys")',
+    "getattr_banned_name": 'getattr(torch, "package")',
+    "read_files": 'torch.from_file("/etc/passwd")',
+    "gpu_share": "torch.cuda.set_per_process_memory_fraction(1.0)",
+    "mangled_private": "torch.__module",
 }
 
 
@@ -257,13 +263,39 @@ def test_rules_cannot_reach_the_harness(name: str) -> None:
         check_program(code, PROBLEM.allowed_imports, PROBLEM.code_rules)
 
 
-def test_the_runtime_torch_of_a_rule_is_restricted_too() -> None:
-    """...and the torch a rule imports at run time hides the same attributes (a second wall)."""
-    init_state, update = load_rule(SEEDS["adamw"].replace(
-        "def init_state(param):", "def peek():\n    return torch.sys\n\n\ndef init_state(param):"))
-    namespace = update.__globals__  # type: ignore[attr-defined]
-    with pytest.raises(AttributeError, match="not available to update rules"):
-        namespace["peek"]()
+def test_the_runtime_torch_of_a_rule_is_an_allow_list() -> None:
+    """...and the torch a rule imports at run time is a view that offers tensor functions only and holds
+    no reference to the real module (a second wall, for whatever the static rules miss)."""
+    init_state, update = load_rule(SEEDS["adamw"])
+    view = update.__globals__["torch"]  # type: ignore[attr-defined]
+    for name in ("sys", "os", "package", "cuda", "from_file", "load", "save", "nn", "utils", "library", "hub",
+                 "set_num_threads", "manual_seed"):
+        with pytest.raises(AttributeError, match="not available to update rules"):
+            getattr(view, name)
     with pytest.raises(AttributeError):
-        namespace["torch"].nn.functional.cross_entropy = None
-    assert namespace["torch"].linalg.matrix_norm is torch.linalg.matrix_norm  # ordinary use is untouched
+        view.zeros_like = None
+    assert all(not isinstance(v, type(torch)) or v is view for v in vars(view).values())  # no real module inside
+    assert view.linalg.matrix_norm is torch.linalg.matrix_norm and view.zeros_like is torch.zeros_like
+    assert view.float32 is torch.float32 and view.sqrt is torch.sqrt
+    with pytest.raises(AttributeError):
+        view.linalg.torch  # a submodule view is an allow-list too
+    safe_getattr = update.__globals__["__builtins__"]["getattr"]  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        safe_getattr(view.zeros_like, "__self__")
+
+
+def test_every_zoo_rule_runs_inside_the_allow_list() -> None:
+    for name, code in SEEDS.items():
+        init_state, update = load_rule(code)
+        assert probe(init_state, update), name
+
+
+def test_a_rule_keeps_no_state_across_seeds() -> None:
+    """Each seed (and each LR of the sequential fallback) gets a fresh copy of the rule's module, so a
+    rule cannot carry what it learnt on one seed into the next (training 2N steps on N's budget)."""
+    code = SEEDS["sgd"].replace("def init_state(param):", "SEEN = {}\n\n\ndef init_state(param):").replace(
+        "    direction = grad", "    SEEN[step] = SEEN.get(step, 0) + 1\n    direction = grad * SEEN[step]")
+    task = get_task("quadratic")
+    together, _ = run_rule(task, lambda: load_rule(code), (0, 1), 20, LR_GRID[:3])
+    alone, _ = run_rule(task, lambda: load_rule(code), (1,), 20, LR_GRID[:3])
+    assert torch.equal(together[1]["x"], alone[1]["x"])

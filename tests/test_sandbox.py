@@ -261,3 +261,49 @@ def test_gpu_jails_cap_memory_with_a_cgroup_instead_of_rlimit_as(warm: bool) -> 
     r = evaluate(hog, limits, warm=warm)
     assert not r.ok and r.failure_kind == FailureKind.MEMORY, r
     assert evaluate(GOOD, limits, warm=warm).ok  # the jail still works for the next candidate
+
+
+def test_the_parent_never_follows_what_a_candidate_leaves_in_its_directory(tmp_path: Path) -> None:
+    """Symlinks, FIFOs and oversized files planted in the working directory are not read by the trusted
+    side (a symlink to /proc/self/environ would hand it the controller's keys)."""
+    import json as _json
+
+    from evaluators.sandbox import _classify, _read_head
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("sk-parent-secret")
+    work = tmp_path / "work"
+    work.mkdir()
+    os.symlink(secret, work / "leak.bin")
+    os.symlink(secret, work / "output.txt")
+    os.mkfifo(work / "pipe.bin")
+    (work / "result.json").write_text(_json.dumps({"ok": True, "artifacts": {"x": {"$blob": "leak.bin"}}}))
+    assert _read_head(work / "output.txt", 4000) == ""
+    run = _classify(0, work / "result.json", "", 0.0)
+    assert run.artifacts is None and run.failure == FailureKind.CONTRACT
+    (work / "result.json").write_text(_json.dumps({"ok": True, "artifacts": {"x": {"$blob": "pipe.bin"}}}))
+    assert _classify(0, work / "result.json", "", 0.0).artifacts is None  # and it did not block on the FIFO
+    big = work / "big.bin"
+    big.write_bytes(b"x" * 1024)
+    (work / "result.json").write_text(_json.dumps({"ok": True, "artifacts": {"x": [{"$blob": "big.bin"}] * 5}}))
+    assert _classify(0, work / "result.json", "", 0.0, max_bytes=3000).artifacts is None  # repeats count too
+    assert _classify(0, work / "result.json", "", 0.0, max_bytes=6000).artifacts == {"x": [b"x" * 1024] * 5}
+    os.unlink(work / "result.json")
+    os.symlink(secret, work / "result.json")
+    assert _classify(0, work / "result.json", "", 0.0).artifacts is None
+
+
+def test_a_daemon_left_by_a_candidate_does_not_outlive_its_job() -> None:
+    """A grandchild in a session of its own escapes the process-group kill; the jail's cgroup does not."""
+    import random as _random
+
+    for warm in (False, True):
+        marker = f"{_random.randint(1000, 9999)}.{_random.randint(1000, 9999)}"  # a command line nothing else has
+        daemon = ("import subprocess\n"
+                  "def search(f, dim, budget, rng):\n"
+                  f"    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+                  "    return [0.0] * dim\n")
+        assert evaluate(daemon, warm=warm).ok
+        left = [p for p in Path("/proc").glob("[0-9]*") if (p / "cmdline").is_file()
+                and (p / "cmdline").read_bytes() == f"sleep\x00{marker}\x00".encode()]
+        assert not left, (warm, left)

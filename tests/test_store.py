@@ -157,3 +157,42 @@ def test_a_v1_archive_is_refused_then_migrated_in_place(tmp_path: Path) -> None:
     assert rejected and all(p.rejection is not None for p in rejected)
     assert store.lineage(before[-1][0])[-1]["operator"] == "seed"
     assert LineageStore.migrate(path) == SCHEMA_VERSION  # a second migration is a no-op
+
+
+def test_one_writer_per_archive(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    with pytest.raises(StoreError, match="another evolve process"):
+        LineageStore.open(tmp_path / "archive.sqlite")
+    LineageStore.open_readonly(tmp_path / "archive.sqlite").close()  # readers are welcome
+    store.close()
+    LineageStore.open(tmp_path / "archive.sqlite").close()
+
+
+def test_infrastructure_failures_do_not_make_behaviour_duplicates(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, code_hash="s"))
+    lost = store.propose(_child(sid, h="a", status=Status.FAILED, failure_kind=FailureKind.WORKER_LOST), [], None)
+    store.set_fingerprint(lost, "fp")
+    assert store.find_by_fingerprint("fp", exclude_id=999) is None  # a lost worker says nothing of the behaviour
+    crashed = store.propose(_child(sid, n=2, h="b", status=Status.FAILED, failure_kind=FailureKind.CRASH), [], None)
+    store.set_fingerprint(crashed, "fp")
+    assert store.find_by_fingerprint("fp", exclude_id=999) == crashed
+
+
+def test_lineage_queries_stop_on_a_crafted_cycle(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    a = store.add_seed(Program(code="x = 0", operator="seed", island=0, code_hash="s"))
+    b = store.propose(_child(a, status=Status.EVALUATED, fitness=1.0), [], None)
+    store.close()
+    db = sqlite3.connect(tmp_path / "archive.sqlite")
+    db.execute("UPDATE programs SET parent_id = ?, parent_ids = ? WHERE id = ?", (b, f"[{b}]", a))
+    db.commit()
+    reader = LineageStore.open_readonly(tmp_path / "archive.sqlite")
+    assert [r["id"] for r in reader.lineage(b)] == [b, a] and reader.ancestors([b]) == {a, b}
+
+
+def test_an_interrupted_transaction_still_leaves_a_state(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store._db.execute("BEGIN IMMEDIATE")  # what a second Ctrl-C inside a transaction leaves behind
+    store.set_state(RunState.INTERRUPTED)
+    assert LineageStore.open_readonly(tmp_path / "archive.sqlite").run_info()["state"] == RunState.INTERRUPTED

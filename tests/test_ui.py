@@ -272,6 +272,20 @@ def test_a_non_loopback_view_needs_its_token(run_dir: Path) -> None:
         server.close()
 
 
+def test_a_loopback_view_can_require_its_token_too(run_dir: Path) -> None:
+    port = _free_port()
+    server = UI([str(run_dir), "--port", str(port), "--token"])
+    try:
+        assert "token=" in server.url
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs", timeout=5)
+        assert denied.value.code == 403
+        with urllib.request.urlopen(server.url, timeout=5) as r:
+            assert r.status == 200
+    finally:
+        server.close()
+
+
 def test_a_loopback_view_refuses_foreign_host_headers(ui: UI) -> None:
     req = urllib.request.Request(ui.url + "api/runs", headers={"Host": "attacker.example:80"})
     with pytest.raises(urllib.error.HTTPError) as denied:

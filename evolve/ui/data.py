@@ -59,7 +59,7 @@ def overview(store: LineageStore) -> dict[str, Any]:
         width = max(60.0, (times[-1] - start) / 60)  # at most ~60 bins, at least a minute each
         bins = Counter(int((t - start) // width) for t in times)
         rate = [[round((b + 0.5) * width, 1), bins.get(b, 0) * 60.0 / width] for b in range(max(bins) + 1)]
-    chunk = max(1, math.ceil(len(finished) / 40))
+    chunk = max(5, math.ceil(len(finished) / 40))  # a share over at least 5 evaluations
     failure_share = []
     for lo in range(0, len(finished), chunk):
         part = finished[lo:lo + chunk]

@@ -60,9 +60,9 @@ def is_loopback(host: str) -> bool:
 class UIServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, runs: list[Path], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, runs: list[Path], host: str = "127.0.0.1", port: int = 0, token: bool = False) -> None:
         self.runs = [Run(d) for d in runs]
-        self.token = None if is_loopback(host) else secrets.token_urlsafe(24)
+        self.token = secrets.token_urlsafe(24) if token or not is_loopback(host) else None
         super().__init__((host, port), Handler)
         self.host = host
 
@@ -108,8 +108,10 @@ class Handler(BaseHTTPRequestHandler):
         """Loopback servers need no token but refuse foreign Host headers (a DNS-rebinding page); others
         want the token as ?token= (then kept in a cookie) or the cookie."""
         token = self.server.token
+        if is_loopback(self.server.host) and self.headers.get("Host") not in self.server.allowed_hosts():
+            return False, {}
         if token is None:
-            return self.headers.get("Host") in self.server.allowed_hosts(), {}
+            return True, {}
         given = query.get("token", [""])[0]
         if given and hmac.compare_digest(given, token):
             return True, {"Set-Cookie": f"evolve_token={token}; HttpOnly; SameSite=Strict; Path=/"}
@@ -180,8 +182,8 @@ class _all_locked:
             r.lock.release()
 
 
-def serve(runs: list[Path], host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    server = UIServer(runs, host, port)
+def serve(runs: list[Path], host: str, port: int, on_ready: Callable[[str], None], token: bool = False) -> None:
+    server = UIServer(runs, host, port, token)
     on_ready(server.url)
     try:
         server.serve_forever(poll_interval=0.5)

@@ -199,11 +199,11 @@ class OptimizerDiscovery(Problem):
             return
         for stage in ("filter", "select"):
             for name in self.tasks_for(stage):
-                run_rule(get_task(name, "cpu"), adamw_init, adamw_update(0.99), (0,), 2)
+                run_rule(get_task(name, "cpu"), lambda: (adamw_init, adamw_update(0.99)), (0,), 2)
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         torch.set_num_threads(1)
-        init_state, update = load_rule(code)
+        init_state, update = load_rule(code)  # fails early on a broken program; every run gets a fresh copy
         try:
             if stage == "fingerprint":
                 return {"probe": probe(init_state, update)}
@@ -214,7 +214,7 @@ class OptimizerDiscovery(Problem):
             for name in self.tasks_for(stage):
                 task = get_task(name, self.device)
                 t0 = time.perf_counter()
-                params_by_seed, vectorised = run_rule(task, init_state, update, self.seeds[stage], task.steps)
+                params_by_seed, vectorised = run_rule(task, lambda: load_rule(code), self.seeds[stage], task.steps)
                 # Only the best LR's parameters go back (its index is the same for every seed); the trusted
                 # side measures their loss itself. The other LRs' losses are reported, for information.
                 losses = [val_losses(task, params_by_seed[s]) for s in self.seeds[stage]]

@@ -48,13 +48,19 @@ def _check(direction: Any, param: torch.Tensor) -> torch.Tensor:
     return direction
 
 
+Rule = tuple[InitFn, UpdateFn]
+RuleFactory = Callable[[], Rule]
+
+
 def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: int,
           lrs: tuple[float, ...] | torch.Tensor = LR_GRID, vectorise: bool = True,
-          states: dict[str, dict[str, torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
+          states: dict[str, dict[str, torch.Tensor]] | None = None,
+          per_lr: list[Rule] | None = None) -> dict[str, torch.Tensor]:
     """Train one copy of the model per learning rate; return the final parameters stacked on dim 0.
 
-    ``states`` (vectorised only) replaces the rule's initial state, batched over the copies: how the
-    baseline sweeps AdamW's beta2 alongside the LR in one pass.
+    ``states`` (vectorised only) replaces the rule's initial state, batched over the copies.
+    ``per_lr`` (sequential only) gives each LR's copy its own instance of the rule, so that copies
+    cannot share anything through the rule's module.
     """
     torch.manual_seed(seed)
     base = task.init_params(seed)
@@ -76,8 +82,9 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
                 params[n] = (p - eta * _check(direction, p) - eta * task.weight_decay * p).detach()
         return params
     # Sequential fallback for rules vmap cannot batch (data-dependent Python control flow...).
+    rules = per_lr or [(init_state, update)] * k
     copies: list[Params] = [{n: p.clone() for n, p in base.items()} for _ in range(k)]
-    seq_states = [{n: init_state(p) for n, p in c.items()} for c in copies]
+    seq_states = [{n: rules[i][0](p) for n, p in c.items()} for i, c in enumerate(copies)]
     g = grad(task.loss)
     for step in range(1, steps + 1):
         batch = task.make_batch(gen)
@@ -85,7 +92,7 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
         for i in range(k):
             grads = g(copies[i], batch)
             for n, p in copies[i].items():
-                direction, seq_states[i][n] = update(p, grads[n], seq_states[i][n], step)
+                direction, seq_states[i][n] = rules[i][1](p, grads[n], seq_states[i][n], step)
                 eta = mult * lr_vec[i]
                 copies[i][n] = (p - eta * _check(direction, p) - eta * task.weight_decay * p).detach()
     return {n: torch.stack([c[n] for c in copies]) for n in base}
@@ -105,21 +112,26 @@ def val_losses(task: Task, stacked: dict[str, torch.Tensor]) -> list[float]:
     return out
 
 
-def run_rule(task: Task, init_state: InitFn, update: UpdateFn, seeds: tuple[int, ...], steps: int,
+def run_rule(task: Task, make_rule: RuleFactory, seeds: tuple[int, ...], steps: int,
              lrs: tuple[float, ...] = LR_GRID) -> tuple[dict[int, dict[str, torch.Tensor]], bool]:
-    """Train for every seed; vmapped when the rule allows it. Returns (params by seed, vectorised?)."""
+    """Train for every seed; vmapped when the rule allows it. Returns (params by seed, vectorised?).
+
+    Each seed gets a fresh instance of the rule (and each LR one, when sequential): a rule cannot carry
+    what it saw on one run into another through its module's globals.
+    """
     out: dict[int, dict[str, torch.Tensor]] = {}
     vectorise = True
     for seed in seeds:
         if vectorise:
             try:
-                out[seed] = train(task, init_state, update, seed, steps, lrs, vectorise=True)
+                out[seed] = train(task, *make_rule(), seed, steps, lrs, vectorise=True)
                 continue
             except (RuntimeError, ValueError, NotImplementedError) as exc:
                 if isinstance(exc, RuleContractError) or not _is_vmap_limitation(exc):
                     raise
                 vectorise = False
-        out[seed] = train(task, init_state, update, seed, steps, lrs, vectorise=False)
+        out[seed] = train(task, *make_rule(), seed, steps, lrs, vectorise=False,
+                          per_lr=[make_rule() for _ in range(len(lrs))])
     return out, vectorise
 
 
