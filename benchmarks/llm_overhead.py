@@ -28,11 +28,12 @@ import numpy as np  # noqa: E402
 from evaluators.static_rules import check_program  # noqa: E402
 from evolve.config import load_config  # noqa: E402
 from evolve.llm.prompts import PromptLibrary  # noqa: E402
-from evolve.mutation.blocks import code_hash, split_blocks  # noqa: E402
+from evolve.hashing import code_hash  # noqa: E402
+from evolve.llm.operators import LLMTools, _user_prompt, llm_operator, system_prompt  # noqa: E402
+from evolve.loader import load_problem_folder  # noqa: E402
+from evolve.mutation.base import OperatorContext  # noqa: E402
+from evolve.mutation.blocks import split_blocks  # noqa: E402
 from evolve.mutation.diff import apply_diff, parse_diff  # noqa: E402
-from evolve.mutation.llm_ops import LLMTools, llm_operator  # noqa: E402
-from evolve.mutation.operators import OperatorContext  # noqa: E402
-from evolve.problem import load_problem_folder  # noqa: E402
 from evolve.program import Program  # noqa: E402
 from evolve.runner import create_run, execute, llm_tools  # noqa: E402
 from openai_server import OpenAIServer, Reply, Request  # noqa: E402
@@ -52,7 +53,7 @@ def tweak(req: Request) -> Reply:
 
 
 def overhead(repeats: int = 200) -> list[tuple[str, float]]:
-    problem = load_problem_folder(PROBLEM, {"seeds": [0]})
+    problem = load_problem_folder(PROBLEM, {})
     seeds = problem.seed_programs()
     progs = [Program(id=i, code=code, operator="seed", island=0, fitness=0.5 + i / 100,
                      metrics={"select": {"mlp_digits": 0.6, "char_lm": 0.5, "seconds": 3.2}},
@@ -65,8 +66,6 @@ def overhead(repeats: int = 200) -> list[tuple[str, float]]:
                           ancestors=progs[4:8], insight="- momentum helps\n- clip the update")
     parent = progs[0]
     reply = tweak(Request({"messages": [{"content": f"# Current program\n```python\n{parent.code}```"}]}, {}, 0)).content
-    from evolve.mutation.llm_ops import _user_prompt, system_prompt
-
     t0 = time.perf_counter()
     for _ in range(repeats):
         system_prompt(tools, problem)
@@ -99,9 +98,9 @@ def overhead(repeats: int = 200) -> list[tuple[str, float]]:
 
 
 def throughput(evals: int) -> list[tuple[str, float, float, float]]:
-    base = ["problem.name=optimizer_discovery", "problem.seed_program=sgd", "problem.options={seeds: [0]}",
-            f"budget.max_evaluations={evals}", "controller.max_in_flight=2", "evaluator.timeout_s=300",
-            "evaluator.memory_mb=4096", "islands.num_islands=2"]
+    base = ["problem.name=optimizer_discovery", "problem.seed_program=sgd", f"budget.max_evaluations={evals}",
+            "controller.max_in_flight=2", "evaluator.memory_mb=4096", "islands.num_islands=2",
+            "validation.island_bests=false", "validation.top_k=0"]
     rows = []
     latency = {"fast": 0.0, "slow": 2.0}
 

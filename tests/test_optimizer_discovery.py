@@ -299,3 +299,13 @@ def test_a_rule_keeps_no_state_across_seeds() -> None:
     together, _ = run_rule(task, lambda: load_rule(code), (0, 1), 20, LR_GRID[:3])
     alone, _ = run_rule(task, lambda: load_rule(code), (1,), 20, LR_GRID[:3])
     assert torch.equal(together[1]["x"], alone[1]["x"])
+
+
+def test_the_curve_is_paired_at_n_and_shaped_by_all_seeds() -> None:
+    curve = {"n": 100, "budgets": [25, 50, 100, 200], "seeds": [0, 1, 2, 3],
+             "per_budget": [{"budget": b, "configs": [[0.1, 0.9]], "losses": [[base + s] for s in (0.0, 0.2, 0.4, 0.6)]}
+                            for b, base in ((25, 4.0), (50, 3.0), (100, 2.0), (200, 1.0))]}
+    c = curve_for_seeds(curve, (2, 3))
+    assert c["best_loss"][2] == pytest.approx(2.5)  # seeds 2 and 3 alone at N
+    offset = 2.5 - 2.3  # against all four seeds' mean at N
+    assert c["best_loss"] == pytest.approx([4.3 + offset, 3.3 + offset, 2.5, 1.3 + offset])

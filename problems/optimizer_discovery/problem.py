@@ -12,7 +12,7 @@ sweeps the base LR over a fixed log grid (vectorised with vmap) and applies
 
 Stage roles: ``fingerprint`` (the rule's directions on fixed probe tensors: a child that computes
 what an earlier program computes is not trained), ``filter`` (cheap: a noisy quadratic and
-logistic regression; below 0.3 stops there), ``select`` (an MLP on digits, a character-level
+logistic regression; a rule that makes no progress on either stops there), ``select`` (an MLP on digits, a character-level
 transformer, a teacher-student classifier: the search fitness), ``validate`` (a wider char LM over
 more steps and a deeper teacher-student net on 3 seeds: picks the champion), ``heldout`` (report
 only: regression, a CNN, a char LM on Python source, a wider char LM).
@@ -118,14 +118,16 @@ def _seeds(value: Any, role: str) -> tuple[int, ...]:
 
 class OptimizerDiscovery(Problem):
     name = "optimizer_discovery"
-    version = HARNESS_VERSION
+    version = f"{HARNESS_VERSION}.1"  # 3.1: the curve is paired at N only (curve_for_seeds); curves unchanged
     description = DESCRIPTION
     descriptors = (
         Descriptor("state_tensors", 0, 4, 5, "state tensors per parameter"),
         Descriptor("best_log10_lr", -4, 0, 9, "log10 of the best base LR, averaged over tasks"),
     )
     fingerprint = Stage("fingerprint", timeout_s=30)
-    stages = (Stage("filter", threshold=0.3, timeout_s=120), Stage("select", timeout_s=300))
+    # The filter only stops rules that make no progress at all: 0.25 is the floor of a task's score
+    # (divergence, or no training), and a real optimizer such as Lion scores ~0.3 on these two tasks.
+    stages = (Stage("filter", threshold=0.26, timeout_s=120), Stage("select", timeout_s=300))
     validate = Stage("validate", timeout_s=900)
     heldout = Stage("heldout", timeout_s=1800)
     allowed_imports = frozenset({"torch", "math"})
