@@ -17,10 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from fakes import InstantBackend  # noqa: E402
+
 from evolve.config import load_config  # noqa: E402
 from evolve.controller import Controller  # noqa: E402
 from evolve.runner import create_run, problem_ref  # noqa: E402
-from fakes import InstantBackend  # noqa: E402
 
 
 def measure(n: int, in_flight: int, profile: bool = False) -> tuple[int, int, int, float, float]:

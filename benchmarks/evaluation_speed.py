@@ -60,10 +60,11 @@ def p2() -> None:
     for warm in (True, False):
         with ThreadPoolExecutor(2) as pool:  # servers start inside the timed window: a cold start counts
             t0 = time.perf_counter()
-            results = list(pool.map(lambda c: evaluate_cascade(1, c, REF, LIMITS, warm=warm), codes))
+            results = list(pool.map(lambda c, w=warm: evaluate_cascade(1, c, REF, LIMITS, warm=w), codes))
             wall = time.perf_counter() - t0
         assert all(r.fitness is not None for r in results)  # type: ignore[attr-defined]
-        print(f"  {'warm server' if warm else 'fresh interpreter':18} {wall:6.1f} s  {3600 * len(codes) / wall:7.0f} candidates/hour")
+        label = "warm server" if warm else "fresh interpreter"
+        print(f"  {label:18} {wall:6.1f} s  {3600 * len(codes) / wall:7.0f} candidates/hour")
 
 
 if __name__ == "__main__":

@@ -147,7 +147,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        sys.exit("benchmarks/gpu.py needs a CUDA GPU; on a CPU machine the GPU path is covered by tests/test_gpu_path.py")
+        sys.exit("benchmarks/gpu.py needs a CUDA GPU; on a CPU machine the GPU path is covered by "
+                 "tests/test_gpu_path.py")
     device = "cuda"
     name = torch.cuda.get_device_name(0)
     print(f"device: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}")
@@ -165,10 +166,11 @@ def main() -> None:
                      throughput("gpu", device, 4, zoo, "ray")]
     figures["packing"] = [throughput("gpu", device, k, zoo, "ray") for k in (1, 2, 4, 8)]
     figures["zoo"] = zoo_table(device) if not args.quick else []
-    print(f"\nsignal above noise (GPU selection tasks, 2 seeds): " +
+    print("\nsignal above noise (GPU selection tasks, 2 seeds): " +
           ", ".join(f"{r['task']} {r['ratio']:.1f} SE" for r in figures["signal"]))
     p3 = figures["p3"]
-    print(f"P3 vmapped sweep: {p3['vmap']:.2f} s vs sequential {p3['sequential']:.2f} s -> {p3['speedup']:.1f}x (goal >= 8)")
+    print(f"P3 vmapped sweep: {p3['vmap']:.2f} s vs sequential {p3['sequential']:.2f} s -> "
+          f"{p3['speedup']:.1f}x (goal >= 8)")
     p1 = figures["p1"]
     print(f"P1 evaluation {p1['evaluation_s']:.2f} s / in-process {p1['in_process_s']:.2f} s = {p1['ratio']:.2f} "
           "(goal <= 1.2)")
@@ -181,7 +183,8 @@ def main() -> None:
     if figures["zoo"]:
         print("\nzoo under the GPU suite (AdamW tuned on the GPU = 1.0):")
         for row in figures["zoo"]:
-            print(f"  {row['seed']:10} search {row.get('search')} validate {row.get('validate')} held-out {row.get('heldout')}")
+            print(f"  {row['seed']:10} search {row.get('search')} validate {row.get('validate')} "
+                  f"held-out {row.get('heldout')}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
 

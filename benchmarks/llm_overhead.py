@@ -24,19 +24,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
+from openai_server import OpenAIServer, Reply, Request  # noqa: E402
 
 from evaluators.static_rules import check_program  # noqa: E402
 from evolve.config import load_config  # noqa: E402
-from evolve.llm.prompts import PromptLibrary  # noqa: E402
 from evolve.hashing import code_hash  # noqa: E402
 from evolve.llm.operators import LLMTools, _user_prompt, llm_operator, system_prompt  # noqa: E402
+from evolve.llm.prompts import PromptLibrary  # noqa: E402
 from evolve.loader import load_problem_folder  # noqa: E402
 from evolve.mutation.base import OperatorContext  # noqa: E402
 from evolve.mutation.blocks import split_blocks  # noqa: E402
 from evolve.mutation.diff import apply_diff, parse_diff  # noqa: E402
 from evolve.program import Program  # noqa: E402
 from evolve.runner import create_run, execute, llm_tools  # noqa: E402
-from openai_server import OpenAIServer, Reply, Request  # noqa: E402
 
 PROBLEM = ROOT / "problems" / "optimizer_discovery"
 
@@ -65,7 +65,8 @@ def overhead(repeats: int = 200) -> list[tuple[str, float]]:
     ctx = OperatorContext(problem, np.random.default_rng(0), progs[2:4], model="openai/scripted",
                           ancestors=progs[4:8], insight="- momentum helps\n- clip the update")
     parent = progs[0]
-    reply = tweak(Request({"messages": [{"content": f"# Current program\n```python\n{parent.code}```"}]}, {}, 0)).content
+    prompt = {"messages": [{"content": f"# Current program\n```python\n{parent.code}```"}]}
+    reply = tweak(Request(prompt, {}, 0)).content
     t0 = time.perf_counter()
     for _ in range(repeats):
         system_prompt(tools, problem)

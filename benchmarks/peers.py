@@ -2,8 +2,8 @@
 their config.yaml names hosted models, so `llm.models=[]` keeps the run offline).
 
 Usage: .venv/bin/python benchmarks/peers.py EXAMPLES_DIR
-  EXAMPLES_DIR: OpenEvolve's `examples/` folder (e.g. from a clone of github.com/algorithmicsuperintelligence/openevolve);
-  nothing of it is copied into this project.
+  EXAMPLES_DIR: OpenEvolve's `examples/` folder (e.g. from a clone of
+  github.com/algorithmicsuperintelligence/openevolve); nothing of it is copied into this project.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def main(examples: Path, evaluations: int = 20) -> None:
                                   capture_output=True, text=True)
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
-                rows.append([name, "failed: " + proc.stderr.strip().splitlines()[-1][:100], "", "", "", f"{wall:.0f} s"])
+                why = proc.stderr.strip().splitlines()[-1][:100]
+                rows.append([name, f"failed: {why}", "", "", "", f"{wall:.0f} s"])
                 continue
             status = json.loads(subprocess.run([EVOLVE, "status", str(run_dir), "--json"], capture_output=True,
                                                text=True, check=True).stdout)
@@ -45,7 +46,8 @@ def main(examples: Path, evaluations: int = 20) -> None:
                          str(status["by_status"].get("failed", 0)), f"{wall:.0f} s"])
             print(name, status["evaluations"], seed, status["best"], notes[:1])
     table = markdown(["example", "evaluations", "seed fitness", "best fitness", "failed", "wall time"], rows)
-    text = table + (f"\n\n`evolve run --problem EXAMPLES/<name> --max-evaluations {evaluations} --set llm.models=[]` for each "
+    command = f"evolve run --problem EXAMPLES/<name> --max-evaluations {evaluations} --set llm.models=[]"
+    text = table + (f"\n\n`{command}` for each "
                     "(`.venv/bin/python benchmarks/peers.py EXAMPLES`). Fitness is OpenEvolve's own: `combined_score`, "
                     "or for signal_processing (no combined_score) the mean of its numeric metrics.")
     publish("peers", text)

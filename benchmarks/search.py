@@ -87,7 +87,8 @@ def figures(run_dir: Path) -> dict[str, Any]:
         "failed_share": failed / finished if finished else 0.0,
         "validations": q("SELECT COUNT(*) FROM programs WHERE json_extract(metrics, '$.validate') IS NOT NULL")[0],
         "wall_s": updated - created,
-        "first_over_one": q("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') AND operator != 'seed' "
+        "first_over_one": q("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') "
+                            "AND operator != 'seed' "
                             "AND id <= (SELECT MIN(id) FROM programs WHERE fitness >= 1.0 AND operator != 'seed')")[0],
     }
 
@@ -95,17 +96,19 @@ def figures(run_dir: Path) -> dict[str, Any]:
 def transfer(run_dir: Path, n: int = 20) -> dict[str, Any]:
     rows = _json("heldout", str(run_dir), "-n", str(n), "--by", "search")
     pairs = [(r["fitness"], r["heldout"]["fitness"]) for r in rows if "fitness" in r["heldout"]]
-    return {"programs": len(pairs), "spearman": spearman([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None,
-            "pairs": pairs}
+    rho = spearman([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
+    return {"programs": len(pairs), "spearman": rho, "pairs": pairs}
 
 
 def report(out: Path) -> None:
-    rows = [figures(out / f"{seed}-{mode}") for seed, mode in RUNS if (out / f"{seed}-{mode}" / "archive.sqlite").exists()]
+    dirs = [out / f"{seed}-{mode}" for seed, mode in RUNS]
+    rows = [figures(d) for d in dirs if (d / "archive.sqlite").exists()]
     table = markdown(
         ["run", "evaluations", "best search", "champion (search / validated / held-out)", "first >= 1.0",
          "behaviour duplicates", "failed", "validations", "wall time"],
         [[r["run"], str(r["evaluations"]), fmt(r["best_search"]),
-          f"#{r['champion']}: {fmt(r['champion_search'])} / {fmt(r['champion_validated'])} / {fmt(r['champion_heldout'])}",
+          f"#{r['champion']}: {fmt(r['champion_search'])} / {fmt(r['champion_validated'])} / "
+          f"{fmt(r['champion_heldout'])}",
           str(r["first_over_one"] or "–"), f"{100 * r['fingerprint_hit_rate']:.0f}%", f"{100 * r['failed_share']:.0f}%",
           str(r["validations"]), f"{r['wall_s'] / 60:.0f} min"] for r in rows])
     sgd = out / "sgd-map"

@@ -56,8 +56,8 @@ def leftovers(run_pid: int) -> dict[str, list[str]]:
             continue
         if "evaluators.warm import serve" in text or "evaluators.child import main" in text:
             procs.append(text[:120])
-    return {"processes": procs, "temporary directories": glob.glob(f"{tmp}/evolve-cand-*") + glob.glob(f"{tmp}/evolve-warm-*"),
-            "cgroups": cgroups}
+    dirs = glob.glob(f"{tmp}/evolve-cand-*") + glob.glob(f"{tmp}/evolve-warm-*")
+    return {"processes": procs, "temporary directories": dirs, "cgroups": cgroups}
 
 
 def main(evaluations: int) -> None:
@@ -82,8 +82,8 @@ def main(evaluations: int) -> None:
         after = leftovers(proc.pid)
         conn = sqlite3.connect(run_dir / "archive.sqlite")
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        done = conn.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') AND operator != 'seed'")\
-            .fetchone()[0]
+        done = conn.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') "
+                            "AND operator != 'seed'").fetchone()[0]
         total = conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0]
         size = sum(f.stat().st_size for f in run_dir.iterdir()) / 1e6
     warm = [s for s in samples if s[1] >= evaluations * 0.1]

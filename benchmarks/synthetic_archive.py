@@ -105,8 +105,8 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
             evaluated.append((pid, p.fitness, p.generation))
             if p.fitness > best[p.island][0]:
                 best[p.island] = (p.fitness, pid)
-                events.append((EventKind.ELITE_ADDED.value, p.island, pid,
-                               json.dumps({"fitness": p.fitness, "descriptors": p.descriptors, "outcome": "new"}), created))
+                data = {"fitness": p.fitness, "descriptors": p.descriptors, "outcome": "new"}
+                events.append((EventKind.ELITE_ADDED.value, p.island, pid, json.dumps(data), created))
             if pid % 997 == 0:
                 p.validated_fitness = p.fitness - 0.05
                 p.metrics["validate"] = {"fitness": p.validated_fitness}
@@ -128,7 +128,8 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
                        "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        calls)
         for i, (f, pid) in enumerate(best):
-            db.execute("INSERT INTO islands VALUES (?, ?, ?, ?, ?)", (i, n // islands, 0, f if pid else None, pid or None))
+            db.execute("INSERT INTO islands VALUES (?, ?, ?, ?, ?)",
+                       (i, n // islands, 0, f if pid else None, pid or None))
         db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
                    (time.time(), n, MODELS[0], "Smaller steps late in the search help."))
         db.execute("UPDATE run SET state = 'finished'")

@@ -29,11 +29,12 @@ def main() -> None:
     rows = json.loads(proc.stdout)
     minutes = (time.perf_counter() - t0) / 60
     table = markdown(["seed", "search", "validated", "held-out"],
-                     [[r["seed"] + (" (the baseline's own rule, beta2 0.999 on the grid)" if r["seed"] == "adamw" else ""),
+                     [[r["seed"] + (" (textbook beta2 0.999, on the grid)" if r["seed"] == "adamw" else ""),
                        fmt(r["search"]["fitness"]), fmt(r["validate"]["fitness"]), fmt(r["heldout"]["fitness"])]
                       for r in rows])
     tasks = list(dict.fromkeys(t for r in rows for t in r["task_scores"]))
-    per_task = markdown(["seed", *tasks], [[r["seed"], *[fmt(r["task_scores"].get(t), 2) for t in tasks]] for r in rows])
+    per_task = markdown(["seed", *tasks],
+                        [[r["seed"], *[fmt(r["task_scores"].get(t), 2) for t in tasks]] for r in rows])
     note = f"\n\n`.venv/bin/python benchmarks/zoo.py` ({minutes:.0f} min on 2 cores)."
     publish("zoo", table + note)
     publish("zoo-tasks", per_task, ("benchmarks/RESULTS.md",))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 from evaluators.cascade import evaluate
@@ -83,7 +83,7 @@ class RayBackend:
                     ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
                              include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
                 self._started_here = True
-        self._remote = ray.remote(evaluate).options(
+        self._remote: Any = ray.remote(evaluate).options(
             num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
             retry_exceptions=False)
         self._refs: dict[Any, EvalJob] = {}

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ CGROUP = Path("/sys/fs/cgroup")
 _JOIN = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 97; shift; done; shift; exec "$@"'
 
 
-@lru_cache(maxsize=None)
+@cache
 def _root(controller: str) -> Path | None:
     """A writable hierarchy with this controller (v1 first), or None."""
     candidates = [CGROUP / controller] if (CGROUP / controller).is_dir() else []

@@ -27,8 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evaluators.child import BLOB_KEY, RESULT_FILE
 from evaluators.cgroups import JailCgroups, kill_process_group
+from evaluators.child import BLOB_KEY, RESULT_FILE
 from evolve.problem import Stage
 from evolve.program import FailureKind
 
@@ -170,11 +170,14 @@ class Sandbox:
                     oom = pids.oom_kills() > 0
                     pids.close()
             if oom and not timed_out:
-                return StageRun(None, FailureKind.MEMORY, "memory limit exceeded (cgroup)",
-                                _read_head(workdir / "output.txt", self.limits.max_output_chars), time.monotonic() - start)
+                return self._memory_failure(workdir, time.monotonic() - start)
             return self._outcome(workdir, proc.returncode, timed_out, timeout, time.monotonic() - start)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _memory_failure(self, workdir: Path, seconds: float) -> StageRun:
+        output = _read_head(workdir / "output.txt", self.limits.max_output_chars)
+        return StageRun(None, FailureKind.MEMORY, "memory limit exceeded (cgroup)", output, seconds)
 
     def _wrap(self, workdir: Path, problem_folder: str | None = None) -> list[str]:
         if not self.isolate:
@@ -231,8 +234,7 @@ class Sandbox:
                 kind = FailureKind.TIMEOUT if isinstance(exc, TimeoutError) else FailureKind.CRASH
                 return StageRun(None, kind, f"evaluation server: {exc}", "", time.monotonic() - start)
             if server.pids.oom_kills() > kills and not timed_out:
-                return StageRun(None, FailureKind.MEMORY, "memory limit exceeded (cgroup)",
-                                _read_head(workdir / "output.txt", self.limits.max_output_chars), time.monotonic() - start)
+                return self._memory_failure(workdir, time.monotonic() - start)
             return self._outcome(workdir, returncode, timed_out, timeout, time.monotonic() - start)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -79,7 +79,8 @@ class WarmServer:
         if not line:
             raise ServerDied("warm server exited")
         try:
-            return json.loads(line)
+            reply: dict[str, Any] = json.loads(line)
+            return reply
         except ValueError:
             raise ServerDied("warm server sent garbage") from None
 

@@ -119,7 +119,8 @@ def run(
     problem: Annotated[str | None, typer.Option(help="Problem folder (overrides problem.path).")] = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where the archive goes.")] = None,
     max_evaluations: Annotated[int | None, typer.Option(help="Evaluation budget.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (implies evaluator.backend=ray).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (implies evaluator.backend=ray).")]
+    = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
 ) -> None:
     """Start a new evolution."""
@@ -359,7 +360,7 @@ def problems(check: Annotated[Path | None, typer.Option("--check", help="Check a
 
     if check is not None:
         return _check_problem(check, json_)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, folder in builtin_problems().items():
         prob = load_problem_folder(folder, {})
         rows.append({"name": name, "version": prob.version, "path": str(folder),
@@ -393,7 +394,7 @@ def _check_problem(folder: Path, json_: bool) -> None:
     except (SyntaxError, StaticRuleViolation) as exc:
         raise ProblemError(f"{folder}: the seed program {name!r} breaks a static rule: {exc}") from None
     result = evaluate_all(ProblemRef(str(folder), {}), EvaluatorConfig(), [EvalJob(0, seed)], 1)[0]
-    report = {"folder": str(folder), "layout": layout, "problem": problem.name, "seed": name,
+    report: dict[str, Any] = {"folder": str(folder), "layout": layout, "problem": problem.name, "seed": name,
               "stages": [s.name for s in problem.stages], "ok": result.ok, "fitness": result.fitness,
               "metrics": result.metrics, "failure_kind": result.failure_kind, "reason": result.reason,
               "output": result.output[-2000:], "seconds": round(result.seconds, 2)}
@@ -433,7 +434,7 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
         raise ProblemError(f"--by: {by!r} is neither 'validated' nor 'search'")
     best = store.top(n, by=by)
     results = evaluate_all(ref, cfg.evaluator, [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best], parallel)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p, r in zip(best, results, strict=True):
         result = stage_result(r)
         store.record_stage(p.id or 0, "heldout", result)
@@ -517,7 +518,7 @@ def ui(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (sev
        token: Annotated[bool, typer.Option("--token", help="Require the printed access token on loopback too "
                                            "(a machine shared with other users).")] = False) -> None:
     """Serve a live web view of runs (read-only; new results appear while a run goes on)."""
-    from evolve.ui.server import is_loopback, serve
+    from evolve.ui.server import serve
 
     def ready(url: str) -> None:
         err.print(f"evolve ui: {url}" + ("  (the token is required: keep it private)" if "token=" in url else ""))

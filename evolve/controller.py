@@ -15,11 +15,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from evaluators.jobs import Backend, EvalJob, EvalResult, JobKind
 from evolve.config import RunConfig
+from evolve.errors import RunError
 from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
 from evolve.llm.operators import LLMTools
@@ -28,7 +30,6 @@ from evolve.mutation.registry import build_operators
 from evolve.problem import Problem
 from evolve.program import Program, RunState, Status
 from evolve.proposer import Draft, Proposer
-from evolve.errors import RunError
 from evolve.recorder import Recorder
 from evolve.store import LineageStore
 from islands.archipelago import Archipelago
@@ -176,9 +177,9 @@ class Controller:
         """Block until a job finishes or an LLM reply lands (never spin: a busy main thread would starve
         the LLM worker threads of the GIL)."""
         if self.backend.in_flight() == 0:
-            pending: list[Future[object]] = [*self.drafts]  # type: ignore[list-item]
+            pending: list[Future[Any]] = [*self.drafts]
             if self.llm and self.llm.insight_future:
-                pending.append(self.llm.insight_future)  # type: ignore[arg-type]
+                pending.append(self.llm.insight_future)
             wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
         else:
             for result in self.backend.wait(timeout=0.05 if self.drafts else 0.25):
@@ -284,9 +285,9 @@ class Controller:
     def _queue_island_bests(self, islands: range | list[int]) -> None:
         if not (self.validate and self.cfg.validation.island_bests):
             return
-        ids = {self.archipelago.counters[i].best_program_id for i in islands} - {None}
+        ids = {pid for i in islands if (pid := self.archipelago.counters[i].best_program_id) is not None}
         queued = {pid for pid, _ in self.to_validate} | self.validating
-        for pid in self.store.needs_validation(ids - queued):  # type: ignore[arg-type]
+        for pid in self.store.needs_validation(ids - queued):
             self.to_validate.append((pid, True))
 
     def _queue_final_validations(self) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import hashlib
 
-
 _WITH_DOCSTRING = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 

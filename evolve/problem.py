@@ -114,7 +114,7 @@ class Problem(ABC):
     def seed_programs(self) -> dict[str, str]:
         """Seed programs by name; the first is the default starting point."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (a hook: doing nothing is a fine default)
         """Warm up in a warm evaluation server before it forks candidates (build data, import...)."""
 
     @abstractmethod

@@ -94,7 +94,8 @@ class Proposer:
         child, calls = draft.child, []
         try:
             proposal = written()
-            child.code, child.operator_info, child.llm, calls = proposal.code, proposal.info, proposal.llm, proposal.calls
+            child.code, child.operator_info, child.llm = proposal.code, proposal.info, proposal.llm
+            calls = proposal.calls
             split_blocks(child.code)
             check_program(child.code, self.allowed_imports, self.problem.code_rules)
             child.code_hash = proposal.code_hash or code_hash(child.code)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from evolve.program import Program
 from evolve.store import ARCHIVE, LineageStore, StoreError
 
@@ -83,7 +82,8 @@ def lineage_report(store: LineageStore, program_id: int) -> list[dict[str, Any]]
         steps.append({
             "id": row["id"], "operator": row["operator"], "status": row["status"], "generation": row["generation"],
             "fitness": row["fitness"], "validated_fitness": row["validated_fitness"], "fitness_change": change,
-            "parent_ids": row["parent_ids"], "mates": [{"id": m, "fitness": mates.get(m)} for m in row["parent_ids"][1:]],
+            "parent_ids": row["parent_ids"],
+            "mates": [{"id": m, "fitness": mates.get(m)} for m in row["parent_ids"][1:]],
             "llm_model": row["llm_model"], "summary": row["operator_info"].get("summary"),
         })
         previous = row["fitness"]

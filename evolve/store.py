@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,15 +392,16 @@ class LineageStore:
         db.execute(f"UPDATE programs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
                    [*values.values(), program.id])
 
-    def _save_rng(self, db: sqlite3.Connection, rng_state: dict[str, Any] | None) -> None:
+    def _save_rng(self, db: sqlite3.Connection, rng_state: Mapping[str, Any] | None) -> None:
         if rng_state is not None:
-            db.execute("UPDATE run SET rng_state_json = ?, updated_at = ? WHERE id = 1", (_dumps(rng_state), time.time()))
+            db.execute("UPDATE run SET rng_state_json = ?, updated_at = ? WHERE id = 1",
+                       (_dumps(rng_state), time.time()))
 
     def add_seed(self, program: Program) -> int:
         with self._transaction() as db:
             return self._insert(db, program)
 
-    def propose(self, child: Program, calls: Iterable[Any], rng_state: dict[str, Any] | None) -> int:
+    def propose(self, child: Program, calls: Iterable[Any], rng_state: Mapping[str, Any] | None) -> int:
         """An accepted child (``proposed``, or ``evaluating`` when it goes straight to a slot)."""
         with self._transaction() as db:
             self._insert(db, child)
@@ -408,7 +409,7 @@ class LineageStore:
             self._save_rng(db, rng_state)
         return child.id or 0
 
-    def reject(self, child: Program, calls: Iterable[Any], rng_state: dict[str, Any] | None) -> int:
+    def reject(self, child: Program, calls: Iterable[Any], rng_state: Mapping[str, Any] | None) -> int:
         """A child that will never be trained, with its reason (and the LLM attempts that wrote it)."""
         assert child.status == Status.REJECTED and child.rejection is not None
         return self.propose(child, calls, rng_state)
@@ -671,7 +672,7 @@ class LineageStore:
         """Every finished child in completion order: (id, island, status, failure kind, fitness, finished at)."""
         rows = self._db.execute(f"SELECT id, island, status, failure_kind, fitness, eval_finished_at FROM programs "
                                 f"WHERE operator != 'seed' AND status IN {_FINISHED} ORDER BY eval_finished_at, id")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     def failure_rows(self, limit: int) -> list[dict[str, Any]]:
         """The newest failed or rejected (not duplicate) children, newest first."""
@@ -686,7 +687,7 @@ class LineageStore:
         rows = self._db.execute(
             "SELECT COALESCE(failure_kind, rejection), operator, llm_model, COUNT(*) FROM programs WHERE "
             "status = 'failed' OR (status = 'rejected' AND rejection IN ('invalid', 'operator')) GROUP BY 1, 2, 3")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     # -- events and island counters --------------------------------------------------------------
     def events(self, after_seq: int = 0) -> list[StoredEvent]:
@@ -726,7 +727,8 @@ class LineageStore:
         if program_id is None:
             rows = self._db.execute("SELECT * FROM llm_calls ORDER BY id").fetchall()
         else:
-            rows = self._db.execute("SELECT * FROM llm_calls WHERE program_id = ? ORDER BY id", (program_id,)).fetchall()
+            rows = self._db.execute("SELECT * FROM llm_calls WHERE program_id = ? ORDER BY id",
+                                    (program_id,)).fetchall()
         return [dict(r) for r in rows]
 
     def llm_spend(self) -> dict[str, dict[str, Any]]:
@@ -748,8 +750,9 @@ class LineageStore:
         """(started at, cumulative cost, cumulative tokens) after each LLM attempt, in time order."""
         rows = self._db.execute(
             "SELECT started_at, SUM(COALESCE(cost, 0)) OVER w, SUM(COALESCE(tokens_in, 0) + COALESCE(tokens_out, 0)) "
-            "OVER w FROM llm_calls WINDOW w AS (ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) ORDER BY started_at, id")
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+            "OVER w FROM llm_calls WINDOW w AS (ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) "
+            "ORDER BY started_at, id")
+        return [tuple(r) for r in rows]
 
     def insights(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._db.execute("SELECT * FROM insights ORDER BY id").fetchall()]

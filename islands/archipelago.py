@@ -98,7 +98,7 @@ class Archipelago:
         n = len(self.islands)
         if n < 2:
             return []
-        movers = []
+        movers: list[tuple[int, int, Elite]] = []
         for i, island in enumerate(self.islands):
             best = sorted(island.elites(), key=lambda e: (-e.fitness, e.program_id))[: self.config.migration_count]
             movers.extend((i, (i + 1) % n, e) for e in best)
@@ -118,7 +118,8 @@ class Archipelago:
 
     def reset(self, island: int, lookup: Callable[[int], ProgramSummary]) -> list[IslandEvent]:
         """Empty a stagnant island and reseed it with the best program of the best other island."""
-        donors = [(c.best_fitness, j) for j, c in enumerate(self.counters) if j != island and c.best_fitness is not None]
+        donors = [(c.best_fitness, j) for j, c in enumerate(self.counters)
+                  if j != island and c.best_fitness is not None]
         if not donors:
             return []
         _, donor = max(donors)

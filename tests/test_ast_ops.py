@@ -7,10 +7,10 @@ import ast
 import numpy as np
 import pytest
 
-from evolve.mutation.ast_ops import EditFailed, Mutator, _in_scope_names, crossover
 from evolve.hashing import code_hash
-from evolve.mutation.blocks import block_bodies, split_blocks
 from evolve.loader import builtin_problems, load_problem_folder
+from evolve.mutation.ast_ops import EditFailed, Mutator, _in_scope_names, crossover
+from evolve.mutation.blocks import block_bodies, split_blocks
 
 
 def _fixed_parts(code: str) -> list[str]:

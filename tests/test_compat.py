@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import cli_json, db, run_cli
-from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
 from openai_server import OpenAIServer, Reply, Request
+
+from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
 
 OE_SEED = '''"""Guess numbers close to 0.5 (numpy is imported outside the evolve block)."""
 import numpy as np
@@ -70,7 +70,8 @@ def _oe_folder(root: Path, llm_url: str | None = None) -> Path:
     config = {
         "max_iterations": 20, "random_seed": 4, "checkpoint_interval": 5, "log_level": "INFO",
         "database": {"num_islands": 2, "migration_interval": 4, "population_size": 40, "archive_size": 10},
-        "evaluator": {"cascade_evaluation": True, "cascade_thresholds": [0.7], "timeout": 30, "parallel_evaluations": 2},
+        "evaluator": {"cascade_evaluation": True, "cascade_thresholds": [0.7], "timeout": 30,
+                      "parallel_evaluations": 2},
         "prompt": {"system_message": "Make solve() return three numbers close to 0.5.", "num_top_programs": 2},
         "diff_based_evolution": False, "allow_full_rewrites": True,
     }

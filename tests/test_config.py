@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, run_cli
+
 from evolve.config import ConfigError, RunConfig, defaults_yaml, load_config
 
 

@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 
 import pytest
+from fakes import InstantBackend, behaviour
 
 from evolve.config import load_config
 from evolve.controller import Controller
@@ -16,7 +17,6 @@ from evolve.problem import Problem, Stage
 from evolve.program import RejectionKind, RunState, Status
 from evolve.runner import create_run
 from evolve.store import LineageStore
-from fakes import InstantBackend, behaviour
 from islands.archipelago import Archipelago
 
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, cli_json, db, run_cli
 
 
@@ -55,7 +54,8 @@ def test_rejected_and_duplicate_children_are_recorded_with_reasons(finished_run:
     behaviour = [r for r in rejected if r["rejection"] == "duplicate_behaviour"]
     assert dups and behaviour, "both kinds of duplicates occur in a function_min run"
     for r in dups:
-        original = conn.execute("SELECT id, code_hash, status FROM programs WHERE id=?", (r["duplicate_of"],)).fetchone()
+        original = conn.execute("SELECT id, code_hash, status FROM programs WHERE id=?",
+                                (r["duplicate_of"],)).fetchone()
         assert original["code_hash"] == r["code_hash"] and original["id"] < r["id"]
         assert f"duplicate of program {original['id']}" == r["reason"]
     for r in behaviour:  # same behaviour on the probe, other code; never trained
@@ -170,7 +170,8 @@ def test_a_run_that_stops_on_an_error_is_marked_failed(tmp_path: Path) -> None:
     broken = tmp_path / "broken_seed"
     broken.mkdir()
     (broken / "initial_program.py").write_text("def search(f, dim, budget, rng):\n    raise ValueError('no')\n")
-    (broken / "evaluator.py").write_text("def evaluate(path):\n    import runpy\n    runpy.run_path(path)['search'](None, 1, 1, None)\n")
+    (broken / "evaluator.py").write_text(
+        "def evaluate(path):\n    import runpy\n    runpy.run_path(path)['search'](None, 1, 1, None)\n")
     proc = run_cli("run", "--problem", str(broken), "--run-dir", str(run_dir), "--max-evaluations", "5", check=False)
     assert proc.returncode == 2 and "seed program" in proc.stderr and "Traceback" not in proc.stderr
     status = cli_json("status", str(run_dir))

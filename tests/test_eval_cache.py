@@ -20,7 +20,8 @@ def test_a_second_run_reuses_results_and_a_new_problem_version_does_not(tmp_path
     _run(tmp_path / "b", problem, cache)  # same seed, one slot: the same programs come up again
     first = {r["code_hash"]: r["fitness"] for r in db(tmp_path / "a").execute(
         "SELECT code_hash, fitness FROM programs WHERE status='evaluated'")}
-    second = db(tmp_path / "b").execute("SELECT code_hash, fitness, metrics FROM programs WHERE status='evaluated'").fetchall()
+    second = db(tmp_path / "b").execute(
+        "SELECT code_hash, fitness, metrics FROM programs WHERE status='evaluated'").fetchall()
     hits = [r for r in second if '"cached": true' in r["metrics"]]
     assert len(hits) == len(second) > 5  # every success of run a was remembered, seed included
     assert all(first[r["code_hash"]] == r["fitness"] for r in hits)

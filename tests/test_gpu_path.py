@@ -60,7 +60,8 @@ def test_the_gpu_suite_has_every_role_with_larger_tasks() -> None:
     assert problem.tasks_for("select") == gpu["select"]
     small = get_task("char_lm_gpu_w128")  # the smallest GPU task builds and trains on a CPU too
     params = {n: p.unsqueeze(0) for n, p in small.init_params(0).items()}
-    assert sum(p.numel() for p in params.values()) > 10 * sum(p.numel() for p in get_task("char_lm").init_params(0).values())
+    cpu_params = sum(p.numel() for p in get_task("char_lm").init_params(0).values())
+    assert sum(p.numel() for p in params.values()) > 10 * cpu_params
     assert task_steps("char_lm_gpu") > task_steps("char_lm")
 
 
@@ -76,13 +77,15 @@ def test_packing_limits_follow_num_gpus() -> None:
 
 def test_prepare_never_initialises_cuda_for_a_gpu_problem() -> None:
     """The warm server runs prepare() and then forks candidates: CUDA must still be untouched."""
-    code = ("import torch, sys\n"
-            "sys.path.insert(0, %r)\n"
-            "from evolve.loader import load_problem_folder\n"
-            "from pathlib import Path\n"
-            "p = load_problem_folder(Path(%r), {'device': 'cuda'})\n"
-            "p.prepare()\n"
-            "print('initialised', torch.cuda.is_initialized())\n") % (str(Path(__file__).parent.parent), str(FOLDER))
+    code = "\n".join([
+        "import torch, sys",
+        f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})",
+        "from evolve.loader import load_problem_folder",
+        "from pathlib import Path",
+        f"p = load_problem_folder(Path({str(FOLDER)!r}), {{'device': 'cuda'}})",
+        "p.prepare()",
+        "print('initialised', torch.cuda.is_initialized())",
+    ])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")})
     assert "initialised False" in out.stdout, out.stderr

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_cli
+
 from evaluators.cgroups import JailCgroups
 from evaluators.sandbox import bubblewrap_available
 from problems.function_min.problem import shifted

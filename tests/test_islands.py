@@ -59,7 +59,7 @@ def test_a_stagnant_island_is_reset_from_the_best_other_island() -> None:
     arch = Archipelago(IslandsConfig(num_islands=2, stagnation_evaluations=3), DESCRIPTORS)
     arch.seed(_p(1, 0.1))
     arch.record_result(1, _p(2, 0.9, a=8.0))
-    for pid in (3, 4, 5):
+    for _ in range(3):
         arch.record_result(0, None)  # three failures in a row on island 0
     assert arch.stagnant() == [0]
     events = arch.reset(0, {2: _p(2, 0.9, a=8.0)}.__getitem__)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openai_server import OpenAIServer, Reply, Request
 
 from evolve.config import BudgetConfig, ConfigError, LLMConfig, ModelConfig
 from evolve.llm.client import LLMCallFailed, LLMClient
 from evolve.llm.prompts import PromptError, PromptLibrary
-from evolve.secrets import redact
 from evolve.llm.selector import ModelSelector
-from openai_server import OpenAIServer, Reply, Request
+from evolve.secrets import redact
 
 MESSAGES = [{"role": "user", "content": "hello " * 40}]
 
@@ -115,7 +115,8 @@ def test_prompt_templates_are_overridable_files(tmp_path: Path) -> None:
     (tmp_path / "diff.md").write_text("Only this: {{parent}}")
     lib = PromptLibrary(str(tmp_path))
     assert lib.render("diff", {"parent": "P"}) == "Only this: P\n"
-    assert "SEARCH" in PromptLibrary().render("diff", {k: "" for k in ("parent", "history", "inspirations", "insights")})
+    blanks = {k: "" for k in ("parent", "history", "inspirations", "insights")}
+    assert "SEARCH" in PromptLibrary().render("diff", blanks)
     (tmp_path / "repair.md").write_text("{{no_such_thing}}")
     with pytest.raises(PromptError, match=r"repair.md: unknown placeholder \{\{no_such_thing\}\}"):
         PromptLibrary(str(tmp_path)).render("repair", {"parent": "", "failure": ""})

@@ -47,7 +47,8 @@ def test_formatting_noise_is_tolerated() -> None:
 
 
 def test_several_blocks_apply_in_order() -> None:
-    reply = diff("    state = {}", "    state = {'m': 0}") + "then\n" + diff("    return new, state", "    return new * 1, state")
+    reply = diff("    state = {}", "    state = {'m': 0}") + "then\n" + \
+        diff("    return new, state", "    return new * 1, state")
     child = apply_diff(PARENT, parse_diff(reply))
     assert "state = {'m': 0}" in child and "return new * 1, state" in child
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, cli_json, db, run_cli
-from evolve.mutation.blocks import block_bodies
 from openai_server import OpenAIServer, Reply, Request
+
+from evolve.mutation.blocks import block_bodies
 
 SECRET = "sk-scripted-0123456789abcdefSECRET"
 FAULTS = ["nomatch", "outside", "prose", "empty", "429", "500", "slow", "badjson"]

@@ -9,20 +9,27 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import run_cli
+
 from evaluators.cascade import evaluate
 from evaluators.jobs import EvalJob, JobKind
 from evaluators.sandbox import Limits
 from evaluators.static_rules import StaticRuleViolation, check_program
 from evolve.loader import ProblemRef, builtin_problems, load_problem_folder
 from evolve.problem import ProblemError
-from problems.optimizer_discovery.baselines import (BETA2S, CACHE, HARNESS_VERSION, adamw_curve, adamw_update,
-                                                    cache_key, curve_for_seeds, seed_losses_at)
+from problems.optimizer_discovery.baselines import (
+    BETA2S,
+    CACHE,
+    HARNESS_VERSION,
+    adamw_curve,
+    adamw_update,
+    cache_key,
+    curve_for_seeds,
+    seed_losses_at,
+)
 from problems.optimizer_discovery.problem import BASELINE_SEEDS, load_rule
 from problems.optimizer_discovery.tasks import SUITES, TASKS, get_task
-from problems.optimizer_discovery.train import (LR_GRID, budget_ratio, probe, run_rule, schedule, train,
-                                                val_losses)
+from problems.optimizer_discovery.train import LR_GRID, budget_ratio, probe, run_rule, schedule, train, val_losses
 
 FOLDER = builtin_problems()["optimizer_discovery"]
 PROBLEM = load_problem_folder(FOLDER, {})
@@ -69,7 +76,8 @@ def test_vmapped_lr_sweep_equals_sequential(seed_name: str) -> None:
 
 
 def test_rules_vmap_cannot_batch_fall_back_to_sequential() -> None:
-    code = SEEDS["adamw"].replace("    m = 0.9", "    if grad.abs().max() > 1e6:\n        grad = grad * 0.0\n    m = 0.9", 1)
+    branch = "    if grad.abs().max() > 1e6:\n        grad = grad * 0.0\n    m = 0.9"
+    code = SEEDS["adamw"].replace("    m = 0.9", branch, 1)
     init_state, update = load_rule(code)
     params, vectorised = run_rule(get_task("quadratic"), lambda: load_rule(code), (0,), 10, LR_GRID[:3])
     assert not vectorised and params[0]["x"].shape == (3, 100)
@@ -127,7 +135,8 @@ def test_the_tuned_baseline_written_as_a_candidate_scores_one() -> None:
             return direction * r, state
 
         init_state, _ = load_rule(SEEDS["adamw"])
-        params, _ = run_rule(task, lambda: (init_state, update), PROBLEM.seeds["select"], task.steps)
+        params, _ = run_rule(task, lambda init=init_state, upd=update: (init, upd), PROBLEM.seeds["select"],
+                             task.steps)
         losses = [val_losses(task, params[s]) for s in PROBLEM.seeds["select"]]
         mean = [sum(v) / len(v) for v in zip(*losses, strict=True)]
         assert budget_ratio(min(mean), curve) == pytest.approx(1.0, abs=0.02), name
@@ -176,7 +185,8 @@ def test_selection_signal_stands_above_seed_noise(name: str) -> None:
 
 def test_fingerprints_see_behaviour() -> None:
     adamw = SEEDS["adamw"]
-    respelled = adamw.replace("(1 - 0.9) * grad", "grad * (1 - 0.9)").replace("m_hat / (torch", "(1.0 * m_hat) / (torch")
+    respelled = adamw.replace("(1 - 0.9) * grad", "grad * (1 - 0.9)")
+    respelled = respelled.replace("m_hat / (torch", "(1.0 * m_hat) / (torch")
     other = adamw.replace("0.999", "0.99")
 
     def fp(code: str) -> str:
@@ -278,7 +288,7 @@ def test_the_runtime_torch_of_a_rule_is_an_allow_list() -> None:
     assert view.linalg.matrix_norm is torch.linalg.matrix_norm and view.zeros_like is torch.zeros_like
     assert view.float32 is torch.float32 and view.sqrt is torch.sqrt
     with pytest.raises(AttributeError):
-        view.linalg.torch  # a submodule view is an allow-list too
+        _ = view.linalg.torch  # a submodule view is an allow-list too
     safe_getattr = update.__globals__["__builtins__"]["getattr"]  # type: ignore[attr-defined]
     with pytest.raises(AttributeError):
         safe_getattr(view.zeros_like, "__self__")

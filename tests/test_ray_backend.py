@@ -32,4 +32,5 @@ def test_llm_keys_stay_out_of_ray_workers(tmp_path: Path) -> None:
     rows = db(run_dir).execute("SELECT metrics FROM programs WHERE status='evaluated'").fetchall()
     assert rows
     for (metrics,) in rows:
-        assert json.loads(metrics)["main"]["key_seen"] == {"os_environ": False, "proc_self": False, "proc_parent": False}
+        seen = json.loads(metrics)["main"]["key_seen"]
+        assert seen == {"os_environ": False, "proc_self": False, "proc_parent": False}

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, cli_json, db, evolve_cmd
 
 ray = pytest.importorskip("ray")

@@ -51,7 +51,8 @@ def test_a_good_program_passes_every_stage() -> None:
     ("import ctypes\ndef search(f, dim, budget, rng):\n    ctypes.string_at(0)\n", FailureKind.CRASH),
     ("def search(f, dim, budget, rng):\n    return 'nope'\n", FailureKind.CONTRACT),
     ("def search(f, dim, budget, rng):\n    return [float('nan')] * dim\n", FailureKind.NAN),
-    ("def search(f, dim, budget, rng):\n    for _ in range(budget + 5):\n        f([0.0] * dim)\n    return [0.0] * dim\n",
+    ("def search(f, dim, budget, rng):\n    for _ in range(budget + 5):\n        f([0.0] * dim)\n"
+     "    return [0.0] * dim\n",
      FailureKind.CONTRACT),
     ("import not_a_module\ndef search(f, dim, budget, rng):\n    return [0.0] * dim\n", FailureKind.IMPORT),
     ("def search(f, dim, budget, rng) return 1\n", FailureKind.SYNTAX),

@@ -62,7 +62,8 @@ def test_rejections_duplicates_and_fingerprints(tmp_path: Path) -> None:
     assert store.find_by_fingerprint("fp", exclude_id=b) == a and store.find_by_fingerprint("fp", exclude_id=a) is None
     store.reject_duplicate_behaviour(b, a, "fp")
     got = store.get(b)
-    assert got.status == Status.REJECTED and got.rejection == RejectionKind.DUPLICATE_BEHAVIOUR and got.duplicate_of == a
+    assert got.status == Status.REJECTED and got.rejection == RejectionKind.DUPLICATE_BEHAVIOUR
+    assert got.duplicate_of == a
     assert store.counts()["rejections"] == {"duplicate_code": 1, "duplicate_behaviour": 1}
     assert store.submitted_children() == 1
     with pytest.raises(AssertionError):
@@ -94,7 +95,8 @@ def test_llm_provenance_round_trips_through_the_columns(tmp_path: Path) -> None:
     llm = LLMProvenance(model="m", prompt="[]", response="r", tokens_in=3, tokens_out=4, cost=0.01, latency_s=0.5)
     cid = store.propose(_child(sid, llm=llm, status=Status.PROPOSED), [], None)
     assert store.get(cid).llm == llm
-    row = sqlite3.connect(store.path).execute("SELECT llm_model, llm_cost FROM programs WHERE id = ?", (cid,)).fetchone()
+    row = sqlite3.connect(store.path).execute("SELECT llm_model, llm_cost FROM programs WHERE id = ?",
+                                              (cid,)).fetchone()
     assert row == ("m", 0.01)  # plain columns for sqlite3/pandas readers
 
 

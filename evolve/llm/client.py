@@ -80,7 +80,7 @@ class LLMClient:
                 if not value:
                     raise ConfigError(f"llm.models.{i}.api_key_env: environment variable {m.api_key_env} is not set")
                 self._keys[m.model] = value
-        self._litellm = import_litellm() if cfg.models else None
+        self._litellm: Any = import_litellm() if cfg.models else None
         self._slots = threading.BoundedSemaphore(cfg.max_concurrency)
         self._lock = threading.Lock()
         self.spent = Spend(spent_tokens, spent_cost)
@@ -112,7 +112,7 @@ class LLMClient:
             with self._slots:
                 t0 = time.monotonic()
                 try:
-                    resp = self._litellm.completion(  # type: ignore[union-attr]
+                    resp = self._litellm.completion(
                         model=model.model, messages=messages, temperature=model.temperature,
                         max_tokens=model.max_tokens, timeout=model.timeout_s, api_base=model.api_base,
                         api_key=self._api_key(model), num_retries=0, max_retries=0)
@@ -155,7 +155,7 @@ class LLMClient:
             return ((record.tokens_in or 0) * (model.price_in_per_mtok or 0.0)
                     + (record.tokens_out or 0) * (model.price_out_per_mtok or 0.0)) / 1e6
         try:  # litellm knows the prices of hosted models; it raises for custom/local ones
-            return float(self._litellm.completion_cost(completion_response=resp))  # type: ignore[union-attr]
+            return float(self._litellm.completion_cost(completion_response=resp))
         except Exception:  # noqa: BLE001
             return None
 
@@ -163,14 +163,14 @@ class LLMClient:
         if status is not None:
             return int(status) in RETRYABLE_STATUS or int(status) >= 500
         lit = self._litellm
-        return isinstance(exc, (lit.Timeout, lit.APIConnectionError, lit.InternalServerError,  # type: ignore[union-attr]
-                                lit.ServiceUnavailableError, lit.RateLimitError))  # type: ignore[union-attr]
+        return isinstance(exc, (lit.Timeout, lit.APIConnectionError, lit.InternalServerError,
+                                lit.ServiceUnavailableError, lit.RateLimitError))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(self.cfg.backoff_s * 2 ** attempt, self.cfg.backoff_max_s) * random.uniform(0.5, 1.0)
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
-        return delay
+        return float(delay)
 
 
 def _retry_after(exc: Exception) -> float | None:

@@ -8,8 +8,8 @@ built from the archive on the controller's thread; the call runs in a worker thr
 from __future__ import annotations
 
 from evolve.llm.client import CallRecord
-from evolve.llm.prompts import fitness_text, metrics_summary, truncate, what_changed
 from evolve.llm.operators import LLMTools, system_prompt
+from evolve.llm.prompts import fitness_text, metrics_summary, truncate, what_changed
 from evolve.problem import Problem
 from evolve.program import Program, Status
 from evolve.secrets import redact

@@ -14,8 +14,15 @@ from typing import Any
 
 from evolve.config import LLMConfig
 from evolve.llm.client import CallRecord, LLMCallFailed, LLMClient
-from evolve.llm.prompts import (PromptLibrary, history_section, insights_section, inspirations_section,
-                                program_section, tried_section, truncate)
+from evolve.llm.prompts import (
+    PromptLibrary,
+    history_section,
+    insights_section,
+    inspirations_section,
+    program_section,
+    tried_section,
+    truncate,
+)
 from evolve.mutation.base import OperatorContext, OperatorFailed, Proposal
 from evolve.mutation.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
 from evolve.problem import Problem

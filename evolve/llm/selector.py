@@ -59,13 +59,13 @@ class ModelSelector:
         total = sum(a.calls for a in self.arms.values())
         costs = [a.mean_cost for a in self.arms.values()]
         priced = bool(costs) and all(c is not None and c > 0 for c in costs)
-        cheapest = min(c for c in costs if c is not None) if priced else 1.0  # type: ignore[type-var]
+        cheapest = min(c for c in costs if c is not None) if priced else 1.0
         out = {}
         for name, arm in self.arms.items():
             if arm.calls == 0:
                 out[name] = math.inf
                 continue
-            value = arm.mean_reward / (arm.mean_cost / cheapest) if priced else arm.mean_reward  # type: ignore[operator]
+            value = arm.mean_reward / ((arm.mean_cost or cheapest) / cheapest) if priced else arm.mean_reward
             out[name] = value + self.cfg.bandit_exploration * math.sqrt(2 * math.log(max(total, 1)) / arm.calls)
         return out
 

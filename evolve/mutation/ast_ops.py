@@ -10,6 +10,7 @@ import ast
 import copy
 import math
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -51,7 +52,10 @@ def _name_expr(dotted: str) -> ast.expr:
     return node
 
 
-def _nodes(trees: list[ast.Module], kind: type | tuple[type, ...]) -> list[ast.AST]:
+_Node = TypeVar("_Node", bound=ast.AST)
+
+
+def _nodes(trees: list[ast.Module], kind: type[_Node]) -> list[_Node]:
     return [n for t in trees for n in ast.walk(t) if isinstance(n, kind)]
 
 
@@ -98,7 +102,7 @@ def _replaceable(e: ast.expr) -> bool:
 def _get(slot: tuple[ast.AST, str, int | None]) -> ast.expr:
     parent, fld, idx = slot
     v = getattr(parent, fld)
-    return v[idx] if idx is not None else v
+    return cast(ast.expr, v[idx] if idx is not None else v)
 
 
 def _set(slot: tuple[ast.AST, str, int | None], new: ast.expr) -> None:
@@ -112,7 +116,7 @@ def _set(slot: tuple[ast.AST, str, int | None], new: ast.expr) -> None:
 def _enclosing_function(trees: list[ast.Module], line: int | None) -> ast.AST | None:
     if line is None:
         return None
-    funcs = [f for f in _nodes(trees, (ast.FunctionDef, ast.AsyncFunctionDef))
+    funcs = [f for f in _nodes(trees, ast.FunctionDef) + _nodes(trees, ast.AsyncFunctionDef)
              if f.lineno <= line <= (f.end_lineno or f.lineno)]
     return max(funcs, key=lambda f: f.lineno, default=None)  # the innermost
 
@@ -164,6 +168,7 @@ class Mutator:
             raise EditFailed("no numeric constant")
         c = consts[int(rng.integers(len(consts)))]
         v = c.value
+        assert isinstance(v, (int, float))  # filtered above
         if isinstance(v, int) and abs(v) < 16:
             c.value = int(v + rng.choice([-1, 1]))
         elif v == 0:
@@ -174,7 +179,7 @@ class Mutator:
             c.value = int(round(scaled)) if isinstance(v, int) else float(f"{scaled:.4g}")
 
     def swap_binop(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
-        ops = [n for n in _nodes(trees, ast.BinOp) if _BINOP_NAMES.get(type(n.op)) in self.p.binary_ops]
+        ops = [n for n in _nodes(trees, ast.BinOp) if _BINOP_NAMES.get(type(n.op), "") in self.p.binary_ops]
         if not ops or len(self.p.binary_ops) < 2:
             raise EditFailed("no swappable binary op")
         node = ops[int(rng.integers(len(ops)))]
@@ -185,10 +190,10 @@ class Mutator:
     def toggle_negation(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
         """Drop a unary minus, or negate an expression."""
         slots = _value_exprs(trees)
-        negs = [s for s in slots if isinstance(_get(s), ast.UnaryOp) and isinstance(_get(s).op, ast.USub)]
+        negs = [(s, e) for s in slots if isinstance(e := _get(s), ast.UnaryOp) and isinstance(e.op, ast.USub)]
         if negs and rng.random() < 0.5:
-            slot = negs[int(rng.integers(len(negs)))]
-            _set(slot, _get(slot).operand)  # type: ignore[attr-defined]
+            slot, neg = negs[int(rng.integers(len(negs)))]
+            _set(slot, neg.operand)
         elif slots:
             slot = slots[int(rng.integers(len(slots)))]
             _set(slot, ast.UnaryOp(ast.USub(), _get(slot)))
@@ -196,7 +201,7 @@ class Mutator:
             raise EditFailed("no expression")
 
     def swap_call(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
-        calls = [c for c in _nodes(trees, ast.Call) if _dotted(c.func) in self.p.calls]
+        calls = [c for c in _nodes(trees, ast.Call) if (_dotted(c.func) or "") in self.p.calls]
         if not calls or len(self.p.calls) < 2:
             raise EditFailed("no swappable call")
         node = calls[int(rng.integers(len(calls)))]

@@ -37,7 +37,7 @@ def _lines(text: str) -> list[str]:
 def parse_diff(reply: str) -> list[Edit]:
     """The SEARCH/REPLACE blocks of a reply, in order."""
     edits: list[Edit] = []
-    state, search, replace = "out", [], []  # type: ignore[var-annotated]
+    state, search, replace = "out", list[str](), list[str]()
     for line in _lines(reply):
         if state == "out":
             if _SEARCH.match(line):

@@ -37,7 +37,8 @@ def overview(store: LineageStore) -> dict[str, Any]:
     info = store.run_info()
     cfg = _config(store)
     champion = store.champion()
-    finished = store.finished_timeline()  # (id, island, status, failure_kind, fitness, finished_at), in completion order
+    # (id, island, status, failure_kind, fitness, finished_at), in completion order
+    finished = store.finished_timeline()
     islands = cfg["islands"]["num_islands"]
     best, per_island = -math.inf, [-math.inf] * islands
     best_series: list[list[float | int | None]] = []

@@ -145,13 +145,17 @@ class Handler(BaseHTTPRequestHandler):
         if STATIC not in path.parents or not path.is_file():
             return self._send(404, b"not found", "text/plain; charset=utf-8")
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        self._send(200, path.read_bytes(), kind + ("; charset=utf-8" if kind.startswith(("text/", "application/j")) else ""))
+        charset = "; charset=utf-8" if kind.startswith(("text/", "application/j")) else ""
+        self._send(200, path.read_bytes(), kind + charset)
 
     def _api(self, parts: list[str], query: dict[str, list[str]]) -> None:
         runs = self.server.runs
         if parts == ["runs"]:
-            return self._json([{"index": i, "name": r.dir.name, **r.ask(lambda s: {
-                "problem": s.run_info()["problem_name"], "state": str(s.run_info()["state"])})} for i, r in enumerate(runs)])
+            def describe(s: LineageStore) -> dict[str, str]:
+                info = s.run_info()
+                return {"problem": info["problem_name"], "state": str(info["state"])}
+
+            return self._json([{"index": i, "name": r.dir.name, **r.ask(describe)} for i, r in enumerate(runs)])
         if parts == ["compare"]:
             stores = {f"{i}: {r.dir.name}": r for i, r in enumerate(runs)}
             with _all_locked(runs):

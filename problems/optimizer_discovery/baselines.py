@@ -20,10 +20,10 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -181,7 +181,8 @@ def _measure(job: tuple[str, str, tuple[int, ...]]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    """Measure every missing curve of a suite: python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]."""
+    """Measure every missing curve of a suite:
+    python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]."""
     from problems.optimizer_discovery.tasks import SUITES
 
     device, suite, workers = (argv + ["cpu", "cpu", "2"][len(argv):])[:3]

@@ -12,8 +12,9 @@ sweeps the base LR over a fixed log grid (vectorised with vmap) and applies
 
 Stage roles: ``fingerprint`` (the rule's directions on fixed probe tensors: a child that computes
 what an earlier program computes is not trained), ``filter`` (cheap: a noisy quadratic and
-logistic regression; a rule that makes no progress on either stops there), ``select`` (an MLP on digits, a character-level
-transformer, a teacher-student classifier: the search fitness), ``validate`` (a wider char LM over
+logistic regression; a rule that makes no progress on either stops there), ``select`` (an MLP on
+digits, a character-level transformer, a teacher-student classifier: the search fitness),
+``validate`` (a wider char LM over
 more steps and a deeper teacher-student net on 3 seeds: picks the champion), ``heldout`` (report
 only: regression, a CNN, a char LM on Python source, a wider char LM).
 
@@ -39,8 +40,16 @@ from evolve.problem import CodeRules, ContractError, Descriptor, Primitives, Pro
 from problems.optimizer_discovery.baselines import BASELINE_SEEDS, HARNESS_VERSION, adamw_curve, curve_for_seeds
 from problems.optimizer_discovery.restricted import BANNED_ATTRIBUTES, rule_namespace
 from problems.optimizer_discovery.tasks import SUITES, get_task
-from problems.optimizer_discovery.train import (LR_GRID, RuleContractError, best_loss, budget_ratio, lr_means, probe,
-                                                run_rule, val_losses)
+from problems.optimizer_discovery.train import (
+    LR_GRID,
+    RuleContractError,
+    best_loss,
+    budget_ratio,
+    lr_means,
+    probe,
+    run_rule,
+    val_losses,
+)
 
 DEFAULT_SEEDS = {"filter": (0, 1), "select": (0, 1), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
 OPTIONS = ("seeds", "validate_seeds", "heldout_seeds", "device", "suite")
@@ -265,7 +274,8 @@ class OptimizerDiscovery(Problem):
             robust = sum(1 for m in claimed if math.isfinite(m) and math.isfinite(loss) and m <= loss * 1.1)
             log_lrs.append(math.log10(LR_GRID[idx]))
             metrics[name] = {"score": budget_ratio(loss, curve), "val_loss": loss, "best_lr": LR_GRID[idx],
-                             "adamw_val_loss_at_n": curve["best_loss"][at_n], "adamw_config_at_n": curve["best_config"][at_n],
+                             "adamw_val_loss_at_n": curve["best_loss"][at_n],
+                             "adamw_config_at_n": curve["best_config"][at_n],
                              "lr_robustness": robust, "seconds": float(entry.get("seconds", 0.0)),
                              "vectorised": bool(entry.get("vectorised", False))}
         scores = [metrics[n]["score"] for n in self.tasks_for(stage)]

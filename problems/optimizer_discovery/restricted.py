@@ -29,7 +29,7 @@ BANNED_ATTRIBUTES = frozenset({
     "shutil", "socket", "signal", "threading", "multiprocessing", "load", "loads", "save", "library", "utils", "hub",
     "ops", "cpp_extension", "serialization", "f_globals", "f_locals", "f_back", "f_builtins", "tb_frame", "gi_frame",
     "cr_frame", "func_globals", "set_num_threads", "manual_seed", "seed", "set_default_dtype", "set_default_device",
-    "package", "cuda", "backends", "from_file", "jit", "compile", "distributed", "multiprocessing", "storage",
+    "package", "cuda", "backends", "from_file", "jit", "compile", "distributed", "storage",
     "untyped_storage", "set_per_process_memory_fraction", "tofile", "fromfile", "module", "testing",
 })
 # Tensor functions that touch files, global state or other processes anyway.

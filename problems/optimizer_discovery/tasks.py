@@ -17,7 +17,7 @@ import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import cache, partial
 from typing import Any
 
 import torch
@@ -94,7 +94,7 @@ def noisy_quadratic(device: torch.device, dim: int = 100, steps: int = 200, nois
     return Task("quadratic", steps, 0.0, device, make_batch, loss, val, init)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sk_data(name: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     from sklearn import datasets
 
@@ -149,7 +149,7 @@ class DigitsCNN(nn.Module):
 
 
 # -- character-level language models -----------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _corpus(source: str) -> torch.Tensor:
     """Byte ids of a text that ships with Python: its own documentation, or its standard library's source."""
     if source == "pydoc":
@@ -325,6 +325,6 @@ def task_steps(name: str) -> int:
     return int(inspect.signature(spec.func).parameters["steps"].default)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_task(name: str, device: str = "cpu") -> Task:
     return TASKS[name](torch.device(device))
