@@ -154,11 +154,18 @@ class JailCgroups:
     def kill_all(self, keep: set[int] | None = None) -> None:
         """SIGKILL every process in the cgroups but ``keep`` (a candidate's daemon that escaped its
         process group with setsid is still in the cgroup)."""
-        for pid in self.members() - (keep or set()):
+        doomed = self.members() - (keep or set())
+        for pid in doomed:
             try:
                 os.kill(pid, 9)
             except OSError:
                 pass
+        # SIGKILL is not instant on a loaded machine: the job is over only once they have left the cgroup
+        deadline = time.monotonic() + 2.0
+        while doomed and time.monotonic() < deadline:
+            doomed &= self.members()
+            if doomed:
+                time.sleep(0.005)
 
     def close(self) -> None:
         self.kill_all()

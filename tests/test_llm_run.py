@@ -281,7 +281,7 @@ def test_oracle_model_carries_fitness_up_through_the_loop(tmp_path: Path) -> Non
     fitness = [r["fitness"] for r in chain]
     assert "direction = m" in chain[1]["code"] and "sqrt" in chain[2]["code"]
     assert fitness[0] < fitness[1] < fitness[2], fitness  # SGD < momentum < Adam
-    assert best["fitness"] > 0.9 and fitness[0] < 0.6
+    assert best["fitness"] > 0.9 and fitness[0] < 0.75  # the SGD seed: 0.63 in the zoo table (scoring 3.1)
 
 
 def test_waiting_for_the_model_does_not_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
