@@ -15,6 +15,8 @@ from openai_server import OpenAIServer, Reply, Request
 
 from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
 
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI and the sandbox
+
 OE_SEED = '''"""Guess numbers close to 0.5 (numpy is imported outside the evolve block)."""
 import numpy as np
 

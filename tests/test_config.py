@@ -37,6 +37,7 @@ def test_bad_override_names_the_key(override: str, needle: str) -> None:
         load_config(None, [override])
 
 
+@pytest.mark.slow
 def test_unknown_key_in_file_is_exit_2_without_traceback(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("budget:\n  max_evaluations: 10\n  max_evalutions: 5\n")
@@ -47,6 +48,7 @@ def test_unknown_key_in_file_is_exit_2_without_traceback(tmp_path: Path) -> None
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_unknown_operator_and_problem_are_clear_errors(tmp_path: Path) -> None:
     proc = run_cli("run", "--run-dir", str(tmp_path / "a"), "--set", "operators.weights={warp_drive: 1}",
                    check=False)

@@ -36,6 +36,7 @@ def _run(tmp_path: Path, *overrides: str, problem: Problem | None = None,
     return ctl, store
 
 
+@pytest.mark.slow
 def test_the_budget_is_met_and_the_event_log_replays_the_islands(tmp_path: Path) -> None:
     ctl, store = _run(tmp_path, "budget.max_evaluations=300", "islands.migration_interval=20",
                       "islands.stagnation_evaluations=30", "controller.max_in_flight=3",

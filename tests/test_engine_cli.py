@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, cli_json, db, run_cli
 
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:

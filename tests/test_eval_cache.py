@@ -5,7 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from conftest import REPO, db, run_cli
+
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
 
 
 def _run(run_dir: Path, problem: Path, cache: Path, *extra: str) -> None:

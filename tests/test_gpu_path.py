@@ -75,6 +75,7 @@ def test_packing_limits_follow_num_gpus() -> None:
     assert quarter.gpu and child["gpu_memory_fraction"] == 0.25 and child["address_space"] is False
 
 
+@pytest.mark.slow
 def test_prepare_never_initialises_cuda_for_a_gpu_problem() -> None:
     """The warm server runs prepare() and then forks candidates: CUDA must still be untouched."""
     code = "\n".join([

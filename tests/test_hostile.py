@@ -16,6 +16,8 @@ from evaluators.cgroups import JailCgroups
 from evaluators.sandbox import bubblewrap_available
 from problems.function_min.problem import shifted
 
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
+
 SECRET = "hunter2-evolve-secret"
 EXPECTED = {
     "honest": None, "infinite_loop": "timeout", "sleep": "timeout", "memory_bomb": "memory",

@@ -24,6 +24,7 @@ def client_for(url: str, budget: BudgetConfig | None = None, **model: object) ->
     return LLMClient(cfg, budget or BudgetConfig())
 
 
+@pytest.mark.slow
 def test_retries_429_500_and_timeouts_then_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCRIPTED_KEY", "sk-test-0123456789abcdef")
     script = iter([Reply(status=429, headers={"Retry-After": "1"}), Reply(status=500),
@@ -44,6 +45,7 @@ def test_retries_429_500_and_timeouts_then_answers(monkeypatch: pytest.MonkeyPat
     assert client.spent.tokens == ok.tokens_in + 7
 
 
+@pytest.mark.slow
 def test_client_errors_are_not_retried_and_unknown_prices_stay_unknown() -> None:
     with OpenAIServer(lambda r: Reply(status=401)) as server:
         client = client_for(server.url)

@@ -20,6 +20,8 @@ from openai_server import OpenAIServer, Reply, Request
 
 from evolve.mutation.blocks import block_bodies
 
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
+
 SECRET = "sk-scripted-0123456789abcdefSECRET"
 FAULTS = ["nomatch", "outside", "prose", "empty", "429", "500", "slow", "badjson"]
 

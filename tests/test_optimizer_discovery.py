@@ -65,6 +65,7 @@ def test_options_are_checked() -> None:
         load_problem_folder(FOLDER, {"seeds": [9]})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed_name", ["adamw", "muon", "adafactor", "adan"])
 def test_vmapped_lr_sweep_equals_sequential(seed_name: str) -> None:
     init_state, update = load_rule(SEEDS[seed_name])
@@ -120,6 +121,7 @@ def test_the_adamw_seed_reproduces_the_baselines_grid_exactly() -> None:
         assert val_losses(task, params[seed]) == [at_n["losses"][row][i] for i in columns]
 
 
+@pytest.mark.slow
 def test_the_tuned_baseline_written_as_a_candidate_scores_one() -> None:
     """AdamW at the baseline's own best configuration (its beta2; its finer LR reached by scaling the
     direction) matches the baseline: the comparison is fair to both sides."""
@@ -208,6 +210,7 @@ def _filter_fitness(code: str) -> float | None:
 
 
 @pytest.mark.slow
+@pytest.mark.harness
 def test_cheating_candidates_gain_nothing() -> None:
     honest = _filter_fitness(SEEDS["sgd"])
     assert honest is not None
@@ -235,6 +238,7 @@ def test_reading_the_data_is_rejected_before_running() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.harness
 def test_the_zoo_scores_reproduce_on_other_seeds(tmp_path: Path) -> None:
     """Q4: every seed program's search fitness on seeds {0,1} and on {2,3} agree within 10%."""
     scores = []

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from conftest import REPO, cli_json, db, run_cli
+
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI and the sandbox
 
 
 def test_documented_example_is_the_tested_one() -> None:

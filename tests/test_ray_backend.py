@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import cli_json, db, run_cli
+
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
 
 
 def test_run_on_local_ray(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from conftest import REPO, cli_json, db, evolve_cmd
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
+
 ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 

@@ -11,7 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import REPO, db, evolve_cmd, run_cli
+
+pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
 
 BUDGET = 70
 

@@ -58,6 +58,7 @@ def test_a_good_program_passes_every_stage() -> None:
     ("def search(f, dim, budget, rng) return 1\n", FailureKind.SYNTAX),
     ("x = 1\n", FailureKind.CONTRACT),
 ])
+@pytest.mark.slow
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 def test_hostile_program_fails_with_the_right_kind(code: str, kind: FailureKind, warm: bool) -> None:
     r = evaluate(code, warm=warm)
@@ -182,6 +183,7 @@ def test_warm_and_fresh_give_the_same_result() -> None:
     assert evaluate(code, warm=True).fitness == evaluate(code, warm=False).fitness
 
 
+@pytest.mark.slow
 def test_gpu_path_candidates_never_fork_from_a_cuda_parent(monkeypatch: pytest.MonkeyPatch) -> None:
     """A warm server whose problem initialised CUDA refuses to fork; candidates start fresh instead.
 

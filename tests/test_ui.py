@@ -31,8 +31,9 @@ except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None  # type: ignore[assignment]
 
 # CI installs both (scripts/setup.sh), so there a missing browser fails the tests instead of skipping them.
-pytestmark = pytest.mark.skipif((CHROMIUM is None or sync_playwright is None) and not os.environ.get("CI"),
-                                reason="needs Debian's chromium (scripts/setup.sh installs it as root) and playwright")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif((CHROMIUM is None or sync_playwright is None) and not os.environ.get("CI"),
+                                 reason="needs chromium (scripts/setup.sh installs it as root) and playwright")]
 
 PAYLOAD = '<script>window.__xss = 1</script>"><img src=x onerror="window.__xss = 2">'
 XSS_PROGRAM = f'''def search(f, dim, budget, rng):
