@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,11 +33,11 @@ EVOLVE = str(ROOT / ".venv/bin/evolve")
 REPEATS = 3
 
 
-def best_of(fn: object, repeats: int = REPEATS) -> float:
+def best_of(fn: Callable[[], object], repeats: int = REPEATS) -> float:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         times.append(time.perf_counter() - t0)
     return min(times)
 

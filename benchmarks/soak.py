@@ -44,17 +44,19 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def leftovers(run_pid: int) -> dict[str, list[str]]:
-    tmp = tempfile.gettempdir()
+def leftovers(run_pid: int, tmp: str) -> dict[str, list[str]]:
+    """What the run left: its cgroups (named after its pid), and the processes and temporary directories under
+    its own TMPDIR (so other evolve runs on the machine do not count)."""
     cgroups = [p for p in glob.glob("/sys/fs/cgroup/*/evolve-*") + glob.glob("/sys/fs/cgroup/evolve-*")
                if f"evolve-{run_pid}-" in p]
     procs = []
-    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+    for proc in glob.glob("/proc/[0-9]*"):
         try:
-            text = Path(cmdline).read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(f"{proc}/cwd")
+            text = Path(f"{proc}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "evaluators.warm import serve" in text or "evaluators.child import main" in text:
+        if cwd.startswith(tmp) or tmp in text:
             procs.append(text[:120])
     dirs = glob.glob(f"{tmp}/evolve-cand-*") + glob.glob(f"{tmp}/evolve-warm-*")
     return {"processes": procs, "temporary directories": dirs, "cgroups": cgroups}
@@ -62,11 +64,12 @@ def leftovers(run_pid: int) -> dict[str, list[str]]:
 
 def main(evaluations: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "soak"
-        before = leftovers(-1)
+        run_dir, run_tmp = Path(tmp) / "soak", Path(tmp) / "tmp"
+        run_tmp.mkdir()
         proc = subprocess.Popen([str(ROOT / ".venv/bin/evolve"), "run", str(ROOT / "configs/function_min.yaml"),
                                  "--run-dir", str(run_dir), "--max-evaluations", str(evaluations)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "TMPDIR": str(run_tmp)})
         samples: list[tuple[float, int, float]] = []
         t0 = time.monotonic()
         while proc.poll() is None:
@@ -79,7 +82,7 @@ def main(evaluations: int) -> None:
             samples.append((time.monotonic() - t0, done, rss_mb(proc.pid)))
         wall = time.monotonic() - t0
         time.sleep(2)
-        after = leftovers(proc.pid)
+        after = leftovers(proc.pid, str(run_tmp))
         conn = sqlite3.connect(run_dir / "archive.sqlite")
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         done = conn.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') "
@@ -93,11 +96,11 @@ def main(evaluations: int) -> None:
         f"\n\n{done} evaluations ({total} programs stored, archive {size:.0f} MB) in {wall / 60:.1f} min "
         f"({60 * done / wall:.0f}/min). Controller memory after warm-up (10% of the budget): {low:.0f}-{high:.0f} MB, "
         f"spread {100 * (high - low) / low:.1f}% (goal: within 10%). Left behind: "
-        + ", ".join(f"{k}: {len(v) - len(before[k]) if k != 'cgroups' else len(v)}" for k, v in after.items())
+        + ", ".join(f"{k}: {len(v)}" for k, v in after.items())
         + f". Integrity check: {integrity}.\n\n`.venv/bin/python benchmarks/soak.py {evaluations}`")
     publish("soak", text, ("benchmarks/RESULTS.md",))
     print(text)
-    leaks = {k: v for k, v in after.items() if v and (k == "cgroups" or len(v) > len(before[k]))}
+    leaks = {k: v for k, v in after.items() if v}
     if leaks or integrity != "ok":
         sys.exit(f"soak: left behind {leaks}, integrity {integrity}")
 

@@ -164,7 +164,8 @@ def resume(run_dir: RunDir,
 @user_errors
 def migrate(run_dir: RunDir) -> None:
     """Upgrade an archive written by an older evolve, in place."""
-    from evolve.store import SCHEMA_VERSION, LineageStore
+    from evolve.schema import SCHEMA_VERSION
+    from evolve.store import LineageStore
 
     before = LineageStore.migrate(run_dir / "archive.sqlite")
     out.print(f"{run_dir}: schema {before} -> {SCHEMA_VERSION}" if before != SCHEMA_VERSION

@@ -19,6 +19,7 @@ UPWARD = {
     "evolve.program": ("evolve.store", "evolve.config", "evolve.controller", "evaluators", "islands"),
     "evolve.problem": ("evolve.loader", "evolve.store", "evolve.controller", "evaluators", "islands", "problems"),
     "evolve.config": ("evolve.store", "evolve.controller", "evolve.problem", "evaluators", "islands"),
+    "evolve.schema": tuple(PACKAGES),
     "evolve.errors": tuple(PACKAGES),
     "evolve.hashing": tuple(PACKAGES),
     "islands": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evaluators"),

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from evolve.program import EventKind, FailureKind, LLMProvenance, Program, RejectionKind, RunState, Status
-from evolve.store import SCHEMA_VERSION, IslandRow, LineageStore, StoreError
+from evolve.schema import SCHEMA_VERSION
+from evolve.store import IslandRow, LineageStore, StoreError
 from islands.archipelago import IslandEvent
 
 DATA = Path(__file__).parent / "data"
