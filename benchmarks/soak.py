@@ -89,7 +89,7 @@ def main(evaluations: int) -> None:
                             "AND operator != 'seed'").fetchone()[0]
         total = conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0]
         size = sum(f.stat().st_size for f in run_dir.iterdir()) / 1e6
-    warm = [s for s in samples if s[1] >= evaluations * 0.1]
+    warm = [s for s in samples if s[1] >= evaluations * 0.1 and s[2] > 0]  # 0: sampled as the process exited
     low, high = min(s[2] for s in warm), max(s[2] for s in warm)
     rows = [[f"{int(s[1])}", f"{s[2]:.0f}"] for s in warm[:: max(1, len(warm) // 8)]]
     text = markdown(["evaluations done", "controller RSS (MB)"], rows) + (

@@ -532,14 +532,15 @@ class LineageStore:
 
     def ancestors(self, ids: Iterable[int]) -> set[int]:
         """These programs and every ancestor through every parent (crossover mates included)."""
-        ids = list(ids)
+        ids = [int(i) for i in ids]
         if not ids:
             return set()
+        # the starting ids as one JSON parameter: a VALUES list is capped at 500 terms, a deep path has thousands
         rows = self._db.execute(
-            f"WITH RECURSIVE anc(id) AS (VALUES {', '.join('(?)' for _ in ids)} UNION "
+            "WITH RECURSIVE anc(id) AS (SELECT value FROM json_each(?) UNION "
             "SELECT j.value FROM programs p JOIN anc ON p.id = anc.id, json_each(p.parent_ids) j WHERE j.value < p.id) "
             "SELECT id FROM anc",
-            ids)
+            (json.dumps(ids),))
         return {int(r[0]) for r in rows}
 
     def duplicates_of(self, program_id: int) -> list[dict[str, Any]]:

@@ -110,6 +110,10 @@ def test_lineage_is_one_query_and_survives_deep_chains(tmp_path: Path) -> None:
     assert len(chain) == 3001 and chain[0]["id"] == parent and chain[-1]["operator"] == "seed"
     with pytest.raises(StoreError, match="no program with id 999999"):
         store.lineage(999999)
+    # the web view asks for the ancestors of a whole deep path at once (thousands of starting ids)
+    path = [row["id"] for row in chain]
+    assert store.ancestors(path) == set(path) and store.ancestors(path[:1]) == set(path)
+    assert len(store.summaries_of(store.ancestors(path))) == 3001
 
 
 def test_read_only_opening_writes_nothing(tmp_path: Path) -> None:
