@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from evolve.errors import UserError
+from evolve.jsonsafe import finite
 from evolve.program import EventKind, LLMProvenance, Program, RejectionKind, RunState, Status
 from evolve.schema import INDEXES, MIGRATE_V1, SCHEMA, SCHEMA_VERSION
 
@@ -41,8 +42,7 @@ class StoreError(UserError, RuntimeError):
 
 
 def _dumps(value: Any) -> str:
-    # allow_nan: metrics may legitimately hold inf/nan (a diverged run); SQLite keeps the text.
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(finite(value), sort_keys=True, default=str, allow_nan=False)
 
 
 def _row_values(program: Program) -> dict[str, Any]:

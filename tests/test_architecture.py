@@ -20,6 +20,7 @@ UPWARD = {
     "evolve.problem": ("evolve.loader", "evolve.store", "evolve.controller", "evaluators", "islands", "problems"),
     "evolve.config": ("evolve.store", "evolve.controller", "evolve.problem", "evaluators", "islands"),
     "evolve.schema": tuple(PACKAGES),
+    "evolve.jsonsafe": tuple(PACKAGES),
     "evolve.errors": tuple(PACKAGES),
     "evolve.hashing": tuple(PACKAGES),
     "islands": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evaluators"),

@@ -203,3 +203,22 @@ def test_an_interrupted_transaction_still_leaves_a_state(tmp_path: Path) -> None
     store._db.execute("BEGIN IMMEDIATE")  # what a second Ctrl-C inside a transaction leaves behind
     store.set_state(RunState.INTERRUPTED)
     assert LineageStore.open_readonly(tmp_path / "archive.sqlite").run_info()["state"] == RunState.INTERRUPTED
+
+
+def test_non_finite_metrics_are_stored_as_standard_json(tmp_path: Path) -> None:
+    """A diverged candidate reports inf/nan losses: the archive must stay readable by SQLite's JSON functions
+    (the store's own validation queries use them, and so do users' queries)."""
+    store = _store(tmp_path)
+    sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, code_hash="s"))
+    diverged = _child(sid, status=Status.EVALUATED, fitness=2.0, h="d",
+                      metrics={"select": {"tasks": {"a": {"val_loss": float("inf"), "drift": float("-inf")},
+                                                    "b": {"val_loss": float("nan"), "score": 0.25}}}})
+    did = store.propose(diverged, [], None)
+    store.record_stage(did, "heldout", {"fitness": 0.3, "metrics": {"val_loss": float("nan")}})
+    raw = sqlite3.connect(tmp_path / "archive.sqlite")
+    assert raw.execute("SELECT COUNT(*) FROM programs WHERE json_valid(metrics) = 0").fetchone()[0] == 0
+    assert raw.execute("SELECT json_extract(metrics, '$.select.tasks.b.score') FROM programs WHERE id = ?",
+                       (did,)).fetchone()[0] == 0.25
+    assert store.top_unvalidated(5) == [did] and store.needs_validation([did]) == [did]
+    tasks = store.get(did).metrics["select"]["tasks"]
+    assert tasks["a"] == {"val_loss": None, "drift": None} and tasks["b"]["val_loss"] is None
