@@ -103,12 +103,14 @@ def _bwrap_prefix(workdir: Path, problem_folder: str | None = None) -> list[str]
     for dev in gpu_devices():  # so that a candidate given a GPU (CUDA_VISIBLE_DEVICES) can open it
         cmd += ["--dev-bind", dev, dev]
     # /tmp is hidden; bind back (read-only) what the interpreter, this package and the problem
-    # need if they live there.
+    # need if they live there, and every directory this process imports from (a venv's .pth files
+    # may point anywhere, e.g. at another venv's site-packages).
     keep_paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO_ROOT}
+    keep_paths |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
     if problem_folder:
         keep_paths.add(Path(problem_folder).resolve())
     for keep in sorted(keep_paths):
-        if str(keep).startswith("/tmp"):
+        if keep.is_relative_to("/tmp") and keep != Path("/tmp"):  # never all of /tmp: other jobs live there
             cmd += ["--ro-bind", str(keep), str(keep)]
     if str(workdir) != "/tmp":
         cmd += ["--bind", str(workdir), str(workdir)]

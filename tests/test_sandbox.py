@@ -211,6 +211,20 @@ def test_jail_binds_gpu_devices_and_a_problem_under_tmp(monkeypatch: pytest.Monk
     assert cmd[cmd.index("/tmp/my-problem") - 1] == "--ro-bind"
 
 
+def test_jail_binds_back_import_paths_under_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A venv under /tmp whose dependencies come from another directory there (a .pth file, as a CI clone's
+    test venv does): the jail's tmpfs over /tmp must not hide what the controller can import."""
+    from evaluators import sandbox
+
+    deps = tmp_path / "site-packages"
+    deps.mkdir()
+    monkeypatch.setattr(sandbox.sys, "path", [*sandbox.sys.path, str(deps), str(tmp_path / "missing"), "/tmp"])
+    cmd = sandbox._bwrap_prefix(tmp_path / "work")
+    assert cmd[cmd.index(str(deps.resolve())) - 1] == "--ro-bind"
+    assert str(tmp_path / "missing") not in cmd
+    assert cmd.count("/tmp") == 1  # the tmpfs itself: a script run from /tmp does not expose all of it
+
+
 def test_the_smaller_of_the_evaluator_and_stage_limits_applies() -> None:
     from evolve.problem import Stage
 
