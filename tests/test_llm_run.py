@@ -43,22 +43,23 @@ class GuessModel:
     def __call__(self, req: Request) -> Reply:
         prompt = req.prompt
         is_diff = "SEARCH/REPLACE" in prompt
+        repair = "The program below failed" in prompt
         with self.lock:  # 3 calls in 10 fail; the kinds of fault take turns so every one occurs
             self.n += 1
             n = self.n
             kind = "good"
-            if n % 10 in (1, 4, 7):
+            if "reviewing an evolutionary search" in prompt:
+                kind = "insight"
+            elif n % 10 in (1, 4, 7):
                 kind = FAULTS[self.faults % len(FAULTS)]
-                if kind in ("nomatch", "outside") and not is_diff:
-                    kind = "500"  # a diff-only fault waits for a diff prompt
+                if (kind in ("nomatch", "outside") and not is_diff) or (kind in ("prose", "empty") and repair):
+                    # a fault that cannot apply to this prompt keeps its turn for a later one (a diff-only
+                    # fault waits for a diff prompt; a repair meets only transport faults, which retries absorb)
+                    kind = "500"
                 else:
                     self.faults += 1
         rng = random.Random(n)
-        if "reviewing an evolutionary search" in prompt:
-            kind = "insight"
-        elif "The program below failed" in prompt and kind in ("prose", "empty"):
-            kind = "good"  # a repair may still meet transport faults, which retries absorb
-        elif kind == "good" and "The program below failed" not in prompt and rng.random() < 0.25:
+        if kind == "good" and not repair and rng.random() < 0.25:
             kind = "broken"  # valid format, broken program: goes to repair
         self.kinds.append(kind)
         x = _value(prompt)
