@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evolve.errors import UserError
-from evolve.jsonsafe import finite
+from evolve.jsonsafe import dumps
 
 if TYPE_CHECKING:
     from evolve.config import RunConfig
@@ -55,7 +55,7 @@ def user_errors(fn: F) -> F:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(finite(data), indent=2, default=str, allow_nan=False))  # strict JSON, for jq and friends
+    print(dumps(data, indent=2))  # strict JSON, for jq and friends
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from evolve.errors import UserError
-from evolve.jsonsafe import finite
+from evolve.jsonsafe import dumps
 from evolve.program import EventKind, LLMProvenance, Program, RejectionKind, RunState, Status
 from evolve.schema import INDEXES, MIGRATE_V1, SCHEMA, SCHEMA_VERSION
 
@@ -42,7 +42,7 @@ class StoreError(UserError, RuntimeError):
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(finite(value), sort_keys=True, default=str, allow_nan=False)
+    return dumps(value, sort_keys=True)
 
 
 def _row_values(program: Program) -> dict[str, Any]:

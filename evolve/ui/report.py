@@ -9,13 +9,13 @@ per-file nonce lets only the inlined scripts run.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
 from pathlib import Path
 from typing import Any
 
+from evolve.jsonsafe import dumps
 from evolve.store import ARCHIVE, LineageStore
 from evolve.ui import data
 from evolve.ui.server import STATIC
@@ -42,7 +42,7 @@ def collect(store: LineageStore, name: str, programs: int = 50) -> dict[str, Any
 
 def _script_json(payload: Any) -> str:
     """JSON that cannot close the <script> element it sits in."""
-    text = json.dumps(payload, default=str, allow_nan=False)
+    text = dumps(payload)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import mimetypes
 import secrets
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from evolve.jsonsafe import dumps
 from evolve.store import ARCHIVE, LineageStore, StoreError
 from evolve.ui import data
 
@@ -102,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, payload: Any, status: int = 200) -> None:
-        self._send(status, json.dumps(payload, default=str, allow_nan=False).encode(), "application/json")
+        self._send(status, dumps(payload).encode(), "application/json")
 
     def _authorised(self, query: dict[str, list[str]]) -> tuple[bool, dict[str, str]]:
         """Loopback servers need no token but refuse foreign Host headers (a DNS-rebinding page); others
