@@ -20,15 +20,16 @@ import torch  # noqa: E402
 
 from evaluators.cascade import evaluate  # noqa: E402
 from evaluators.jobs import EvalJob  # noqa: E402
-from evaluators.sandbox import Limits, bubblewrap_available  # noqa: E402
+from evaluators.jail import describe  # noqa: E402
+from evolve.config import EvaluatorConfig  # noqa: E402
 from evolve.loader import ProblemRef, builtin_problems  # noqa: E402
 
 REF = ProblemRef(str(builtin_problems()["optimizer_discovery"]), {})
-LIMITS = Limits(timeout_s=600, memory_mb=4096)
+LIMITS = EvaluatorConfig(timeout_s=600, memory_mb=4096)
 
 
-def evaluate_cascade(pid: int, code: str, ref: ProblemRef, limits: Limits, warm: bool) -> object:
-    return evaluate(EvalJob(pid, code), ref, limits, warm=warm)
+def evaluate_cascade(pid: int, code: str, ref: ProblemRef, limits: EvaluatorConfig, warm: bool) -> object:
+    return evaluate(EvalJob(pid, code), ref, limits.model_copy(update={"warm_start": warm}))
 
 
 def p1() -> None:
@@ -48,7 +49,7 @@ def p1() -> None:
         wall = time.perf_counter() - t0
         assert r.ok  # type: ignore[attr-defined]
         rows.append((("warm server" if warm else "fresh interpreter"), wall))
-    print(f"P1 (bubblewrap: {bubblewrap_available()}): in-process training {in_process:.2f} s")
+    print(f"P1 ({describe(LIMITS.isolation)['summary']}): in-process training {in_process:.2f} s")
     for name, wall in rows:
         print(f"  {name:18} evaluation {wall:6.2f} s  ratio {wall / in_process:.3f}")
 

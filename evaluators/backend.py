@@ -18,28 +18,20 @@ from typing import Any
 
 from evaluators.cascade import evaluate
 from evaluators.jobs import EvalJob, EvalResult
-from evaluators.sandbox import Limits
 from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef
 from evolve.program import FailureKind
 from evolve.secrets import secret_names
 
 
-def limits_from(cfg: EvaluatorConfig) -> Limits:
-    return Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb, cpu_seconds=cfg.cpu_seconds,
-                  max_output_chars=cfg.max_output_chars, gpu=cfg.num_gpus > 0,
-                  gpu_memory_fraction=cfg.num_gpus if 0 < cfg.num_gpus < 1 else None)
-
-
 class ProcessBackend:
-    def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> None:
-        self.ref, self.limits = ref, limits_from(cfg)
-        self.isolate, self.warm = cfg.isolation, cfg.warm_start
+    def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int, hidden: tuple[str, ...] = ()) -> None:
+        self.ref, self.cfg, self.hidden = ref, cfg, hidden
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="evolve-eval")
         self._futures: dict[Future[EvalResult], EvalJob] = {}
 
     def submit(self, job: EvalJob) -> None:
-        fut = self._pool.submit(evaluate, job, self.ref, self.limits, self.isolate, self.warm)
+        fut = self._pool.submit(evaluate, job, self.ref, self.cfg, self.hidden)
         self._futures[fut] = job
 
     def wait(self, timeout: float) -> list[EvalResult]:
@@ -64,11 +56,11 @@ class ProcessBackend:
 
 
 class RayBackend:
-    def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int) -> None:
+    def __init__(self, ref: ProblemRef, cfg: EvaluatorConfig, max_in_flight: int, hidden: tuple[str, ...] = ()) -> None:
         import ray
 
         self._ray = ray
-        self.ref, self.limits, self.cfg = ref, limits_from(cfg), cfg
+        self.ref, self.cfg, self.hidden = ref, cfg, hidden
         self._started_here = False
         if not ray.is_initialized():
             # The workers' environment is what we pass here, not the controller's: keep LLM keys out.
@@ -78,10 +70,12 @@ class RayBackend:
                 ray.init(address=cfg.ray_address, runtime_env=runtime_env, log_to_driver=False)
             else:
                 # The local runtime's processes (and so every worker) inherit the environment at
-                # ray.init(): start them without anything that looks like a secret (LLM keys...).
-                with _secrets_hidden():
+                # ray.init(): start them without anything that looks like a secret (LLM keys...), listening
+                # on loopback only, with token authentication (Ray generates the token for a local runtime).
+                with _secrets_hidden(), _local_auth():
                     ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
-                             include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+                             include_dashboard=False, runtime_env=runtime_env, log_to_driver=False,
+                             _node_ip_address="127.0.0.1")
                 self._started_here = True
         self._remote: Any = ray.remote(evaluate).options(
             num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
@@ -89,7 +83,7 @@ class RayBackend:
         self._refs: dict[Any, EvalJob] = {}
 
     def submit(self, job: EvalJob) -> None:
-        ref = self._remote.remote(job, self.ref, self.limits, self.cfg.isolation, self.cfg.warm_start)
+        ref = self._remote.remote(job, self.ref, self.cfg, self.hidden)
         self._refs[ref] = job
 
     def wait(self, timeout: float) -> list[EvalResult]:
@@ -131,6 +125,18 @@ def _secrets_hidden() -> Iterator[None]:
         yield
     finally:
         os.environ.update(hidden)
+
+
+@contextmanager
+def _local_auth() -> Iterator[None]:
+    """Token authentication for the runtime started here (RAY_AUTH_MODE=token), unless the user chose a mode."""
+    chosen = "RAY_AUTH_MODE" in os.environ
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    try:
+        yield
+    finally:
+        if not chosen:
+            os.environ.pop("RAY_AUTH_MODE", None)
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -1,12 +1,12 @@
-"""Entry point of the sandbox child: limit itself, load the problem, run one stage, report.
+"""A jailed server's forked child: limit itself, load the problem (one-shot servers), run one stage, and
+hand back its result message on :data:`evaluators.server.RESULT_FD`.
 
-Runs in a fresh interpreter started by :class:`evaluators.sandbox.Sandbox`. Whatever it writes is
-only *artifacts*: the fitness is computed by the problem's ``score`` in the parent process.
+Whatever it hands back is only *artifacts*: the fitness is computed by the problem's ``score`` in the
+caller's process, which the candidate never ran in.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import resource
@@ -15,18 +15,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-RESULT_FILE = "result.json"
+from evaluators.limits import StageLimits
+from evaluators.protocol import send
+
+RESULT_FD = 3
 
 
-def _apply_limits(limits: dict[str, Any]) -> None:
+def _apply_limits(limits: StageLimits) -> None:
     mb = 1024 * 1024
-    if limits.get("address_space", True):  # not for GPU candidates: a memory cgroup caps them (cgroups.py)
-        resource.setrlimit(resource.RLIMIT_AS, (limits["memory_mb"] * mb, limits["memory_mb"] * mb))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_mb"] * mb, limits["file_mb"] * mb))
+    if limits.address_space:  # not for GPU candidates: a memory cgroup caps them (cgroups.py)
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
     except (ValueError, OSError):
         pass
 
@@ -55,28 +58,8 @@ def _out_of_gpu_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc)
 
 
-BLOB_KEY = "$blob"  # {"$blob": "blob-3.bin"}: a bytes artifact written beside the result (no base64)
-
-
-def _externalise(value: Any, workdir: Path, counter: list[int]) -> Any:
-    if isinstance(value, (bytes, bytearray)):
-        counter[0] += 1
-        name = f"blob-{counter[0]}.bin"
-        (workdir / name).write_bytes(value)
-        return {BLOB_KEY: name}
-    if isinstance(value, dict):
-        return {k: _externalise(v, workdir, counter) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_externalise(v, workdir, counter) for v in value]
-    return value
-
-
-def _write(workdir: Path, payload: dict[str, Any]) -> None:
-    (workdir / RESULT_FILE).write_text(json.dumps(_externalise(payload, workdir, [0])))
-
-
 def _die_with_parent() -> None:
-    """Ask the kernel to SIGKILL us when the evaluator dies (e.g. the controller is kill -9'ed)."""
+    """Ask the kernel to SIGKILL us when the server dies (e.g. the controller is kill -9'ed)."""
     try:
         import ctypes
 
@@ -85,55 +68,56 @@ def _die_with_parent() -> None:
         pass
 
 
-def main(workdir_arg: str) -> None:
-    """Fresh-interpreter entry: read the job the sandbox left in the working directory and run it."""
-    workdir = Path(workdir_arg)
-    job = json.loads((workdir / "job.json").read_text())
-    (workdir / "job.json").unlink()
-    run_job(workdir, job, None)
+def _write(payload: dict[str, Any]) -> None:
+    try:
+        send(RESULT_FD, payload)
+    except (TypeError, ValueError) as exc:  # artifacts that are not plain data
+        send(RESULT_FD, {"ok": False, "kind": "contract", "message": f"the result is not plain data: {exc}"[:500]})
 
 
 def run_job(workdir: Path, job: dict[str, Any], problem: Any) -> None:
-    """Limit this process, run one stage, write result.json and exit (never returns).
+    """Limit this process, run one stage, send the result and exit (never returns).
 
-    ``problem`` is the already-loaded problem of a warm server's forked child, or None for a fresh
-    interpreter (then it is loaded here, under the limits).
+    ``problem`` is the already-loaded problem of a warm server, or None for a one-shot server (then it
+    is loaded here, under the limits).
     """
     _die_with_parent()
-    _apply_limits(job["limits"])
+    limits = StageLimits.from_json(job["limits"])
+    _apply_limits(limits)
     from evolve.loader import load_problem_folder
     from evolve.problem import ContractError
 
     try:
         if problem is None:
             problem = load_problem_folder(Path(job["problem_folder"]), job["options"])
-        _share_gpu(job["limits"].get("gpu_memory_fraction"))
-        artifacts = problem.run_stage(job["code"], job["stage"], workdir)
+        _share_gpu(limits.gpu_memory_fraction)
+        request = job.get("request")
+        artifacts = problem.run_stage(job["code"], job["stage"], workdir, **({"request": request} if request else {}))
         if not isinstance(artifacts, dict):
             raise ContractError(f"run_stage returned {type(artifacts).__name__}, expected dict")
         if not _finite(artifacts):
-            _write(workdir, {"ok": False, "kind": "nan", "message": "non-finite values in the result"})
+            _write({"ok": False, "kind": "nan", "message": "non-finite values in the result"})
             return
-        _write(workdir, {"ok": True, "artifacts": artifacts})
+        _write({"ok": True, "artifacts": artifacts})
     except MemoryError:
-        _write(workdir, {"ok": False, "kind": "memory", "message": "memory limit exceeded"})
+        _write({"ok": False, "kind": "memory", "message": "memory limit exceeded"})
     except RecursionError as exc:
-        _write(workdir, {"ok": False, "kind": "crash", "message": f"RecursionError: {exc}"})
+        _write({"ok": False, "kind": "crash", "message": f"RecursionError: {exc}"})
     except SyntaxError as exc:
-        _write(workdir, {"ok": False, "kind": "syntax", "message": f"SyntaxError: {exc}"})
+        _write({"ok": False, "kind": "syntax", "message": f"SyntaxError: {exc}"})
     except ImportError as exc:
-        _write(workdir, {"ok": False, "kind": "import", "message": f"{type(exc).__name__}: {exc}"})
+        _write({"ok": False, "kind": "import", "message": f"{type(exc).__name__}: {exc}"})
     except ContractError as exc:
         kind = getattr(exc, "kind", "contract")
-        _write(workdir, {"ok": False, "kind": kind, "message": str(exc)})
+        _write({"ok": False, "kind": kind, "message": str(exc)})
     except FloatingPointError as exc:
-        _write(workdir, {"ok": False, "kind": "nan", "message": str(exc)})
+        _write({"ok": False, "kind": "nan", "message": str(exc)})
     except BaseException as exc:  # noqa: BLE001 - the candidate may raise anything, SystemExit too
         tb = traceback.format_exc(limit=5)
         sys.stderr.write(tb)
         kind = "contract" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else \
             "memory" if _out_of_gpu_memory(exc) else "crash"
-        _write(workdir, {"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"[:2000]})
+        _write({"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"[:2000]})
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

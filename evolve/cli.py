@@ -435,7 +435,8 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
     if by not in ("validated", "search"):
         raise ProblemError(f"--by: {by!r} is neither 'validated' nor 'search'")
     best = store.top(n, by=by)
-    results = evaluate_all(ref, cfg.evaluator, [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best], parallel)
+    results = evaluate_all(ref, cfg.evaluator, [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best], parallel,
+                           hidden=(str(run_dir),))
     rows: list[dict[str, Any]] = []
     for p, r in zip(best, results, strict=True):
         result = stage_result(r)

@@ -102,34 +102,57 @@ class EvaluatorConfig(_Strict):
         "process", description="'process': local child processes; 'ray': Ray tasks (local runtime or cluster)."
     )
     ray_address: str | None = Field(None, description="Existing Ray cluster to join (default: start a local one).")
-    isolation: bool = Field(
-        True, description="Run candidates under bubblewrap (no network, read-only file system) when it works here."
+    isolation: Literal["bubblewrap", "none"] = Field(
+        "bubblewrap", description="'bubblewrap': each candidate runs in a jail (no network, an allow-list of the "
+        "file system, its own PID and user namespaces); a run refuses to start where bubblewrap cannot run. "
+        "'none': candidates run as plain child processes that see the host (an explicit opt-out)."
     )
     warm_start: bool = Field(
         True, description="Fork each candidate from a warm per-slot server that has the problem loaded "
-        "(else start a fresh interpreter per stage)."
+        "(else start a fresh interpreter per stage). Without bubblewrap or a pids cgroup to contain what a "
+        "candidate leaves behind, every stage starts fresh."
     )
     timeout_s: float | None = Field(
         None, gt=0, description="Wall-clock limit per stage; the process tree is killed past it. A stage runs "
         "under the smaller of this and its own limit (the problem's); null: the stage's own limit (60 s for a "
         "stage that declares none)."
     )
-    memory_mb: int = Field(2048, ge=64, description="Address-space limit of the candidate process.")
+    memory_mb: int = Field(
+        2048, ge=64, description="Memory of a candidate as a whole (a memory cgroup over all its processes, no "
+        "swap, where cgroups are writable) and the address-space limit of each of its processes (CPU jobs)."
+    )
     cpu_seconds: int | None = Field(
-        None, ge=1, description="CPU-time limit of the candidate process; null: the stage's wall-clock limit + 5 s."
+        None, ge=1, description="CPU-time limit of each candidate process; null: the stage's wall-clock limit + "
+        "5 s. The candidate as a whole gets num_cpus cores (a CPU cgroup)."
+    )
+    file_mb: int = Field(64, ge=1, description="Largest file a candidate may write, and the most output it may "
+                         "print before it is stopped.")
+    disk_mb: int = Field(512, ge=16, description="Size of the jail's /tmp (a tmpfs holding the working directory).")
+    max_processes: int = Field(64, ge=4, description="Processes a candidate may have at once (a pids cgroup).")
+    max_result_kb: int = Field(1024, ge=16, description="Largest result (its JSON) a candidate stage may hand back.")
+    max_artifact_mb: int = Field(
+        512, ge=1, description="Raw-bytes artifacts (e.g. trained parameters) a candidate stage may hand back, "
+        "together."
     )
     fingerprint: bool = Field(
         True, description="Run the problem's behaviour fingerprint (if it has one) before training: a child that "
         "behaves like an earlier program is stored as its duplicate and not trained."
     )
     max_output_chars: int = Field(4000, ge=0, description="Captured stdout/stderr kept per evaluation.")
-    num_cpus: float = Field(1.0, gt=0, description="Ray CPUs reserved per evaluation.")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs per evaluation: reserved on Ray, and the candidate's "
+                            "CPU quota (cgroup).")
     num_gpus: float = Field(0.0, ge=0, description="Ray GPUs per evaluation (fractional to share one GPU).")
     retries_on_worker_lost: int = Field(1, ge=0, description="Re-run an evaluation whose worker died this many times.")
     cache_path: str | None = Field(
         None, description="SQLite file of successful results shared across runs: a program some run already "
         "scored on the same problem version and options is not evaluated again (opt-in)."
     )
+
+    @field_validator("isolation", mode="before")
+    @classmethod
+    def _isolation_from_bool(cls, value: Any) -> Any:
+        """Archives written before sandbox v2 stored isolation as a bool."""
+        return {True: "bubblewrap", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 
 class ValidationConfig(_Strict):

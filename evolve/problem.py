@@ -105,6 +105,9 @@ class Problem(ABC):
     allowed_imports: frozenset[str] = frozenset({"math", "random"})
     code_rules: CodeRules = CodeRules()
     primitives: Primitives = Primitives()
+    # Where fitness comes from: "trusted" (computed outside the candidate's process) or "self-reported" (a
+    # folder whose evaluator shares its process with the candidate: the candidate can set its own score).
+    fitness_source: str = "trusted"
 
     def __init__(self, folder: Path, options: dict[str, Any]) -> None:
         self.folder = folder
@@ -127,6 +130,15 @@ class Problem(ABC):
     @abstractmethod
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         """Turn a stage's artifacts into a trusted score (outside the candidate's process)."""
+
+    def follow_up(self, stage: str, rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """After a round of ``stage`` (trusted side): the request for another round, or None when the stage
+        is complete. ``run_stage`` receives it as its ``request`` keyword; at most a few rounds run."""
+        return None
+
+    def score_rounds(self, code: str, stage: str, rounds: list[dict[str, Any]]) -> StageScore:
+        """The stage's score from the artifacts of all its rounds (one round: :meth:`score`)."""
+        return self.score(code, stage, rounds[-1])
 
     def fingerprint_of(self, artifacts: dict[str, Any]) -> str:
         """The behaviour fingerprint of the ``fingerprint`` stage's artifacts.

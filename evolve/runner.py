@@ -12,8 +12,10 @@ import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from evaluators.factory import make_backend
+from evaluators.jail import describe
 from evaluators.jobs import EvalJob, EvalResult
 from evolve.compat.openevolve_config import evolve_defaults
 from evolve.config import ConfigError, EvaluatorConfig, RunConfig, config_from_json, load_config
@@ -125,7 +127,11 @@ def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress
     problem = ref.load()
     if tools is None:
         tools = llm_tools(cfg)
-    backend = make_backend(ref, cfg.evaluator, cfg.controller.max_in_flight)
+    if tools is not None:
+        store.add_secrets(tools.secrets)
+    # the run directory is invisible to candidates even where it lies inside a folder the jail binds
+    backend = make_backend(ref, cfg.evaluator, cfg.controller.max_in_flight, hidden=(str(store.path.parent),))
+    store.set_isolation(isolation_record(cfg.evaluator, problem))
     try:
         controller = Controller(cfg, store, problem, backend, on_progress, tools)
     except BaseException:
@@ -151,12 +157,18 @@ def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress
     return progress, problem
 
 
+def isolation_record(cfg: EvaluatorConfig, problem: Problem) -> dict[str, Any]:
+    """What a run stores of the isolation its candidates ran under, and where its fitness comes from."""
+    return {**describe(cfg.isolation), "fitness": problem.fitness_source}
+
+
 def evaluate_all(ref: ProblemRef, cfg: EvaluatorConfig, jobs: Iterable[EvalJob], slots: int,
-                 on_result: Callable[[EvalResult], None] | None = None) -> list[EvalResult]:
+                 on_result: Callable[[EvalResult], None] | None = None,
+                 hidden: tuple[str, ...] = ()) -> list[EvalResult]:
     """Evaluate jobs outside a run (held-out scoring, the baseline zoo) through a run's own backend and
     cascade, ``slots`` at a time; results in the order the jobs were given."""
     jobs = list(jobs)
-    backend = make_backend(ref, cfg, slots)
+    backend = make_backend(ref, cfg, slots, hidden)
     results: dict[tuple[int, str], EvalResult] = {}
     try:
         waiting = list(reversed(jobs))

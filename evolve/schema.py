@@ -4,7 +4,7 @@ Only :mod:`evolve.store` executes these; they live apart because they change on 
 (a schema version) than the store's operations and queries.
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE run (
@@ -20,7 +20,8 @@ CREATE TABLE run (
     rng_state_json TEXT,
     state TEXT NOT NULL,         -- running | finished | interrupted | failed
     stop_reason TEXT,            -- why a run ended failed (or which budget ended it)
-    problem_json TEXT            -- the problem's declaration: descriptors, stages (readers need no problem code)
+    problem_json TEXT,           -- the problem's declaration: descriptors, stages (readers need no problem code)
+    isolation_json TEXT          -- the isolation candidates ran under (set at each start; NULL before schema 3)
 );
 CREATE TABLE programs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,3 +125,9 @@ UPDATE programs SET rejection = CASE WHEN duplicate_of IS NOT NULL THEN 'duplica
 UPDATE programs SET heldout_fitness = json_extract(metrics, '$.heldout.fitness');
 UPDATE run SET schema_version = 2;
 """
+# v2 -> v3: the isolation in force, stored with the run (unknown for runs made before).
+MIGRATE_V2 = """
+ALTER TABLE run ADD COLUMN isolation_json TEXT;
+UPDATE run SET schema_version = 3;
+"""
+MIGRATIONS = {1: MIGRATE_V1, 2: MIGRATE_V2}  # from each version to the next

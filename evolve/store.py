@@ -24,7 +24,8 @@ from urllib.parse import quote
 from evolve.errors import UserError
 from evolve.jsonsafe import dumps
 from evolve.program import EventKind, LLMProvenance, Program, RejectionKind, RunState, Status
-from evolve.schema import INDEXES, MIGRATE_V1, SCHEMA, SCHEMA_VERSION
+from evolve.schema import INDEXES, MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from evolve.secrets import Redactor, secret_values
 
 ARCHIVE = "archive.sqlite"  # a run directory's archive
 
@@ -45,11 +46,16 @@ def _dumps(value: Any) -> str:
     return dumps(value, sort_keys=True)
 
 
-def _row_values(program: Program) -> dict[str, Any]:
+def _row_values(program: Program, redactor: Redactor) -> dict[str, Any]:
+    """A program's columns, with secrets redacted from everything a candidate or a model wrote (not the code)."""
     data = program.model_dump(exclude={"id", "llm"})
+    data["reason"], data["output"] = redactor.text(data["reason"]), redactor.text(data["output"])
+    data["metrics"] = redactor.value(data["metrics"])
     for c in _JSON_COLUMNS:
         data[c] = _dumps(data[c])
     llm = program.llm.model_dump() if program.llm else {}
+    for f in ("prompt", "response"):
+        llm[f] = redactor.text(llm.get(f))
     for f in _LLM_FIELDS:
         data[f"llm_{f}"] = llm.get(f)
     return data
@@ -89,7 +95,9 @@ def _writer_lock(path: Path) -> Any:
     islands. Held (an advisory flock) as long as the store is open; readers take none."""
     import fcntl
 
-    handle = open(path.with_name(path.name + ".lock"), "a+")
+    # never through a symlink planted where the lock goes (it would be created or truncated elsewhere)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -108,6 +116,9 @@ def _writer_lock(path: Path) -> Any:
 class LineageStore:
     def __init__(self, db: sqlite3.Connection, path: Path, readonly: bool) -> None:
         self._db, self.path, self.readonly = db, path, readonly
+        # Secrets never reach the archive: the environment's secret values and key-shaped strings are
+        # redacted from reasons, outputs, metrics, prompts, replies and errors (add_secrets adds more).
+        self.redactor = Redactor(secret_values())
         self._lock: Any = None
         if not readonly:
             self._lock = _writer_lock(path)
@@ -162,6 +173,7 @@ class LineageStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA trusted_schema=OFF")  # a foreign archive's views and triggers cannot call functions
         return db
 
     def _check_version(self) -> None:
@@ -186,18 +198,19 @@ class LineageStore:
         db = cls._connect(str(path), uri=False)
         try:
             version = int(db.execute("SELECT schema_version FROM run WHERE id = 1").fetchone()[0])
-            if version == 1:
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{path}: archive schema {version} is newer than this evolve's ({SCHEMA_VERSION})")
+            if version < SCHEMA_VERSION:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in (MIGRATE_V1 + INDEXES).split(";"):
+                    script = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION)) + INDEXES
+                    for statement in script.split(";"):
                         if statement.strip():
                             db.execute(statement)
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
-            elif version > SCHEMA_VERSION:
-                raise StoreError(f"{path}: archive schema {version} is newer than this evolve's ({SCHEMA_VERSION})")
             return version
         finally:
             db.close()
@@ -225,11 +238,21 @@ class LineageStore:
                  versions: dict[str, str], problem: dict[str, Any] | None = None) -> None:
         now = time.time()
         with self._transaction() as db:
-            db.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)",
+            db.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, NULL)",
                        (SCHEMA_VERSION, now, now, config_json, seed, problem_name, problem_version,
                         _dumps(versions), RunState.RUNNING.value, _dumps(problem or {})))
 
+    def set_isolation(self, isolation: dict[str, Any]) -> None:
+        """The isolation candidates run under from now on (each start or resume records it)."""
+        with self._transaction() as db:
+            db.execute("UPDATE run SET isolation_json = ?, updated_at = ? WHERE id = 1", (_dumps(isolation), time.time()))
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """More values to redact (e.g. the LLM keys the config names)."""
+        self.redactor.add(values)
+
     def set_state(self, state: RunState, stop_reason: str | None = None) -> None:
+        stop_reason = self.redactor.text(stop_reason)
         if self._db.in_transaction:  # a second Ctrl-C landed inside a transaction: drop that half-write
             self._db.execute("ROLLBACK")
         with self._transaction() as db:
@@ -249,6 +272,7 @@ class LineageStore:
         info = dict(row)
         info["versions"] = json.loads(info.pop("versions_json"))
         info["problem"] = json.loads(info.pop("problem_json") or "{}")
+        info["isolation"] = json.loads(info.pop("isolation_json") or "null")
         info["state"] = RunState(info["state"])
         return info
 
@@ -259,7 +283,7 @@ class LineageStore:
     # -- programs: operations ------------------------------------------------------------------------
     def _insert(self, db: sqlite3.Connection, program: Program) -> int:
         program.created_at = program.created_at or time.time()
-        values = _row_values(program)
+        values = _row_values(program, self.redactor)
         values["parent_id"] = program.parent_ids[0] if program.parent_ids else None
         cols = list(values)
         cur = db.execute(f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -268,7 +292,7 @@ class LineageStore:
         return program.id
 
     def _update(self, db: sqlite3.Connection, program: Program) -> None:
-        values = _row_values(program)
+        values = _row_values(program, self.redactor)
         values.pop("created_at")
         db.execute(f"UPDATE programs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
                    [*values.values(), program.id])
@@ -334,7 +358,7 @@ class LineageStore:
         with self._transaction() as db:
             row = db.execute("SELECT metrics FROM programs WHERE id = ?", (program_id,)).fetchone()
             metrics = json.loads(row[0])
-            metrics[stage] = result
+            metrics[stage] = self.redactor.value(result)
             db.execute(f"UPDATE programs SET metrics = ?, {column} = ? WHERE id = ?",
                        (_dumps(metrics), result.get("fitness"), program_id))
 
@@ -587,15 +611,15 @@ class LineageStore:
         return {r["island"]: IslandRow(**dict(r)) for r in self._db.execute("SELECT * FROM islands ORDER BY island")}
 
     # -- LLM calls and insights --------------------------------------------------------------------
-    @staticmethod
-    def _add_calls(db: sqlite3.Connection, program_id: int | None, calls: Iterable[Any]) -> None:
+    def _add_calls(self, db: sqlite3.Connection, program_id: int | None, calls: Iterable[Any]) -> None:
         """Store each attempt (evolve.llm.client.CallRecord) of the calls behind one program/insight."""
+        r = self.redactor
         for c in calls:
             db.execute(
                 "INSERT INTO llm_calls (program_id, purpose, model, attempt, prompt, response, tokens_in, "
                 "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (program_id, c.purpose, c.model, c.attempt, json.dumps(c.messages), c.response, c.tokens_in,
-                 c.tokens_out, c.cost, c.latency_s, c.error, c.started_at))
+                (program_id, c.purpose, c.model, c.attempt, json.dumps(r.value(c.messages)), r.text(c.response),
+                 c.tokens_in, c.tokens_out, c.cost, c.latency_s, r.text(c.error), c.started_at))
 
     def add_insight(self, calls: Iterable[Any], evaluations: int, model: str, text: str) -> None:
         """An insights call: its attempts, and the note when it produced one."""
@@ -603,7 +627,7 @@ class LineageStore:
             self._add_calls(db, None, calls)
             if text:
                 db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
-                           (time.time(), evaluations, model, text))
+                           (time.time(), evaluations, model, self.redactor.text(text)))
 
     def llm_calls(self, program_id: int | None = None) -> list[dict[str, Any]]:
         if program_id is None:

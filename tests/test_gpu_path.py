@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluators.backend import limits_from
 from evaluators.cascade import evaluate
 from evaluators.jobs import EvalJob
-from evaluators.sandbox import Limits
+from evaluators.limits import StageLimits
 from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef, builtin_problems, load_problem_folder
 from evolve.problem import ProblemError, Stage
@@ -42,7 +41,7 @@ def test_the_device_option_is_checked_and_resolved_where_it_is_used() -> None:
 @pytest.mark.skipif(HAS_CUDA, reason="checks the message a GPU-less evaluator gives")
 def test_asking_for_cuda_without_one_fails_the_seed_clearly() -> None:
     r = evaluate(EvalJob(1, SEEDS["adamw"]), ProblemRef(str(FOLDER), {"device": "cuda", "seeds": [0]}),
-                 Limits(timeout_s=60, memory_mb=4096))
+                 EvaluatorConfig(timeout_s=60, memory_mb=4096))
     assert not r.ok and r.failure_kind == "contract" and "no CUDA device is visible" in (r.reason or "")
 
 
@@ -66,13 +65,12 @@ def test_the_gpu_suite_has_every_role_with_larger_tasks() -> None:
 
 
 def test_packing_limits_follow_num_gpus() -> None:
-    whole = limits_from(EvaluatorConfig(num_gpus=1))
-    quarter = limits_from(EvaluatorConfig(num_gpus=0.25, memory_mb=8192))
-    cpu = limits_from(EvaluatorConfig())
-    assert not cpu.gpu and cpu.for_child(Stage("s"))["address_space"] is True
-    assert whole.gpu and whole.gpu_memory_fraction is None
-    child = quarter.for_child(Stage("s"))
-    assert quarter.gpu and child["gpu_memory_fraction"] == 0.25 and child["address_space"] is False
+    whole = StageLimits.for_stage(EvaluatorConfig(num_gpus=1), Stage("s"))
+    quarter = StageLimits.for_stage(EvaluatorConfig(num_gpus=0.25, memory_mb=8192), Stage("s"))
+    cpu = StageLimits.for_stage(EvaluatorConfig(), Stage("s"))
+    assert cpu.address_space is True and cpu.gpu_memory_fraction is None
+    assert whole.address_space is False and whole.gpu_memory_fraction is None
+    assert quarter.gpu_memory_fraction == 0.25 and quarter.address_space is False and quarter.memory_mb == 8192
 
 
 @pytest.mark.slow
@@ -106,7 +104,7 @@ def test_a_cuda_out_of_memory_is_a_memory_failure() -> None:
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (CI has none): see benchmarks/gpu.py")
 def test_a_rule_trains_on_the_gpu_and_scores_like_on_the_cpu() -> None:
     ref = ProblemRef(str(FOLDER), {"device": "cuda", "seeds": [0]})
-    r = evaluate(EvalJob(1, SEEDS["adamw"]), ref, limits_from(EvaluatorConfig(num_gpus=0.5, memory_mb=16384)))
+    r = evaluate(EvalJob(1, SEEDS["adamw"]), ref, EvaluatorConfig(num_gpus=0.5, memory_mb=16384))
     assert r.ok, r.reason
     assert all(m["vectorised"] for m in r.metrics["filter"]["tasks"].values())
 
@@ -115,7 +113,7 @@ def test_a_rule_trains_on_the_gpu_and_scores_like_on_the_cpu() -> None:
 def test_a_candidate_over_its_gpu_share_fails_as_memory_alone() -> None:
     hog = SEEDS["sgd"].replace("    direction = grad", "    hog = torch.zeros(10**10)\n    direction = grad")
     ref = ProblemRef(str(FOLDER), {"device": "cuda", "seeds": [0]})
-    limits = limits_from(EvaluatorConfig(num_gpus=0.1, memory_mb=16384))
+    limits = EvaluatorConfig(num_gpus=0.1, memory_mb=16384)
     r = evaluate(EvalJob(1, hog), ref, limits)
     assert not r.ok and r.failure_kind == "memory"
     assert evaluate(EvalJob(2, SEEDS["adamw"]), ref, limits).ok

@@ -7,16 +7,17 @@ from __future__ import annotations
 import json
 import math
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
 
-from evaluators.cgroups import JailCgroups
-from evaluators.sandbox import bubblewrap_available
+from evaluators import cgroups, jail
 from problems.function_min.problem import shifted
 
-pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox and Ray
+pytestmark = [pytest.mark.slow,  # end to end: real runs through the CLI, sandbox and Ray
+              pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here (the suite attacks the host)")]
 
 SECRET = "hunter2-evolve-secret"
 EXPECTED = {
@@ -31,7 +32,17 @@ EXPECTED = {
     "nan_point": "nan", "inf_point": "nan", "sys_exit": "contract", "os_exit": "contract",
     "threads_left_running": None, "over_budget": "contract", "wrong_shape": "contract",
     "stdout_flood": "crash",
+    # sandbox v2: the host stays invisible, the server unreachable, and limits hold for the candidate as a whole
+    "read_host_files": None, "read_archive": None, "unix_socket": None, "reopen_server_fd": None,
+    "ptrace_server": None, "stop_server": "timeout", "fork_memory": "memory", "fill_disk": None,
+    "huge_result": "contract", "cpu_hog": None, "daemon_overwrite": None,
 }
+# The point each program returns when its attack fails (the trusted score is that point's value).
+POINTS = {"patch_harness": 4.0, "fake_metrics": 4.0, "daemon_overwrite": 4.0}
+HOST_FILES = {Path("/root/.evolve-hostile-secret"): "hunter2-host-file",
+              Path("/home/evolve-hostile/.ssh/id_ed25519"): "hunter2-host-file",
+              REPO / "runs" / "hostile-probe" / "archive.sqlite": "hunter2-archive"}
+SOCKET = Path("/var/tmp/evolve-hostile.sock")
 
 
 def _true_fitness(point: list[float], stage: str) -> float:
@@ -39,8 +50,40 @@ def _true_fitness(point: list[float], stage: str) -> float:
     return -math.log10(1.0 + shifted(trial, len(point), point))
 
 
+def _plant() -> tuple[list[Path], socket.socket]:
+    """Secrets where a host keeps them, a run's archive under the project, a Unix socket that answers."""
+    made = []
+    for path, text in HOST_FILES.items():
+        for parent in reversed(path.parents):
+            if not parent.exists():
+                parent.mkdir()
+                made.append(parent)
+        path.write_text(text)
+        made.append(path)
+    SOCKET.unlink(missing_ok=True)
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(SOCKET))
+    unix.listen(8)
+    unix.settimeout(0.2)
+    threading.Thread(target=_answer, args=(unix,), daemon=True).start()
+    return made, unix
+
+
+def _answer(unix: socket.socket) -> None:
+    while True:
+        try:
+            conn, _ = unix.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        conn.sendall(b"PONG")
+        conn.close()
+
+
 @pytest.mark.parametrize("warm", [True, False], ids=["warm", "fresh"])
 def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
+    made, unix = _plant()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 47613))
@@ -58,16 +101,15 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
             listener.accept()
     finally:
         listener.close()
+        unix.close()
+        SOCKET.unlink(missing_ok=True)
+        for path in reversed(made):
+            path.unlink() if path.is_file() else path.rmdir()
     assert SECRET not in proc.stdout and SECRET not in proc.stderr
     rows = {r["seed"]: r for r in json.loads(proc.stdout)}
     expected = dict(EXPECTED)
-    if not bubblewrap_available():
-        for name in ("write_outside", "read_proc_environ", "read_parent_environ"):
-            expected.pop(name)
-    probe = JailCgroups(8)
-    if probe.path is None:
+    if not cgroups.available()["pids"]:
         expected.pop("fork_bomb")
-    probe.close()
     assert set(rows) == set(expected)
     assert len(rows) >= 19
     for name, kind in expected.items():
@@ -75,13 +117,12 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
         assert rows[name]["failure_kind"] in allowed, (name, rows[name]["failure"])
     honest = rows["honest"]["fitness"]
     assert honest == pytest.approx(_true_fitness([0.0] * 5, rows["honest"]["stage_reached"]))
-    for name in ("patch_harness", "fake_metrics"):  # returned [4]*5: scored as exactly that point
-        assert rows[name]["fitness"] == pytest.approx(_true_fitness([4.0] * 5, rows[name]["stage_reached"])), name
-    for name in ("read_environ", "read_proc_environ", "read_parent_environ", "network", "write_outside",
-                 "threads_left_running", "huge_stdout"):
-        if name in rows:
-            assert rows[name]["fitness"] == pytest.approx(honest), name
+    for name, row in rows.items():  # every program that ran is scored at exactly the point it returned
+        if row["failure_kind"] is None:
+            point = [POINTS.get(name, 0.0)] * 5
+            assert row["fitness"] == pytest.approx(_true_fitness(point, row["stage_reached"])), name
     assert rows["threads_left_running"]["seconds"] < 10
+    assert rows["stop_server"]["seconds"] < 10 + 8  # a stopped server does not hold the caller past the limit
     assert rows["huge_stdout"]["output_chars"] <= 4100
     assert not any(p.exists() for p in outside)
     if cgroups.is_dir():  # every pids cgroup the run made was removed when it ended

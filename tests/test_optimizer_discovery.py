@@ -13,7 +13,7 @@ from conftest import run_cli
 
 from evaluators.cascade import evaluate
 from evaluators.jobs import EvalJob, JobKind
-from evaluators.sandbox import Limits
+from evolve.config import EvaluatorConfig
 from evaluators.static_rules import StaticRuleViolation, check_program
 from evolve.loader import ProblemRef, builtin_problems, load_problem_folder
 from evolve.problem import ProblemError
@@ -34,7 +34,7 @@ from problems.optimizer_discovery.train import LR_GRID, budget_ratio, probe, run
 FOLDER = builtin_problems()["optimizer_discovery"]
 PROBLEM = load_problem_folder(FOLDER, {})
 SEEDS = PROBLEM.seed_programs()
-LIMITS = Limits(timeout_s=300, memory_mb=4096)
+LIMITS = EvaluatorConfig(timeout_s=300, memory_mb=4096)
 SUITE = SUITES["cpu"]
 
 torch.set_num_threads(1)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
+from evaluators import jail
 from evaluators.cascade import evaluate as run_job
 from evaluators.jobs import EvalJob
-from evaluators.sandbox import Limits
+from evaluators.limits import StageLimits, wall_seconds
 from evaluators.static_rules import StaticRuleViolation, check_program
+from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef, builtin_problems
 from evolve.program import FailureKind
 
 REF = ProblemRef(str(builtin_problems()["function_min"]), {"budget": 200, "trials": 1})
-LIMITS = Limits(timeout_s=5, memory_mb=512, cpu_seconds=10, max_output_chars=2000)
+LIMITS = EvaluatorConfig(timeout_s=5, memory_mb=512, cpu_seconds=10, max_output_chars=2000)
 
 GOOD = """
 def search(f, dim, budget, rng):
@@ -23,8 +27,8 @@ def search(f, dim, budget, rng):
 """
 
 
-def evaluate(body: str, limits: Limits = LIMITS, warm: bool = False):
-    return run_job(EvalJob(1, body), REF, limits, warm=warm)
+def evaluate(body: str, limits: EvaluatorConfig = LIMITS, warm: bool = False):
+    return run_job(EvalJob(1, body), REF, limits.model_copy(update={"warm_start": warm}))
 
 
 def test_cascade_stops_below_a_stage_threshold() -> None:
@@ -106,14 +110,18 @@ def test_controller_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch, war
     assert r.ok, r.reason
 
 
-def test_working_dir_is_fresh_and_removed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
+def test_working_dir_is_fresh_and_on_the_jails_tmpfs(warm: bool) -> None:
     code = ("import os\n"
             "def search(f, dim, budget, rng):\n"
-            "    print('CWD=' + os.getcwd())\n"
+            "    print('CWD=' + os.getcwd(), sorted(os.listdir('.')), sorted(os.listdir('..')))\n"
+            "    open('left-behind.txt', 'w').write('x')\n"
             "    return [0.0] * dim\n")
-    r = evaluate(code)
-    cwd = next(line[4:] for line in r.output.splitlines() if line.startswith("CWD="))
-    assert "evolve-cand-" in cwd and not os.path.exists(cwd)
+    first, second = evaluate(code, warm=warm), evaluate(code, warm=warm)
+    assert first.ok and second.ok
+    for r in (first, second):  # /tmp/job-N inside the jail, empty, and the previous job's directory is gone
+        line = next(line for line in r.output.splitlines() if line.startswith("CWD="))
+        assert line.startswith("CWD=/tmp/job-") and "[] [" in line and "left-behind" not in line.split("] ")[1]
 
 
 @pytest.mark.parametrize("code, rule", [
@@ -138,8 +146,7 @@ def test_static_rules_allow_ordinary_code() -> None:
                   frozenset({"math", "random"}))
 
 
-@pytest.mark.skipif(not __import__("evaluators.sandbox").sandbox.bubblewrap_available(),
-                    reason="bubblewrap is not usable here: no network namespace")
+@pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here")
 def test_no_network_and_read_only_files(tmp_path: Path) -> None:
     import socket
 
@@ -193,7 +200,7 @@ def test_gpu_path_candidates_never_fork_from_a_cuda_parent(monkeypatch: pytest.M
     ref = ProblemRef(str(Path(__file__).parent / "data" / "cuda_prepare"), {})
     for warm in (True, False):
         result = run_job(EvalJob(1, "# EVOLVE-BLOCK-START\ndef value():\n    return 2.0\n# EVOLVE-BLOCK-END\n"),
-                         ref, Limits(timeout_s=60), warm=warm)
+                         ref, EvaluatorConfig(timeout_s=60, warm_start=warm))
         assert result.ok, result.reason
         metrics = result.metrics["main"]
         assert metrics["cuda_state_inherited"] is False  # a fresh interpreter, not a fork of the server
@@ -201,44 +208,58 @@ def test_gpu_path_candidates_never_fork_from_a_cuda_parent(monkeypatch: pytest.M
         assert not [k for k in metrics["env"] if "KEY" in k or "SECRET" in k]
 
 
-def test_jail_binds_gpu_devices_and_a_problem_under_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evaluators import sandbox
+def test_the_jail_binds_only_the_gpus_a_task_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = {"/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"}
+    monkeypatch.setattr(jail.os.path, "exists", lambda p: p in nodes or os.path.lexists(p))
+    monkeypatch.setattr("glob.glob", lambda pattern: sorted(n for n in nodes if n[-1].isdigit()))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert jail.gpu_devices() == ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia1"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert "/dev/nvidia0" in jail.gpu_devices() and "/dev/nvidia1" in jail.gpu_devices()  # unset: all of them
+    cmd = jail.command(None, 64, gpu=True) if jail.probe().ok else []
+    if cmd:
+        assert cmd[cmd.index("/dev/nvidia0") - 1] == "--dev-bind"
 
-    monkeypatch.setattr(sandbox, "gpu_devices", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
-    cmd = sandbox._bwrap_prefix(Path("/tmp/work"), "/tmp/my-problem")
-    assert ["--dev-bind", "/dev/nvidia0", "/dev/nvidia0"] == cmd[cmd.index("/dev/nvidia0") - 1:][:3]
-    assert "--dev-bind" in cmd and "/dev/nvidiactl" in cmd
-    assert cmd[cmd.index("/tmp/my-problem") - 1] == "--ro-bind"
 
-
-def test_jail_binds_back_import_paths_under_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_jail_binds_an_allow_list_and_masks_run_directories(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A venv under /tmp whose dependencies come from another directory there (a .pth file, as a CI clone's
-    test venv does): the jail's tmpfs over /tmp must not hide what the controller can import."""
-    from evaluators import sandbox
-
+    test venv does) stays importable; the checkout itself is never bound (a run directory may live in it);
+    a run directory inside a bound folder is masked."""
     deps = tmp_path / "site-packages"
     deps.mkdir()
-    monkeypatch.setattr(sandbox.sys, "path", [*sandbox.sys.path, str(deps), str(tmp_path / "missing"), "/tmp"])
-    cmd = sandbox._bwrap_prefix(tmp_path / "work")
-    assert cmd[cmd.index(str(deps.resolve())) - 1] == "--ro-bind"
-    assert str(tmp_path / "missing") not in cmd
-    assert cmd.count("/tmp") == 1  # the tmpfs itself: a script run from /tmp does not expose all of it
+    problem = tmp_path / "problem"
+    (problem / "runs" / "r1").mkdir(parents=True)
+    monkeypatch.setattr(jail.sys, "path", [*jail.sys.path, str(deps), str(tmp_path / "missing"), "/tmp",
+                                           str(jail.REPO_ROOT)])
+    if not jail.probe().ok:
+        pytest.skip("bubblewrap cannot run here")
+    cmd = jail.command(str(problem), 64, hidden=(str(problem / "runs" / "r1"),))
+    binds = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--ro-bind"]
+    assert str(deps.resolve()) in binds and str(problem.resolve()) in binds
+    assert str(tmp_path / "missing") not in cmd and "/" not in binds and "/tmp" not in binds
+    assert str(jail.REPO_ROOT) not in binds and str(jail.REPO_ROOT / "evolve") in binds
+    assert cmd[cmd.index(str((problem / "runs" / "r1").resolve())) - 1] == "--tmpfs"
+    assert not any(b.startswith(("/home", "/run", "/var")) or b == "/root" for b in binds)
 
 
 def test_the_smaller_of_the_evaluator_and_stage_limits_applies() -> None:
     from evolve.problem import Stage
 
-    assert Limits().wall_seconds(Stage("s")) == 60.0  # neither set: the default
-    assert Limits().wall_seconds(Stage("s", timeout_s=300)) == 300  # the stage's own
-    assert Limits(timeout_s=20).wall_seconds(Stage("s", timeout_s=300)) == 20  # the evaluator caps it
-    assert Limits(timeout_s=500).wall_seconds(Stage("s", timeout_s=300)) == 300
-    assert Limits(timeout_s=20).for_child(Stage("s"))["cpu_seconds"] == 25  # CPU follows the wall limit
-    assert Limits(timeout_s=20, cpu_seconds=7).for_child(Stage("s"))["cpu_seconds"] == 7
+    assert wall_seconds(EvaluatorConfig(), Stage("s")) == 60.0  # neither set: the default
+    assert wall_seconds(EvaluatorConfig(), Stage("s", timeout_s=300)) == 300  # the stage's own
+    assert wall_seconds(EvaluatorConfig(timeout_s=20), Stage("s", timeout_s=300)) == 20  # the evaluator caps it
+    assert wall_seconds(EvaluatorConfig(timeout_s=500), Stage("s", timeout_s=300)) == 300
+    assert StageLimits.for_stage(EvaluatorConfig(timeout_s=20), Stage("s")).cpu_s == 25  # CPU follows the wall
+    assert StageLimits.for_stage(EvaluatorConfig(timeout_s=20, cpu_seconds=7), Stage("s")).cpu_s == 7
+    limits = StageLimits.for_stage(EvaluatorConfig(num_gpus=0.5), Stage("s"))
+    assert limits.address_space is False and limits.gpu_memory_fraction == 0.5
+    assert StageLimits.from_json(limits.to_json()) == limits  # the same object reaches the child
 
 
 def test_an_evaluator_timeout_below_the_stage_limit_kills_the_candidate() -> None:
     sleeper = "import time\ndef search(f, dim, budget, rng):\n    time.sleep(30)\n"
-    r = evaluate(sleeper, Limits(timeout_s=2, memory_mb=512))
+    r = evaluate(sleeper, EvaluatorConfig(timeout_s=2, memory_mb=512))
     assert r.failure_kind == FailureKind.TIMEOUT and r.seconds < 10 and "2s" in (r.reason or "")
 
 
@@ -266,48 +287,90 @@ def test_fingerprint_jobs_see_behaviour_not_text() -> None:
     assert prints[0].fingerprint == prints[1].fingerprint != prints[2].fingerprint
 
 
-@pytest.mark.skipif(__import__("evaluators.cgroups").cgroups._root("memory") is None,
-                    reason="no writable memory cgroup here")
+NEEDS_MEMORY_CGROUP = pytest.mark.skipif(not __import__("evaluators.cgroups").cgroups.available()["memory"],
+                                         reason="no writable memory cgroup here")
+
+
+@NEEDS_MEMORY_CGROUP
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 def test_gpu_jails_cap_memory_with_a_cgroup_instead_of_rlimit_as(warm: bool) -> None:
-    """A CUDA process cannot live under RLIMIT_AS; GPU candidates get a memory cgroup, and running over
-    it is a `memory` failure, not a crash."""
+    """A CUDA process cannot live under RLIMIT_AS; GPU candidates are capped by the memory cgroup alone, and
+    running over it is a `memory` failure, not a crash."""
     hog = "def search(f, dim, budget, rng):\n    x = bytearray(900 * 1024 * 1024)\n    return [0.0] * dim\n"
-    limits = Limits(timeout_s=30, memory_mb=400, gpu=True)
-    assert limits.for_child(__import__("evolve.problem").problem.Stage("s"))["address_space"] is False
+    limits = EvaluatorConfig(timeout_s=30, memory_mb=400, num_gpus=1)
     r = evaluate(hog, limits, warm=warm)
     assert not r.ok and r.failure_kind == FailureKind.MEMORY, r
     assert evaluate(GOOD, limits, warm=warm).ok  # the jail still works for the next candidate
 
 
-def test_the_parent_never_follows_what_a_candidate_leaves_in_its_directory(tmp_path: Path) -> None:
-    """Symlinks, FIFOs and oversized files planted in the working directory are not read by the trusted
-    side (a symlink to /proc/self/environ would hand it the controller's keys)."""
-    import json as _json
+@NEEDS_MEMORY_CGROUP
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
+def test_memory_is_capped_for_the_candidate_as_a_whole(warm: bool) -> None:
+    """Four processes of 200 MB each stay under a per-process limit of 512 MB; together they are over it."""
+    forks = ("import os, time\n"
+             "def search(f, dim, budget, rng):\n"
+             "    kids = []\n"
+             "    for _ in range(4):\n"
+             "        pid = os.fork()\n"
+             "        if pid == 0:\n"
+             "            block = bytearray(200 * 1024 * 1024)\n"
+             "            for i in range(0, len(block), 4096):\n"
+             "                block[i] = 1\n"
+             "            time.sleep(1)\n"
+             "            os._exit(0)\n"
+             "        kids.append(pid)\n"
+             "    for k in kids:\n"
+             "        os.waitpid(k, 0)\n"
+             "    return [0.0] * dim\n")
+    r = evaluate(forks, EvaluatorConfig(timeout_s=20, memory_mb=512), warm=warm)
+    assert not r.ok and r.failure_kind == FailureKind.MEMORY, r
 
-    from evaluators.sandbox import _classify, _read_head
 
-    secret = tmp_path / "secret.txt"
-    secret.write_text("sk-parent-secret")
-    work = tmp_path / "work"
-    work.mkdir()
-    os.symlink(secret, work / "leak.bin")
-    os.symlink(secret, work / "output.txt")
-    os.mkfifo(work / "pipe.bin")
-    (work / "result.json").write_text(_json.dumps({"ok": True, "artifacts": {"x": {"$blob": "leak.bin"}}}))
-    assert _read_head(work / "output.txt", 4000) == ""
-    run = _classify(0, work / "result.json", "", 0.0)
-    assert run.artifacts is None and run.failure == FailureKind.CONTRACT
-    (work / "result.json").write_text(_json.dumps({"ok": True, "artifacts": {"x": {"$blob": "pipe.bin"}}}))
-    assert _classify(0, work / "result.json", "", 0.0).artifacts is None  # and it did not block on the FIFO
-    big = work / "big.bin"
-    big.write_bytes(b"x" * 1024)
-    (work / "result.json").write_text(_json.dumps({"ok": True, "artifacts": {"x": [{"$blob": "big.bin"}] * 5}}))
-    assert _classify(0, work / "result.json", "", 0.0, max_bytes=3000).artifacts is None  # repeats count too
-    assert _classify(0, work / "result.json", "", 0.0, max_bytes=6000).artifacts == {"x": [b"x" * 1024] * 5}
-    os.unlink(work / "result.json")
-    os.symlink(secret, work / "result.json")
-    assert _classify(0, work / "result.json", "", 0.0).artifacts is None
+@pytest.mark.skipif(not __import__("evaluators.cgroups").cgroups.available()["cpu"], reason="no CPU cgroup here")
+def test_cpu_time_of_the_whole_candidate_is_capped_and_measured() -> None:
+    """Three spinning processes get one core between them (num_cpus 1): the kernel's count of their CPU
+    time, which the trusted side reads, stays at the wall-clock time."""
+    spin = ("import os, time\n"
+            "def search(f, dim, budget, rng):\n"
+            "    kids = []\n"
+            "    for _ in range(3):\n"
+            "        pid = os.fork()\n"
+            "        if pid == 0:\n"
+            "            end = time.monotonic() + 2\n"
+            "            while time.monotonic() < end:\n"
+            "                pass\n"
+            "            os._exit(0)\n"
+            "        kids.append(pid)\n"
+            "    for k in kids:\n"
+            "        os.waitpid(k, 0)\n"
+            "    return [0.0] * dim\n")
+    r = evaluate(spin, EvaluatorConfig(timeout_s=20, memory_mb=512))
+    assert r.ok, r.reason
+    cpu = r.metrics["quick"]["cpu_seconds"]
+    assert 1.0 < cpu < 1.15 * r.metrics["quick"]["seconds"], r.metrics
+
+
+def test_a_result_too_large_to_parse_cheaply_is_refused_without_growing_the_caller(tmp_path: Path) -> None:
+    """16 MB of empty lists (about 750 MB once parsed): refused at the frame, the caller does not grow."""
+    program = (Path(__file__).parent / "data" / "hostile" / "programs" / "huge_result.py").read_text()
+    script = ("import resource, sys\n"
+              "from evaluators.cascade import evaluate\n"
+              "from evaluators.jobs import EvalJob\n"
+              "from evolve.config import EvaluatorConfig\n"
+              "from evolve.loader import ProblemRef, builtin_problems\n"
+              "ref = ProblemRef(str(builtin_problems()['function_min']), {'budget': 200, 'trials': 1})\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "r = evaluate(EvalJob(1, sys.stdin.read()), ref, EvaluatorConfig(timeout_s=30))\n"
+              "grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024\n"
+              "print(r.failure_kind, round(grown), r.reason)\n")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], input=program, capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parent.parent)
+    kind, grown, reason = done.stdout.split(" ", 2)
+    assert kind == "contract" and "limit" in reason, done.stdout + done.stderr
+    assert int(grown) < 100, f"the caller grew by {grown} MB"
 
 
 def test_a_daemon_left_by_a_candidate_does_not_outlive_its_job() -> None:
@@ -324,3 +387,50 @@ def test_a_daemon_left_by_a_candidate_does_not_outlive_its_job() -> None:
         left = [p for p in Path("/proc").glob("[0-9]*") if (p / "cmdline").is_file()
                 and (p / "cmdline").read_bytes() == f"sleep\x00{marker}\x00".encode()]
         assert not left, (warm, left)
+
+
+@pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here")
+def test_without_cgroups_the_jail_still_kills_a_daemon_before_the_next_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cgroup at all: a warm server's PID namespace is swept after each job, so a daemon that outlives
+    its job cannot forge the next job's result."""
+    from evaluators import cgroups
+
+    monkeypatch.setattr(cgroups, "_root", lambda controller: None)
+    daemon = (Path(__file__).parent / "data" / "hostile" / "programs" / "daemon_overwrite.py").read_text()
+    assert evaluate(daemon, warm=True).ok
+    honest = evaluate(GOOD, warm=True)
+    time.sleep(0.5)
+    assert honest.ok and honest.fitness == evaluate(GOOD, warm=True).fitness == evaluate(GOOD).fitness
+
+
+def test_without_bubblewrap_and_pids_cgroup_every_stage_starts_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluators import cgroups, sandbox
+
+    monkeypatch.setattr(cgroups, "_root", lambda controller: None)
+    assert sandbox.Sandbox(EvaluatorConfig(isolation="none", warm_start=True)).warm is False
+    assert sandbox.Sandbox(EvaluatorConfig(isolation="none", warm_start=True)).warm is False
+
+
+def test_a_missing_bubblewrap_is_an_error_naming_the_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: no bwrap on PATH (or a probe that fails) stops the sandbox with one clear error; a failed
+    probe is not remembered, so a later one that works is believed."""
+    from evaluators import sandbox
+
+    monkeypatch.setattr(jail, "_PROBED", None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(jail.IsolationUnavailable, match="evaluator.isolation: none"):
+        sandbox.Sandbox(EvaluatorConfig())
+    assert sandbox.Sandbox(EvaluatorConfig(isolation="none")).cfg.isolation == "none"  # the opt-out works
+    monkeypatch.undo()
+    monkeypatch.setattr(jail, "_PROBED", None)
+    if shutil.which("bwrap"):
+        assert jail.probe().ok
+
+
+@pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here")
+def test_a_stopped_server_costs_the_caller_its_limit_and_no_more() -> None:
+    stopper = (Path(__file__).parent / "data" / "hostile" / "programs" / "stop_server.py").read_text()
+    start = time.monotonic()
+    r = evaluate(stopper, EvaluatorConfig(timeout_s=2, memory_mb=512), warm=True)
+    assert r.failure_kind == FailureKind.TIMEOUT and time.monotonic() - start < 2 + 8
+    assert evaluate(GOOD, warm=True).ok  # the frozen server was replaced

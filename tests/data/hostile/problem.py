@@ -20,18 +20,11 @@ class Hostile(FunctionMin):
     allowed_imports = frozenset(sys.stdlib_module_names)
 
     def seed_programs(self) -> dict[str, str]:
-        from evaluators.cgroups import JailCgroups
-        from evaluators.sandbox import bubblewrap_available
+        from evaluators import cgroups
 
         programs = {p.stem: p.read_text() for p in sorted((self.folder / "programs").glob("*.py"))}
-        if not bubblewrap_available():
-            # As root without a jail nothing stops these: keep them off a machine without bubblewrap.
-            for name in ("write_outside", "read_proc_environ", "read_parent_environ"):
-                programs.pop(name)
-        probe = JailCgroups(8)
-        if probe.path is None:  # without a pids cgroup a fork bomb would take the machine down
+        if not cgroups.available()["pids"]:  # without a pids cgroup a fork bomb would take the machine down
             programs.pop("fork_bomb")
-        probe.close()
         return programs
 
 
