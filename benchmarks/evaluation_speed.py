@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from evaluators.cascade import evaluate  # noqa: E402
-from evaluators.jobs import EvalJob  # noqa: E402
 from evaluators.jail import describe  # noqa: E402
+from evaluators.jobs import EvalJob  # noqa: E402
 from evolve.config import EvaluatorConfig  # noqa: E402
 from evolve.loader import ProblemRef, builtin_problems  # noqa: E402
 

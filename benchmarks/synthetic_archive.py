@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evolve.config import RunConfig  # noqa: E402
 from evolve.loader import builtin_problems, load_problem_folder  # noqa: E402
 from evolve.program import EventKind, FailureKind, LLMProvenance, Program, RejectionKind, Status  # noqa: E402
+from evolve.secrets import Redactor  # noqa: E402
 from evolve.store import ARCHIVE, LineageStore, _row_values  # noqa: E402
 
 SEED_CODE = '''"""Random local search."""
@@ -116,7 +117,7 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
             if mover:
                 events.append((EventKind.MIGRATION.value, (src + 1) % islands, mover, json.dumps(
                     {"fitness": f, "descriptors": {"ast_nodes": 100.0, "calls": 10.0}, "from_island": src}), created))
-        values = _row_values(p)
+        values = _row_values(p, Redactor())
         values["parent_id"] = p.parent_ids[0] if p.parent_ids else None
         cols = list(values)
         rows.append([values[c] for c in cols])

@@ -71,11 +71,12 @@ class RayBackend:
             else:
                 # The local runtime's processes (and so every worker) inherit the environment at
                 # ray.init(): start them without anything that looks like a secret (LLM keys...), listening
-                # on loopback only, with token authentication (Ray generates the token for a local runtime).
-                with _secrets_hidden(), _local_auth():
-                    ray.init(num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
-                             include_dashboard=False, runtime_env=runtime_env, log_to_driver=False,
-                             _node_ip_address="127.0.0.1")
+                # on loopback only. Ray (>= 2.59) starts a local runtime with token authentication and
+                # generates its token, unless RAY_AUTH_MODE says otherwise (tested).
+                # address="local": a new runtime of our own, never one that happens to run on this machine.
+                with _secrets_hidden(), _loopback_only():
+                    ray.init(address="local", num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
+                             include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
                 self._started_here = True
         self._remote: Any = ray.remote(evaluate).options(
             num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
@@ -128,15 +129,25 @@ def _secrets_hidden() -> Iterator[None]:
 
 
 @contextmanager
-def _local_auth() -> Iterator[None]:
-    """Token authentication for the runtime started here (RAY_AUTH_MODE=token), unless the user chose a mode."""
-    chosen = "RAY_AUTH_MODE" in os.environ
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+def _loopback_only() -> Iterator[None]:
+    """Ray's single-machine mode while the local runtime starts: the node address is 127.0.0.1 and every one
+    of its servers (GCS, raylet, object manager, workers) listens there, not on all interfaces. The runtime's
+    processes read it from their environment; this process from Ray's constant (read at import)."""
+    from ray._private import ray_constants
+
+    before_env, before = os.environ.get(_RAY_SINGLE_MACHINE), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_RAY_SINGLE_MACHINE], ray_constants.ENABLE_RAY_CLUSTER = "0", False
     try:
         yield
     finally:
-        if not chosen:
-            os.environ.pop("RAY_AUTH_MODE", None)
+        ray_constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(_RAY_SINGLE_MACHINE, None)
+        else:
+            os.environ[_RAY_SINGLE_MACHINE] = before_env
+
+
+_RAY_SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine runtime, all on loopback
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

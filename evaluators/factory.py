@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from evaluators import jail
 from evaluators.backend import ProcessBackend, RayBackend
 from evaluators.cache import CachedBackend, EvalCache, problem_key
-from evaluators import jail
 from evaluators.jobs import Backend
 from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef

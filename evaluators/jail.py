@@ -13,6 +13,7 @@ namespaces (uid 65534), no capabilities, and dies with its parent.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,6 +46,7 @@ class IsolationUnavailable(UserError):
 class Probe:
     ok: bool
     user_namespace: bool = False
+    nested: bool = False  # a jail can start a jail of its own (a peer-layout candidate apart from its evaluator)
     reason: str = ""
 
 
@@ -71,11 +73,20 @@ def probe(attempts: int = 3) -> Probe:
                     reason = f"bwrap did not start: {exc}"
                     continue
                 if done.returncode == 0:
-                    _PROBED = Probe(True, user_namespace=userns)
+                    _PROBED = Probe(True, user_namespace=userns, nested=_nested_works(bwrap, userns))
                     return _PROBED
                 reason = "bwrap cannot create its namespaces here: " + \
                     done.stderr.decode(errors="replace").strip()[:300]
         return Probe(False, reason=reason)
+
+
+def _nested_works(bwrap: str, userns: bool) -> bool:
+    outer = _namespaces(userns) + _system_binds() + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    inner = _nested_namespaces() + _system_binds() + ["--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"]
+    try:
+        return subprocess.run([bwrap, *outer, "bwrap", *inner], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def require(mode: str) -> None:
@@ -99,7 +110,7 @@ def describe(mode: str) -> dict[str, Any]:
                 + (f"; cgroups: {', '.join(caps)}" if caps else "; no cgroups"), "cgroups": caps}
     result = probe()
     userns = result.user_namespace
-    return {"mode": "bubblewrap", "user_namespace": userns, "cgroups": caps,
+    return {"mode": "bubblewrap", "user_namespace": userns, "nested": result.nested, "cgroups": caps,
             "summary": "bubblewrap: no network, allow-list file system, own PID/IPC/UTS"
             + ("/user" if userns else "") + " namespaces" + (f"; cgroups: {', '.join(caps)}" if caps else
                                                               "; no cgroups (limits per process only)")}
@@ -111,6 +122,13 @@ def _namespaces(userns: bool) -> list[str]:
     if userns:
         cmd += ["--unshare-user", "--uid", str(JAIL_UID), "--gid", str(JAIL_UID)]
     return cmd
+
+
+def _nested_namespaces() -> list[str]:
+    """A jail inside a jail (the kernel refuses a second /proc there: the inner one has none, so it cannot
+    see, signal or trace anything of the outer jail)."""
+    return ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL"]
 
 
 def _system_binds() -> list[str]:
@@ -175,7 +193,9 @@ def command(problem_folder: str | None, disk_mb: int, hidden: tuple[str, ...] = 
     result = probe()
     if not result.ok:
         raise IsolationUnavailable(f"bubblewrap cannot run here: {result.reason}")
-    cmd = ["bwrap", *_namespaces(result.user_namespace), *_system_binds()]
+    # /tmp first: a problem folder (or a venv) under /tmp is bound on top of the jail's own tmpfs
+    cmd = ["bwrap", *_namespaces(result.user_namespace), *_system_binds(),
+           "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     bound = _outermost([*import_dirs(), *([Path(problem_folder).resolve()] if problem_folder else [])])
     for path in bound:
         cmd += ["--ro-bind", str(path), str(path)]
@@ -183,10 +203,25 @@ def command(problem_folder: str | None, disk_mb: int, hidden: tuple[str, ...] = 
         target = Path(secret).resolve()
         if target.exists() and any(target.is_relative_to(b) for b in bound):
             cmd += ["--tmpfs", str(target)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
     if gpu:  # CUDA reads the driver's state under /sys; only the task's own GPUs are bound
         cmd += ["--ro-bind", "/sys", "/sys"] + [a for dev in gpu_devices() for a in ("--dev-bind", dev, dev)]
     cmd += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]  # the jail's own root too: only /tmp is writable
+    env = clean_env("/tmp")
+    if result.nested:  # how a peer-layout evaluator's candidate gets a jail of its own (evolve/compat/separate.py)
+        env["EVOLVE_CANDIDATE_JAIL"] = json.dumps(candidate_command(bound, max(16, disk_mb // 4)))
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    return cmd
+
+
+def candidate_command(bound: list[Path], disk_mb: int) -> list[str]:
+    """Inside a jail: the command line of a second jail for a candidate that must not share the first one's
+    processes or files (it sees the same code and libraries, a /tmp of its own, no /proc)."""
+    cmd = ["bwrap", *_nested_namespaces(), *_system_binds(), "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    for path in bound:
+        cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--dev", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
     for key, value in clean_env("/tmp").items():
         cmd += ["--setenv", key, value]
     return cmd

@@ -105,8 +105,9 @@ class JailedServer:
                         "warm": warm, "base": base, "sweep": spec.isolation == "bubblewrap"})
             reply = self._from.message(time.monotonic() + START_TIMEOUT_S, 1 << 20, 0)
         except (TimeoutError, EOFError, ProtocolError, ServerDied) as exc:
+            why = self._stderr()
             self.close()
-            raise ServerDied(f"the evaluation server did not start: {exc}{self._stderr()}") from None
+            raise ServerDied(f"the evaluation server did not start: {exc}{why}") from None
         if not reply.get("ready"):
             self.close()
             raise ServerDied(f"the evaluation server did not start: {str(reply.get('error', 'no reply'))[:2000]}")

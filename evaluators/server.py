@@ -67,6 +67,7 @@ def serve() -> None:
             return
     send(OUT_FD, {"ready": True})
     base = Path(hello["base"])
+    pristine = _tree(base)
     while True:
         try:
             job = inbox.message(None, 1 << 30, 0)
@@ -75,6 +76,7 @@ def serve() -> None:
         reply = _run(job, problem, base)
         if hello.get("sweep"):
             _sweep()
+        _restore(base, pristine)
         send(OUT_FD, reply)
 
 
@@ -224,6 +226,43 @@ def _split(data: bytes, limits: StageLimits) -> tuple[list[bytes], str | None]:
     except ProtocolError as exc:
         return [], str(exc)
     return frames, None
+
+
+def _tree(base: Path) -> set[str]:
+    """What the working area holds before any job (the directories leading to bind mounts, say)."""
+    out = set()
+    for folder, dirs, files in os.walk(base):
+        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(folder, d))]
+        out |= {os.path.join(folder, n) for n in (*dirs, *files)}
+    return out
+
+
+def _restore(base: Path, pristine: set[str]) -> None:
+    """Remove whatever a job left in the working area (/tmp of the jail): the next candidate starts from the
+    same empty disk, and reads nothing the previous one planted."""
+    for folder, dirs, files in os.walk(base, topdown=True):
+        for name in files:
+            path = os.path.join(folder, name)
+            if path not in pristine:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        keep = []
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if os.path.ismount(path):
+                continue
+            if os.path.islink(path) and path not in pristine:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            elif path in pristine:
+                keep.append(name)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+        dirs[:] = keep
 
 
 def _pidfd(pid: int) -> int | None:

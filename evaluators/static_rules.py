@@ -26,10 +26,16 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
     tree = ast.parse(code)
     rules = rules or CodeRules()
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    modules = _module_names(tree)
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
         if isinstance(node, ast.Attribute):
+            if node.attr.startswith("__") and node.attr.endswith("__"):
+                raise StaticRuleViolation("dunder_access", line, f"attribute {node.attr!r}")
             _check_attribute(node, rules, line)
+            if not rules.private_module_attributes and node.attr.startswith("_") and _root_name(node) in modules:
+                raise StaticRuleViolation("private_attribute", line, f"private attribute {node.attr!r} of module "
+                                          f"{_root_name(node)!r}")
         if isinstance(node, ast.Import):
             for alias in node.names:
                 _check_module(alias.name, allowed_imports, line)
@@ -37,8 +43,6 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
             if node.level:
                 raise StaticRuleViolation("import", line, "relative imports are not allowed")
             _check_module(node.module or "", allowed_imports, line)
-        elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
-            raise StaticRuleViolation("dunder_access", line, f"attribute {node.attr!r}")
         elif isinstance(node, ast.Name) and node.id in BANNED_CALLS:
             raise StaticRuleViolation("banned_name", line, f"{node.id!r} is not allowed")
         elif isinstance(node, ast.Name) and node.id.startswith("__") and node.id.endswith("__") \
@@ -53,6 +57,24 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
             _check_attribute(ast.Attribute(value=node.args[0], attr=node.args[1].value, ctx=ast.Load()), rules, line)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             raise StaticRuleViolation("global_statement", line, "global/nonlocal are not allowed")
+
+
+def _module_names(tree: ast.AST) -> set[str]:
+    """The names a program binds to imported modules (``import numpy as np`` -> np)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {a.asname or a.name for a in node.names}  # may be submodules
+    return names
+
+
+def _root_name(node: ast.Attribute) -> str | None:
+    value: ast.expr = node
+    while isinstance(value, ast.Attribute):
+        value = value.value
+    return value.id if isinstance(value, ast.Name) else None
 
 
 def _check_attribute(node: ast.Attribute, rules: CodeRules, line: int | None) -> None:

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evolve.errors import UserError
-from evolve.jsonsafe import dumps
+from evolve.jsonsafe import dumps, printable
 
 if TYPE_CHECKING:
     from evolve.config import RunConfig
@@ -76,7 +76,7 @@ def _progress_table(p: Progress) -> Table:
     if p.llm_tokens is not None:
         t.add_row("llm spend", f"{p.llm_tokens} tokens, ${p.llm_cost or 0:.4f} (calls of unknown price count 0)")
     if p.stop_reason:
-        t.add_row("stopped", p.stop_reason)
+        t.add_row("stopped", printable(p.stop_reason))
     return t
 
 
@@ -125,7 +125,14 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
 ) -> None:
     """Start a new evolution."""
-    from evolve.runner import create_run, llm_tools, load_run_config, operators_line
+    from evolve.runner import (
+        create_run,
+        isolation_line,
+        llm_tools,
+        load_run_config,
+        operators_line,
+        preflight_isolation,
+    )
 
     overrides = list(set_ or [])
     if problem:
@@ -140,8 +147,10 @@ def run(
     label = Path(cfg.problem.path).name if cfg.problem.path else cfg.problem.name
     run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{label}")
     tools = llm_tools(cfg)  # a missing key or broken template fails here, before anything is created
+    isolation = preflight_isolation(cfg)  # so does isolation that cannot be had
     store = create_run(cfg, run_dir)
     err.print(f"run directory: {run_dir}; {operators_line(cfg, tools)}")
+    err.print(escape(isolation_line(isolation)), highlight=False)
     _execute_with_display(cfg, store, run_dir, tools)
 
 
@@ -151,13 +160,15 @@ def run(
 def resume(run_dir: RunDir,
            max_evaluations: Annotated[int | None, typer.Option(help="Raise the evaluation budget.")] = None) -> None:
     """Continue a stopped or killed run from its archive."""
-    from evolve.runner import llm_tools, open_run, operators_line, raise_budget
+    from evolve.runner import isolation_line, llm_tools, open_run, operators_line, preflight_isolation, raise_budget
 
     cfg, store = open_run(run_dir, readonly=False)
     tools = llm_tools(cfg)
+    isolation = preflight_isolation(cfg)
     if max_evaluations is not None:
         raise_budget(cfg, store, max_evaluations)
     err.print(f"resuming {run_dir}; {operators_line(cfg, tools)}")
+    err.print(escape(isolation_line(isolation)), highlight=False)
     _execute_with_display(cfg, store, run_dir, tools)
 
 
@@ -220,7 +231,11 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
     t = Table(show_header=False, box=None)
     for key in ("state", "stop_reason", "problem", "seed", "evaluations", "budget", "best", "champion"):
         if data[key] is not None:
-            t.add_row(key, str(data[key]))
+            t.add_row(key, printable(str(data[key])))
+    isolation = data["isolation"]
+    t.add_row("isolation", "unknown (recorded since schema 3)" if isolation is None else
+              isolation["summary"] + ("; fitness SELF-REPORTED by the candidate" if isolation.get("fitness") ==
+                                      "self-reported" else ""))
     for key in ("by_status", "failures", "rejections", "operators", "events"):
         t.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(data[key].items(), key=str)) or "none")
     for i, row in sorted(data["islands"].items()):
@@ -276,26 +291,26 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
                 "descriptors", "fingerprint", "eval_seconds"):
         value = getattr(p, key)
         if value not in (None, {}, []):
-            t.add_row(key, escape(str(value)))
+            t.add_row(key, escape(printable(str(value))))
     if p.llm is not None:
         calls = store.llm_calls(program_id)
         cost = "price unknown" if p.llm.cost is None else f"${p.llm.cost:.5f}"
         t.add_row("llm usage", f"{escape(p.llm.model)}: {len(calls)} attempt(s), {p.llm.tokens_in} tokens in, "
                   f"{p.llm.tokens_out} out, {cost}, {p.llm.latency_s or 0:.2f} s")
     out.print(t)
-    out.print(Syntax(p.code, "python", line_numbers=True))
+    out.print(Syntax(printable(p.code), "python", line_numbers=True))
     if p.metrics:
         out.print_json(data=p.metrics)
     if p.output:
         out.print("[bold]output[/]")
-        out.print(p.output, markup=False, highlight=False)
+        out.print(printable(p.output), markup=False, highlight=False)
     if prompt and p.llm is not None and p.llm.prompt:
         for message in json.loads(p.llm.prompt):
             out.print(f"[bold]LLM prompt ({escape(str(message.get('role')))})[/]")
-            out.print(message.get("content", ""), markup=False, highlight=False)
+            out.print(printable(str(message.get("content", ""))), markup=False, highlight=False)
     if p.llm is not None and p.llm.response is not None:
         out.print("[bold]LLM reply[/]")
-        out.print(p.llm.response, markup=False, highlight=False)
+        out.print(printable(p.llm.response), markup=False, highlight=False)
 
 
 @app.command()
@@ -409,9 +424,10 @@ def _check_problem(folder: Path, json_: bool) -> None:
             out.print(f"the seed runs: fitness {result.fitness:.6g} in {result.seconds:.1f} s", highlight=False)
             out.print_json(data=result.metrics)
         else:
-            out.print(f"the seed fails ({result.failure_kind}): {result.reason}", highlight=False, markup=False)
+            out.print(f"the seed fails ({result.failure_kind}): {printable(result.reason or '')}", highlight=False,
+                      markup=False)
             if result.output:
-                out.print(result.output[-2000:], highlight=False, markup=False)
+                out.print(printable(result.output[-2000:]), highlight=False, markup=False)
     if not result.ok:
         raise typer.Exit(2)
 
@@ -449,7 +465,7 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
         h = row["heldout"]
         tasks = h.get("metrics", {}).get("heldout", {}).get("tasks", {})
         detail = ", ".join(f"{k}: {v['score']:.3g}" for k, v in tasks.items() if isinstance(v, dict) and "score" in v) \
-            if "fitness" in h else escape(str(h.get("reason", "")))
+            if "fitness" in h else escape(printable(str(h.get("reason", ""))))
         t.add_row(str(row["id"]), _fmt(row["fitness"]), _fmt(row["validated_fitness"]),
                   f"{h['fitness']:.4g}" if "fitness" in h else f"failed ({h['failure_kind']})", detail)
     out.print(t)
@@ -506,7 +522,7 @@ def baselines(
         for k in kinds:
             entry = row[str(k)]
             cells.append(_fmt(entry["fitness"]) if entry["fitness"] is not None
-                         else f"failed: {escape(str(entry['failure']))[:60]}")
+                         else f"failed: {escape(printable(str(entry['failure'])))[:60]}")
         t.add_row(row["seed"], *cells, *[_fmt(row["task_scores"].get(n), 3) for n in task_names])
     out.print(t)
 

@@ -1,4 +1,5 @@
-"""Standard JSON from Python values that may hold inf or nan (a diverged run's loss).
+"""Safe output: standard JSON from values that may hold inf or nan (a diverged run's loss), and text a
+candidate or a model wrote made safe for a terminal.
 
 JSON has neither: Python writes ``Infinity``/``NaN``, which SQLite's JSON functions, browsers and jq refuse.
 The archive, every ``--json`` output and the web view write them as null instead, as pydantic's JSON mode
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 
@@ -26,3 +28,13 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **kwargs: Any) -> str:
     """Strict JSON text of ``value`` (non-finite numbers as null; anything else unknown as its str)."""
     return json.dumps(finite(value), default=str, allow_nan=False, **kwargs)
+
+
+# C0 controls but tab and newline, DEL and C1 controls: escape sequences (OSC 52 writes the clipboard,
+# CSI 2J clears the screen), carriage returns that overwrite a line, bells.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without the control characters a terminal would act on (each shown as U+FFFD)."""
+    return _CONTROL.sub("\ufffd", text)

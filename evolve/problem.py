@@ -80,7 +80,10 @@ class CodeRules:
     import allow-list, no dunder access, no eval/exec/open...). The sandbox contains what slips past."""
 
     banned_attributes: frozenset[str] = frozenset()  # attribute names it may not touch (module escapes...)
-    private_attributes: bool = True  # may it touch _private attributes?
+    private_attributes: bool = False  # may it touch _private attributes at all (e.g. its own self._cache)?
+    # ...and those of a module it imported (``random._os.popen``: the way from an allowed module to a banned
+    # one)? Refused unless a problem opens it.
+    private_module_attributes: bool = False
     attribute_assignment: bool = True  # may it assign to attributes (monkeypatching a library)?
 
 

@@ -42,7 +42,7 @@ def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[st
     return {
         "run_dir": str(run_dir), "state": str(info["state"]), "stop_reason": info["stop_reason"],
         "problem": info["problem_name"], "problem_version": info["problem_version"], "seed": info["seed"],
-        "versions": info["versions"], "evaluations": store.completed_evaluations(),
+        "versions": info["versions"], "isolation": info["isolation"], "evaluations": store.completed_evaluations(),
         "budget": cfg.budget.max_evaluations,
         "best": {"id": best[0], "fitness": best[1]} if best else None,
         "champion": None if champion is None else {

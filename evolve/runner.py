@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from evaluators.factory import make_backend
-from evaluators.jail import describe
+from evaluators.jail import describe, require
 from evaluators.jobs import EvalJob, EvalResult
 from evolve.compat.openevolve_config import evolve_defaults
 from evolve.config import ConfigError, EvaluatorConfig, RunConfig, config_from_json, load_config
@@ -157,9 +157,32 @@ def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress
     return progress, problem
 
 
+def preflight_isolation(cfg: RunConfig) -> dict[str, Any]:
+    """Before a run is created or resumed: fail closed where the isolation asked for cannot be had (one
+    error naming the opt-out), else what candidates will run under."""
+    require(cfg.evaluator.isolation)
+    return isolation_record(cfg.evaluator, problem_ref(cfg).load())
+
+
+def isolation_line(record: dict[str, Any]) -> str:
+    """The line printed at start (and by `status`): what candidates run under, and a warning where the
+    fitness is the candidate's own word."""
+    line = f"isolation: {record['summary']}"
+    if record.get("fitness") == "self-reported":
+        line += ("; fitness is self-reported: the candidate shares its evaluator's process and can set its own "
+                 "score (no jail of its own can be had here)")
+    return line
+
+
 def isolation_record(cfg: EvaluatorConfig, problem: Problem) -> dict[str, Any]:
-    """What a run stores of the isolation its candidates ran under, and where its fitness comes from."""
-    return {**describe(cfg.isolation), "fitness": problem.fitness_source}
+    """What a run stores of the isolation its candidates ran under, and where its fitness comes from:
+    "trusted", or "self-reported" for a peer-layout folder whose candidate shares its evaluator's process
+    (no isolation, or no jail of its own to be had here)."""
+    isolation = describe(cfg.isolation)
+    fitness = problem.fitness_source
+    if fitness == "separated":
+        fitness = "trusted" if isolation.get("nested") else "self-reported"
+    return {**isolation, "fitness": fitness}
 
 
 def evaluate_all(ref: ProblemRef, cfg: EvaluatorConfig, jobs: Iterable[EvalJob], slots: int,

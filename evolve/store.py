@@ -96,7 +96,12 @@ def _writer_lock(path: Path) -> Any:
     import fcntl
 
     # never through a symlink planted where the lock goes (it would be created or truncated elsewhere)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{lock_path}: cannot open the writer lock ({exc.strerror}; a symlink there is "
+                         "refused)") from None
     handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -245,7 +250,8 @@ class LineageStore:
     def set_isolation(self, isolation: dict[str, Any]) -> None:
         """The isolation candidates run under from now on (each start or resume records it)."""
         with self._transaction() as db:
-            db.execute("UPDATE run SET isolation_json = ?, updated_at = ? WHERE id = 1", (_dumps(isolation), time.time()))
+            db.execute("UPDATE run SET isolation_json = ?, updated_at = ? WHERE id = 1",
+                       (_dumps(isolation), time.time()))
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """More values to redact (e.g. the LLM keys the config names)."""

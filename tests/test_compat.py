@@ -227,3 +227,87 @@ def test_the_shims_are_not_importable_by_the_engine() -> None:
     import importlib.util
 
     assert importlib.util.find_spec("openevolve") is None and importlib.util.find_spec("shinka") is None
+
+
+# -- the candidate cannot set its own score ------------------------------------------------------
+OE_FORGE = '''
+
+# appended by a hostile mutation: in OpenEvolve's layout this runs inside the evaluator's process
+import sys as _sys
+for _m in list(_sys.modules.values()):
+    if hasattr(_m, "evaluate_stage1"):  # the stage running now looks abs() up in its module; the next is replaced
+        _m.abs = lambda value: 1.0 - 1e9
+        _m.evaluate_stage2 = _m.evaluate = lambda path: {"combined_score": 1e9}
+'''
+SHINKA_FORGE = '''
+
+# appended by a hostile mutation: in ShinkaEvolve's layout this runs inside evaluate.py's process
+import json as _json
+_real_dump = _json.dump
+_json.dump = lambda obj, fh, **kw: _real_dump({**obj, "combined_score": 1e9} if "combined_score" in obj else obj,
+                                              fh, **kw)
+'''
+
+
+@pytest.mark.parametrize("layout", ["openevolve", "shinka"])
+def test_a_candidate_cannot_set_its_own_score(tmp_path: Path, layout: str) -> None:
+    """The candidate runs in a jail of its own and answers the evaluator's calls with plain data: code that
+    patches the evaluator (or the library that writes its results) changes nothing. With isolation off it
+    shares the evaluator's process, wins, and the run says its fitness is self-reported."""
+    folder = _oe_folder(tmp_path) if layout == "openevolve" else _shinka_folder(tmp_path)
+    seed_file = folder / ("initial_program.py" if layout == "openevolve" else "initial.py")
+    honest = cli_json("problems", "--check", str(folder))["fitness"]
+    seed_file.write_text(seed_file.read_text() + (OE_FORGE if layout == "openevolve" else SHINKA_FORGE))
+    assert cli_json("problems", "--check", str(folder))["fitness"] == pytest.approx(honest)
+    run_cli("run", "--problem", str(folder), "--run-dir", str(tmp_path / "trusted"), "--max-evaluations", "2")
+    status = cli_json("status", str(tmp_path / "trusted"))
+    assert status["isolation"]["fitness"] == "trusted" and status["isolation"]["mode"] == "bubblewrap"
+    assert db(tmp_path / "trusted").execute("SELECT fitness FROM programs WHERE operator='seed'").fetchone()[0] \
+        == pytest.approx(honest)
+    proc = run_cli("run", "--problem", str(folder), "--run-dir", str(tmp_path / "open"), "--max-evaluations", "2",
+                   "--set", "evaluator.isolation=none")
+    assert "self-reported" in proc.stderr
+    status = cli_json("status", str(tmp_path / "open"))
+    assert status["isolation"]["fitness"] == "self-reported" and status["isolation"]["mode"] == "none"
+    assert db(tmp_path / "open").execute("SELECT fitness FROM programs WHERE operator='seed'").fetchone()[0] == 1e9
+
+
+SUBPROCESS_EVALUATOR = '''
+import json
+import subprocess
+import sys
+
+RUNNER = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("program", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+values = module.run()
+print(json.dumps({"values": [float(v) for v in values], "shape": list(values.shape)}))
+"""
+
+
+def evaluate(program_path):
+    with open(program_path) as fh:
+        text = fh.read()
+    done = subprocess.run([sys.executable, "-c", RUNNER, program_path], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        return {"combined_score": 0.0, "error": done.stderr[-500:]}
+    out = json.loads(done.stdout)
+    err = sum(abs(v - 0.5) for v in out["values"]) / 3
+    return {"combined_score": 1.0 - err, "shape_ok": out["shape"] == [3], "mentions_solve": "def solve" in text}
+'''
+
+
+def test_an_evaluator_that_runs_the_program_in_a_subprocess_still_reaches_it(tmp_path: Path) -> None:
+    """OpenEvolve's circle-packing evaluator style: a temporary script, run as a subprocess, imports the
+    program and prints its result. The subprocess attaches to the candidate's jail too (numpy arrays
+    cross as arrays), and the program's source stays readable as text."""
+    folder = tmp_path / "oe_subprocess"
+    folder.mkdir()
+    (folder / "initial_program.py").write_text(OE_SEED)
+    (folder / "evaluator.py").write_text(SUBPROCESS_EVALUATOR)
+    report = cli_json("problems", "--check", str(folder))
+    metrics = report["metrics"]["evaluate"]
+    assert report["ok"] and metrics["shape_ok"] is True and metrics["mentions_solve"] is True, report
+    assert report["fitness"] == pytest.approx(1.0 - (0.4 + 0.4 + 0.2) / 3)

@@ -199,3 +199,25 @@ def test_read_commands_leave_the_archive_untouched(finished_run: Path) -> None:
     for args in (("status",), ("top",), ("show", "1"), ("lineage", "1"), ("diff", "1", "2")):
         run_cli(*args[:1], str(finished_run), *args[1:])
     assert (archive.stat().st_mtime_ns, archive.read_bytes()) == before
+
+
+def test_what_a_candidate_or_model_wrote_reaches_the_terminal_without_control_sequences(tmp_path: Path) -> None:
+    """`evolve show` prints output, reasons and replies: OSC 52 (writes the clipboard), CSI 2J (clears the
+    screen) and a bell are shown as replacement characters, not sent to the terminal."""
+    from evolve.program import LLMProvenance, Program, Status
+    from evolve.store import LineageStore
+
+    hostile = "before\x1b]52;c;aGVsbG8=\x07 \x1b[2J\rafter\x9b"
+    store = LineageStore.create(tmp_path / "archive.sqlite")
+    store.init_run(json.dumps({}), 0, "function_min", "1", {"python": "3"})
+    pid = store.add_seed(Program(code=f"# {hostile}\nx = 0\n", operator="seed", island=0, code_hash="s",
+                                 status=Status.FAILED, reason=hostile, output=hostile,
+                                 llm=LLMProvenance(model="m", prompt=json.dumps([{"role": "user", "content": hostile}]),
+                                                   response=hostile)))
+    store.set_state(__import__("evolve.program").program.RunState.FAILED, hostile)
+    store.close()
+    for command in (["show", str(tmp_path), str(pid), "--prompt"], ["status", str(tmp_path)]):
+        proc = run_cli(*command)
+        assert "\x1b]52" not in proc.stdout and "\x1b[2J" not in proc.stdout and "\x07" not in proc.stdout
+        assert "\x9b" not in proc.stdout and "\r" not in proc.stdout
+        assert "after" in proc.stdout

@@ -73,7 +73,7 @@ def _answer(unix: socket.socket) -> None:
     while True:
         try:
             conn, _ = unix.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return
@@ -91,8 +91,8 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
     listener.settimeout(0.2)
     outside = [Path(p) for p in ("/work/evolve-hostile-was-here", "/root/evolve-hostile-was-here",
                                  "/var/tmp/evolve-hostile-was-here", "/etc/evolve-hostile-was-here")]
-    cgroups = Path("/sys/fs/cgroup/pids")
-    before = {p.name for p in cgroups.glob("evolve-*")} if cgroups.is_dir() else set()
+    pids_root = Path("/sys/fs/cgroup/pids")
+    before = {p.name for p in pids_root.glob("evolve-*")} if pids_root.is_dir() else set()
     try:
         proc = run_cli("baselines", str(REPO / "tests" / "data" / "hostile"), "--timeout-s", "10",
                        "--warm" if warm else "--no-warm", "--json",
@@ -125,8 +125,8 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
     assert rows["stop_server"]["seconds"] < 10 + 8  # a stopped server does not hold the caller past the limit
     assert rows["huge_stdout"]["output_chars"] <= 4100
     assert not any(p.exists() for p in outside)
-    if cgroups.is_dir():  # every pids cgroup the run made was removed when it ended
+    if pids_root.is_dir():  # every pids cgroup the run made was removed when it ended
         # (a cgroup is named evolve-<creator pid>-...: those of other evolve processes still alive are theirs)
-        left = {p.name for p in cgroups.glob("evolve-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()}
+        left = {p.name for p in pids_root.glob("evolve-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()}
         assert left <= before, left - before
 

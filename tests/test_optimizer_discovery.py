@@ -13,8 +13,8 @@ from conftest import run_cli
 
 from evaluators.cascade import evaluate
 from evaluators.jobs import EvalJob, JobKind
-from evolve.config import EvaluatorConfig
 from evaluators.static_rules import StaticRuleViolation, check_program
+from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef, builtin_problems, load_problem_folder
 from evolve.problem import ProblemError
 from problems.optimizer_discovery.baselines import (

@@ -134,6 +134,8 @@ def test_working_dir_is_fresh_and_on_the_jails_tmpfs(warm: bool) -> None:
     ("getattr(object, name)\n", "computed_getattr"),
     ("getattr(object, '_private')\n", "computed_getattr"),
     ("__builtins__\n", "dunder_access"),
+    ("import random\ndef f():\n    return random._os.popen('id').read()\n", "private_attribute"),
+    ("import random as r\nx = r.Random()._randbelow(3)\n", "private_attribute"),
 ])
 def test_static_rules(code: str, rule: str) -> None:
     with pytest.raises(StaticRuleViolation) as info:
@@ -144,6 +146,19 @@ def test_static_rules(code: str, rule: str) -> None:
 def test_static_rules_allow_ordinary_code() -> None:
     check_program("import math\nfrom random import Random\ndef f(x):\n    return getattr(math, 'sqrt')(x)\n",
                   frozenset({"math", "random"}))
+
+
+def test_a_problem_may_open_private_names_of_its_own_objects_but_not_of_modules() -> None:
+    """Peer layouts run arbitrary Python with classes of their own (self._cache); a module's private names
+    (the way from an allowed module to a banned one) stay closed unless a problem opens those too."""
+    from evolve.problem import CodeRules
+
+    own = "import math\nclass C:\n    def __init__(self):\n        self._cache = {}\n"
+    check_program(own, frozenset({"math"}), CodeRules(private_attributes=True))
+    with pytest.raises(StaticRuleViolation):
+        check_program(own, frozenset({"math"}))  # refused by default
+    with pytest.raises(StaticRuleViolation, match="module 'math'"):
+        check_program("import math\nx = math._private\n", frozenset({"math"}), CodeRules(private_attributes=True))
 
 
 @pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here")
@@ -434,3 +449,22 @@ def test_a_stopped_server_costs_the_caller_its_limit_and_no_more() -> None:
     r = evaluate(stopper, EvaluatorConfig(timeout_s=2, memory_mb=512), warm=True)
     assert r.failure_kind == FailureKind.TIMEOUT and time.monotonic() - start < 2 + 8
     assert evaluate(GOOD, warm=True).ok  # the frozen server was replaced
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
+def test_a_candidate_finds_nothing_a_previous_one_left_in_tmp(warm: bool) -> None:
+    """A warm server's /tmp outlives its jobs: what a job wrote there (files, folders, links) is removed
+    before the next job, so a candidate can neither fill the disk for the next nor plant files for it."""
+    plant = ("import os\n"
+             "def search(f, dim, budget, rng):\n"
+             "    open('/tmp/planted.txt', 'w').write('x' * 1000)\n"
+             "    os.makedirs('/tmp/nest/deeper', exist_ok=True)\n"
+             "    os.symlink('/tmp/nest', '/tmp/link')\n"
+             "    return [0.0] * dim\n")
+    look = ("import os\n"
+            "def search(f, dim, budget, rng):\n"
+            "    print('SEEN', sorted(n for n in os.listdir('/tmp') if not n.startswith('job-')))\n"
+            "    return [0.0] * dim\n")
+    assert evaluate(plant, warm=warm).ok
+    seen = evaluate(look, warm=warm)
+    assert seen.ok and "planted" not in seen.output and "nest" not in seen.output and "link" not in seen.output

@@ -222,3 +222,62 @@ def test_non_finite_metrics_are_stored_as_standard_json(tmp_path: Path) -> None:
     assert store.top_unvalidated(5) == [did] and store.needs_validation([did]) == [did]
     tasks = store.get(did).metrics["select"]["tasks"]
     assert tasks["a"] == {"val_loss": None, "drift": None} and tasks["b"]["val_loss"] is None
+
+
+SECRETS = {
+    "gemini query key": "litellm.APIError: 400 for url https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW",
+    "openai": "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuv",
+    "hugging face": "token hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 is invalid",
+    "github": "ghp_0123456789abcdefghijABCDEFGHIJklmnop and github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+    "slack": "xoxb-123456789012-abcdefghijkl",
+    "aws": "AKIAIOSFODNN7EXAMPLE with a key",
+    "pem": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+    "query token": "https://host/api?access_token=abcdef123456&x=1",
+}
+LEAKS = ["AIzaSyA1b2C3", "sk-proj-abc", "hf_AbCdEf", "ghp_0123", "github_pat_11", "xoxb-1234", "AKIAIOSFODNN7",
+         "b3BlbnNzaC1r", "abcdef123456", "hunter2-env-secret"]
+
+
+def test_secrets_are_redacted_wherever_text_enters_the_archive(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reasons, outputs, metrics, LLM prompts/replies/errors and insights: key-shaped strings and the values
+    of secret-named environment variables never reach the file (the code itself is kept as written)."""
+    from evolve.llm.client import CallRecord
+
+    monkeypatch.setenv("EVOLVE_TEST_API_KEY", "hunter2-env-secret")
+    store = _store(tmp_path)
+    text = "\n".join([*SECRETS.values(), "the env said hunter2-env-secret"])
+    sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, status=Status.EVALUATING, code_hash="s"))
+    child = _child(sid, status=Status.FAILED, reason=text, output=text, metrics={"stage": {"error": text}},
+                   llm=LLMProvenance(model="m", prompt=text, response=text))
+    cid = store.propose(child, [CallRecord(purpose="llm_diff", model="m", attempt=0, messages=[
+        {"role": "user", "content": text}], response=text, error=text, latency_s=0.1, started_at=0.0)], None)
+    store.record_stage(cid, "validate", {"failure_kind": "crash", "reason": text})
+    store.add_insight([], 1, "m", text)
+    store.set_state(RunState.FAILED, text)
+    store.close()
+    raw = (tmp_path / "archive.sqlite").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("archive.sqlite-*"))
+    for leak in LEAKS:
+        assert leak.encode() not in raw, leak
+    assert b"[REDACTED]" in raw and b"x = 1" in raw
+
+
+def test_foreign_archives_open_with_trusted_schema_off(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store._db.execute("PRAGMA trusted_schema").fetchone()[0] == 0
+    store.close()
+    reader = LineageStore.open_readonly(tmp_path / "archive.sqlite")
+    assert reader._db.execute("PRAGMA trusted_schema").fetchone()[0] == 0
+
+
+def test_the_writer_lock_is_never_opened_through_a_symlink(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.close()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "archive.sqlite.lock").unlink()
+    (tmp_path / "archive.sqlite.lock").symlink_to(victim)
+    with pytest.raises(StoreError, match="symlink"):
+        LineageStore.open(tmp_path / "archive.sqlite")
+    assert victim.read_text() == "precious"

@@ -41,3 +41,27 @@ def test_endpoints_send_strict_json_from_an_archive_holding_infinity(tmp_path: P
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_non_ascii_token_gets_a_refusal_not_a_dropped_connection(tmp_path: Path) -> None:
+    import urllib.error
+
+    store = LineageStore.create(tmp_path / "archive.sqlite")
+    store.init_run("{}", 0, "toy", "1", {"python": "3"})
+    store.close()
+    server = UIServer([tmp_path], token=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        base = server.url.split("?")[0].rstrip("/")
+        for header in ({"Cookie": "evolve_token=\u00e9t\u00e9"}, {}):
+            request = urllib.request.Request(f"{base}/api/0/head", headers=header)
+            try:
+                urllib.request.urlopen(request)
+                raise AssertionError("no refusal")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 403
+        good = urllib.request.urlopen(f"{base}/api/0/head?token={server.token}")
+        assert good.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,9 +10,10 @@ compared with ``combined_score``, else with the mean of the numeric metrics. Fit
 or an ``EvaluationResult`` (metrics + artifacts); artifacts are stored with the program and shown to
 the LLM with its next mutation.
 
-Trust: the evaluator runs in the sandbox child together with the candidate (usually in the same
-process), so whatever it reports is as trustworthy as that evaluator. Native problems score outside
-the candidate's process instead.
+Trust: the evaluator runs in the sandbox child; the candidate runs in a jail of its own and answers the
+evaluator's calls through plain data (evolve/compat/separate.py), so it cannot set its own score. Where
+no second jail can be had the candidate shares the evaluator's process, as in OpenEvolve, and the run
+says its fitness is self-reported.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any
 
 import yaml
 
-from evolve.problem import ContractError, Problem, ProblemError, Stage, StageScore
+from evolve.compat import separate
+from evolve.problem import CodeRules, ContractError, Problem, ProblemError, Stage, StageScore
 
 SHIMS = Path(__file__).resolve().parent / "shims"
 STAGE_FUNCTIONS = ("evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
@@ -92,6 +94,10 @@ def on_evaluator_path(folder: Path) -> None:
 
 
 class OpenEvolveProblem(Problem):
+    # Arbitrary Python with classes of its own (self._cache...); a module's private names stay closed.
+    code_rules = CodeRules(private_attributes=True)
+    fitness_source = "separated"  # trusted where the candidate gets a jail of its own (evolve/compat/separate.py)
+
     def __init__(self, folder: Path, options: dict[str, Any]) -> None:
         super().__init__(folder, options)
         self.name = folder.name
@@ -138,7 +144,14 @@ class OpenEvolveProblem(Problem):
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         program = workdir / "program.py"
-        program.write_text(code)
+        if not separate.available():  # the peers' way: the evaluator loads the candidate itself
+            program.write_text(code)
+            return self._evaluate(program)
+        program.write_text(separate.stand_in(code))
+        with separate.candidate(code, workdir, self.folder):
+            return self._evaluate(program)
+
+    def _evaluate(self, program: Path) -> dict[str, Any]:
         module = self._evaluator()
         if not self.cascade:
             metrics, artifacts = self._call(module, "evaluate", program)

@@ -6,8 +6,8 @@ The script runs inside the sandbox child with exactly those arguments; what it l
 folder is the outcome, as for ShinkaEvolve: ``correct.json`` (``correct``; a program that fails its
 ``validate_fn`` fails with that message) and ``metrics.json`` (``combined_score`` is the fitness;
 ``public`` and ``private`` are stored; ``text_feedback`` is stored and shown to the LLM with the
-program's next mutation). Like an OpenEvolve evaluator, it runs with the candidate and is as
-trustworthy as that script.
+program's next mutation). As for OpenEvolve folders the candidate runs in a jail of its own, apart from
+the script and its results folder (evolve/compat/separate.py), where one can be had.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evolve.compat import separate
 from evolve.compat.openevolve import on_evaluator_path
-from evolve.problem import ContractError, Problem, Stage, StageScore
+from evolve.problem import CodeRules, ContractError, Problem, Stage, StageScore
 
 TIMEOUT_S = 300.0  # ShinkaEvolve's examples give an evaluation five minutes
 
@@ -31,6 +32,10 @@ def is_shinka_folder(folder: Path) -> bool:
 
 
 class ShinkaProblem(Problem):
+    # Arbitrary Python with classes of its own (self._cache...); a module's private names stay closed.
+    code_rules = CodeRules(private_attributes=True)
+    fitness_source = "separated"  # trusted where the candidate gets a jail of its own (evolve/compat/separate.py)
+
     def __init__(self, folder: Path, options: dict[str, Any]) -> None:
         super().__init__(folder, options)
         self.name = folder.name
@@ -47,8 +52,15 @@ class ShinkaProblem(Problem):
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         program, results = workdir / "main.py", workdir / "results"
-        program.write_text(code)
         on_evaluator_path(self.folder)
+        if not separate.available():  # the peers' way: the script loads the candidate itself
+            program.write_text(code)
+            return self._evaluate(program, results)
+        program.write_text(separate.stand_in(code))
+        with separate.candidate(code, workdir, self.folder):
+            return self._evaluate(program, results)
+
+    def _evaluate(self, program: Path, results: Path) -> dict[str, Any]:
         argv = sys.argv
         sys.argv = [str(self.folder / "evaluate.py"), "--program_path", str(program), "--results_dir", str(results)]
         try:

@@ -113,10 +113,10 @@ class Handler(BaseHTTPRequestHandler):
         if token is None:
             return True, {}
         given = query.get("token", [""])[0]
-        if given and hmac.compare_digest(given, token):
+        if given and _same(given, token):
             return True, {"Set-Cookie": f"evolve_token={token}; HttpOnly; SameSite=Strict; Path=/"}
         cookies = dict(c.strip().split("=", 1) for c in self.headers.get("Cookie", "").split(";") if "=" in c)
-        return hmac.compare_digest(cookies.get("evolve_token", ""), token), {}
+        return _same(cookies.get("evolve_token", ""), token), {}
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -184,6 +184,12 @@ class _all_locked:
     def __exit__(self, *exc: object) -> None:
         for r in self.runs:
             r.lock.release()
+
+
+def _same(given: str, token: str) -> bool:
+    """Constant-time comparison as bytes (compare_digest on str refuses non-ASCII text: a crafted cookie
+    dropped the connection instead of getting its 403)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
 
 
 def serve(runs: list[Path], host: str, port: int, on_ready: Callable[[str], None], token: bool = False) -> None:

@@ -1,21 +1,23 @@
-"""The tuned-AdamW reference curve of each task, measured once per harness version and cached.
+"""The tuned-AdamW reference curve of each task, measured once per harness and cached.
 
 AdamW is tuned over the learning rate and beta2 (beta1 0.9, eps 1e-8, the task's decoupled weight
-decay and schedule), separately at each budget N/4, N/2, N and 2N: first on the candidates' grid
-(9 half-decade LRs x beta2 in {0.95, 0.99, 0.999}), then, for each beta2, at eighth-decade steps
-around its best grid LR. The baseline thus gets a finer LR search than any candidate: a rule
-that tunes its own scale constant cannot beat AdamW by grid luck. Every configuration's validation
-loss is kept per seed, so a candidate is compared on exactly its own seeds (paired) and the
-baseline picks its best configuration for those seeds at each budget.
+decay and schedule), separately at each budget N/4, N/2, N, 2N and 4N (so that no score is
+extrapolated): first on the candidates' grid (9 half-decade LRs x beta2 in {0.95, 0.99, 0.999}),
+then, for each beta2, at eighth-decade steps around its best grid LR - the same refinement every
+candidate gets. Every configuration's validation loss is kept per seed, so a candidate is compared on
+exactly its own seeds (paired) and the baseline picks its best configuration for those seeds.
 
-The cache, ``adamw_curves.json`` beside this file, is keyed by harness version, device kind and
-the task's definition, and a missing key is measured on first use (and stored when the file is
-writable).
+The cache, ``adamw_curves.json`` beside this file, is keyed by device kind, the task's definition
+and a hash of the harness's source (tasks, training loop, this module) and the torch version: any
+change to what a curve depends on measures it again. A missing curve is an error that names the
+command measuring it: ``python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import inspect
 import json
 import os
 import sys
@@ -23,20 +25,21 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from problems.optimizer_discovery.tasks import get_task, task_signature, task_steps
-from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, train, val_losses
+from evolve.problem import ProblemError
+from problems.optimizer_discovery.tasks import SEEDS, SUITES, ROLE_TASKS, get_task, task_signature, task_steps
+from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, refined, train, val_losses
 
-HARNESS_VERSION = "3"  # bump when tasks, schedule or scoring change: invalidates the cache
-# The seeds the baseline is measured on, per role; a candidate is scored on a subset of them (paired).
-BASELINE_SEEDS = {"filter": (0, 1, 2, 3, 4), "select": (0, 1, 2, 3, 4), "validate": (0, 1, 2), "heldout": (0, 1, 2)}
+HARNESS_VERSION = "4"
 BETA2S = (0.95, 0.99, 0.999)
-REFINE_DECADES = (-3 / 8, -2 / 8, -1 / 8, 1 / 8, 2 / 8, 3 / 8)
+BUDGET_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 CACHE = Path(__file__).resolve().parent / "adamw_curves.json"
+MEASURE = "python -m problems.optimizer_discovery.baselines {device} {suite} 2"
 
 
 def adamw_init(param: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -47,8 +50,8 @@ def adamw_update(beta2: float) -> UpdateFn:
     """AdamW's direction with this beta2; the same arithmetic as the adamw seed program, so the seed
     reproduces the baseline's grid configurations exactly."""
 
-    def update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor],
-               step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], step: int,
+               total_steps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         m = 0.9 * state["m"] + (1 - 0.9) * grad
         v = beta2 * state["v"] + (1 - beta2) * grad * grad
         m_hat = m / (1 - 0.9 ** step)
@@ -58,11 +61,18 @@ def adamw_update(beta2: float) -> UpdateFn:
     return update
 
 
+@cache
+def _harness_hash() -> str:
+    """What every curve depends on besides its task: this module's source and the torch version."""
+    text = inspect.getsource(sys.modules[__name__]) + torch.__version__
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 def cache_key(task_name: str, device: str, seeds: tuple[int, ...]) -> str:
     """Keyed by device kind: a GPU's numerics differ from a CPU's, so each kind has its own curves."""
     kind = torch.device(device).type
-    return (f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}/n{task_steps(task_name)}/"
-            f"seeds{''.join(map(str, seeds))}")
+    return (f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}-{_harness_hash()}/"
+            f"n{task_steps(task_name)}/seeds{'-'.join(map(str, seeds))}")
 
 
 def _losses(task_name: str, device: str, seeds: tuple[int, ...], budget: int, beta2: float,
@@ -75,15 +85,14 @@ def _losses(task_name: str, device: str, seeds: tuple[int, ...], budget: int, be
 def measure_curve(task_name: str, device: str, seeds: tuple[int, ...]) -> dict[str, Any]:
     """Per budget: the configurations tried ([lr, beta2]) and each one's validation loss per seed."""
     n = get_task(task_name, device).steps
-    out: dict[str, Any] = {"n": n, "budgets": [max(1, n // 4), max(1, n // 2), n, 2 * n], "seeds": list(seeds),
+    out: dict[str, Any] = {"n": n, "budgets": [max(1, int(n * f)) for f in BUDGET_FACTORS], "seeds": list(seeds),
                            "per_budget": []}
     for budget in out["budgets"]:
         configs: list[list[float]] = []
         per_seed: list[list[float]] = [[] for _ in seeds]
         for beta2 in BETA2S:
             coarse = _losses(task_name, device, seeds, budget, beta2, list(LR_GRID))
-            centre = LR_GRID[best_loss(coarse)[1]]
-            fine_lrs = [centre * 10 ** d for d in REFINE_DECADES]
+            fine_lrs = refined(LR_GRID[best_loss(coarse)[1]])
             fine = _losses(task_name, device, seeds, budget, beta2, fine_lrs)
             configs += [[lr, beta2] for lr in (*LR_GRID, *fine_lrs)]
             for i in range(len(seeds)):
@@ -108,8 +117,7 @@ def curve_for_seeds(curve: dict[str, Any], seeds: tuple[int, ...]) -> dict[str, 
     At the reference budget N it is AdamW tuned on exactly those seeds (paired: the seed noise shared by
     both sides cancels, and tuned AdamW scores exactly 1.0). At the other budgets its shape comes from
     all the baseline's seeds, shifted by the same seeds' offset at N: early in training a 2-seed mean
-    is very noisy (the character LM's loss at N/2 differs by 0.14 between seeds {0,1} and {2,3}, at N by
-    0.03), and a paired curve there made scores below ~0.5 hinge on which seeds were drawn."""
+    is very noisy, and a paired curve there made low scores hinge on which seeds were drawn."""
     missing = [s for s in seeds if s not in curve["seeds"]]
     if missing:
         raise ValueError(f"no AdamW baseline for seeds {missing} (baseline seeds: {curve['seeds']})")
@@ -139,12 +147,33 @@ def _load() -> dict[str, Any]:
 _MEMO: dict[str, dict[str, Any]] = {}
 
 
-def adamw_curve(task_name: str, device: str = "cpu", seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
+def adamw_curve(task_name: str, device: str, seeds: tuple[int, ...], suite: str = "cpu") -> dict[str, Any]:
+    """The cached curve; a missing one is an error naming the command that measures it (measuring takes
+    minutes per task and must not start unannounced inside an evaluation)."""
     key = cache_key(task_name, device, seeds)
     if key not in _MEMO:
         cached = _load()
-        _MEMO[key] = cached[key] if key in cached else _store(key, measure_curve(task_name, device, seeds))
+        if key not in cached:
+            kind = torch.device(device).type
+            raise ProblemError(f"optimizer_discovery: no tuned-AdamW curve for task {task_name} on {kind} (harness "
+                               f"{HARNESS_VERSION}); measure the missing ones with `{MEASURE.format(device=kind, suite=suite)}`")
+        _MEMO[key] = cached[key]
     return _MEMO[key]
+
+
+def missing(device: str, suite: str) -> list[str]:
+    """The tasks of a suite whose curve is not cached for this device kind."""
+    cached = _load()
+    return [task for role, task, seeds in jobs(suite) if cache_key(task, device, seeds) not in cached]
+
+
+def jobs(suite: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(role, task, baseline seeds) of every curve a suite needs (a task of several roles: all its seeds)."""
+    out: dict[str, tuple[str, set[int]]] = {}
+    for role in (*SUITES[suite], *ROLE_TASKS):
+        for task in SUITES[suite][ROLE_TASKS.get(role, role)]:
+            out.setdefault(task, (role, set()))[1].update(SEEDS[role])
+    return [(role, task, tuple(sorted(seeds))) for task, (role, seeds) in out.items()]
 
 
 @contextmanager
@@ -158,43 +187,41 @@ def _locked() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _store(key: str, curve: dict[str, Any]) -> dict[str, Any]:
-    prefix = f"v{HARNESS_VERSION}/"
-    try:
-        with _locked():
-            cached = {k: v for k, v in _load().items() if k.startswith(prefix)}  # older versions are stale
-            cached[key] = curve
-            fd, tmp = tempfile.mkstemp(dir=CACHE.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                json.dump(cached, f, indent=0, sort_keys=True)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, CACHE)
-    except OSError:
-        pass  # read-only install: recomputed per process, still correct
-    return curve
+def _write(cached: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=CACHE.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(cached, f, indent=0, sort_keys=True)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, CACHE)
 
 
 def _measure(job: tuple[str, str, tuple[int, ...]]) -> str:
+    task, device, seeds = job
     torch.set_num_threads(1)
-    adamw_curve(*job)
-    return job[0]
+    curve = measure_curve(task, device, seeds)
+    with _locked():
+        cached = _load()
+        cached[cache_key(task, device, seeds)] = curve
+        _write(cached)
+    return task
 
 
 def main(argv: list[str]) -> None:
-    """Measure every missing curve of a suite:
+    """Measure every missing curve of a suite (and drop the stale ones of this device kind):
     python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]."""
-    from problems.optimizer_discovery.tasks import SUITES
-
     device, suite, workers = (argv + ["cpu", "cpu", "2"][len(argv):])[:3]
-    jobs = [(task, device, BASELINE_SEEDS[role]) for role, tasks in SUITES[suite].items() for task in tasks]
-    current = {cache_key(*j) for j in jobs}
-    with _locked():  # curves of tasks no longer defined this way are dropped
-        prefix = f"v{HARNESS_VERSION}/{torch.device(device).type}/"
-        kept = {k: v for k, v in _load().items() if k in current or not k.startswith(prefix)}
-        CACHE.write_text(json.dumps(kept, indent=0, sort_keys=True))
-    jobs = [j for j in jobs if cache_key(*j) not in kept]
+    wanted = [(task, device, seeds) for _, task, seeds in jobs(suite)]
+    with _locked():
+        current = {cache_key(*j) for j in wanted}
+        kind = torch.device(device).type
+        ours = f"v{HARNESS_VERSION}/{kind}/"  # other harness versions are stale; other device kinds are kept
+        kept = {k: v for k, v in _load().items()
+                if k.startswith(f"v{HARNESS_VERSION}/") and (k in current or not k.startswith(ours))}
+        _write(kept)
+    todo = sorted((j for j in wanted if cache_key(*j) not in kept), key=lambda j: -task_steps(j[0]))
+    print(f"{len(todo)} curve(s) to measure on {device}: {', '.join(t for t, _, _ in todo) or 'none'}", flush=True)
     with ProcessPoolExecutor(int(workers)) as pool:
-        for name in pool.map(_measure, sorted(jobs, key=lambda j: j[0])):
+        for name in pool.map(_measure, todo):
             print(f"measured {name}", flush=True)
 
 

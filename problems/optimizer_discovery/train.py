@@ -1,16 +1,21 @@
-"""The trusted training loop (harness v3): runs an update rule over a learning-rate grid, vectorised
-with vmap, and the scoring against the tuned-AdamW curve.
+"""Training an update rule over a learning-rate grid (vectorised with vmap), the behaviour probe, and the
+scoring against the tuned-AdamW curve (harness 4).
 
 The contract: the candidate supplies ``init_state(param) -> state`` and
-``update(param, grad, state, step) -> (direction, new_state)``. It never sees the learning rate:
-the harness owns the LR sweep, the schedule (linear warmup + cosine) and decoupled weight decay,
-and applies ``p <- p - lr * s(t) * direction - lr * s(t) * wd * p``. Every rule of the zoo is
-linear in the LR, so nothing real is lost, and a rule cannot reshape the LR grid or drop the
-schedule.
+``update(param, grad, state, step, total_steps) -> (direction, new_state)``. The harness owns the LR
+sweep, the schedule (linear warmup + cosine) and decoupled weight decay, and applies
+``p <- p - lr * s(t) * direction - lr * s(t) * wd * p``. What a rule may know is said, not left to be
+inferred: the step and the total number of steps are arguments (as in AlgoPerf), and shapes are
+visible (keying on them gains nothing on the tiers that pick and judge: validate and held-out show
+shapes select never does). What crosses back is checked exactly: the direction and every state entry
+must be a plain ``torch.Tensor`` (``type(x) is torch.Tensor``, never a subclass that would see the
+harness's later tensor operations), of the parameter's dtype and device, without autograd history; the
+rule is handed copies of the parameter and gradient, so it cannot write through them.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +26,8 @@ from torch.func import grad, vmap
 from problems.optimizer_discovery.tasks import Params, Task
 
 LR_GRID = tuple(10 ** (-4 + 0.5 * i) for i in range(9))  # 1e-4 ... 1, half-decade steps
+# The second round around the best grid LR, in decades: the same refinement the AdamW baseline gets.
+REFINE_DECADES = (-3 / 8, -2 / 8, -1 / 8, 1 / 8, 2 / 8, 3 / 8)
 WARMUP_FRACTION = 0.05
 
 InitFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]
@@ -28,7 +35,7 @@ UpdateFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
 class RuleContractError(ValueError):
-    """The rule returned something the harness cannot apply (wrong shape, not a tensor...)."""
+    """The rule returned something the harness cannot apply (wrong shape, not a plain tensor...)."""
 
 
 def schedule(step: int, steps: int) -> float:
@@ -40,12 +47,44 @@ def schedule(step: int, steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _check(direction: Any, param: torch.Tensor) -> torch.Tensor:
-    if not isinstance(direction, torch.Tensor) or tuple(direction.shape) != tuple(param.shape):
-        got = tuple(direction.shape) if isinstance(direction, torch.Tensor) else type(direction).__name__
-        raise RuleContractError(f"update must return a direction shaped like the parameter {tuple(param.shape)}, "
-                                f"got {got}")
-    return direction
+def refined(centre: float) -> list[float]:
+    return [centre * 10 ** d for d in REFINE_DECADES]
+
+
+def _plain(value: Any, like: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """``value`` if it is exactly a plain tensor of ``like``'s dtype and device (and ``shape``), without
+    autograd history; else a contract error naming what was wrong."""
+    if type(value) is not torch.Tensor:
+        raise RuleContractError(f"{what} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dtype != like.dtype or value.device != like.device:
+        raise RuleContractError(f"{what} must be {like.dtype} on {like.device}, got {value.dtype} on {value.device}")
+    if shape is not None and tuple(value.shape) != shape:
+        raise RuleContractError(f"{what} must be shaped {shape}, got {tuple(value.shape)}")
+    if value.requires_grad or value.grad_fn is not None:
+        raise RuleContractError(f"{what} must not carry autograd history")
+    return value
+
+
+def _state(value: Any, like: torch.Tensor, batch: int | None) -> dict[str, torch.Tensor]:
+    if type(value) is not dict or not all(type(k) is str for k in value):
+        raise RuleContractError(f"the state must be a dict of tensors keyed by name, got {type(value).__name__}")
+    out = {}
+    for k, v in value.items():
+        t = _plain(v, like, f"state entry {k!r}")
+        if batch is not None and (t.dim() == 0 or t.shape[0] != batch):
+            raise RuleContractError(f"state entry {k!r} must be a tensor per parameter (batched over learning rates)")
+        out[k] = t
+    return out
+
+
+def takes_total_steps(update: UpdateFn) -> bool:
+    """Rules written for harness 3 take (param, grad, state, step): still accepted."""
+    try:
+        params = [p for p in inspect.signature(update).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return True
+    return len(params) >= 5
 
 
 Rule = tuple[InitFn, UpdateFn]
@@ -53,48 +92,52 @@ RuleFactory = Callable[[], Rule]
 
 
 def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: int,
-          lrs: tuple[float, ...] | torch.Tensor = LR_GRID, vectorise: bool = True,
-          states: dict[str, dict[str, torch.Tensor]] | None = None,
+          lrs: tuple[float, ...] | list[float] = LR_GRID, vectorise: bool = True,
           per_lr: list[Rule] | None = None) -> dict[str, torch.Tensor]:
     """Train one copy of the model per learning rate; return the final parameters stacked on dim 0.
 
-    ``states`` (vectorised only) replaces the rule's initial state, batched over the copies.
     ``per_lr`` (sequential only) gives each LR's copy its own instance of the rule, so that copies
     cannot share anything through the rule's module.
     """
     torch.manual_seed(seed)
     base = task.init_params(seed)
-    lr_vec = torch.as_tensor(lrs, dtype=torch.float32)
+    lr_vec = torch.as_tensor(list(lrs), dtype=torch.float32, device=task.device)
     k = len(lr_vec)
-    gen = torch.Generator(device=task.device).manual_seed(10_000 + seed)
+    gen = task.batches(seed)
     if vectorise:
         params = {n: p.unsqueeze(0).repeat(k, *([1] * p.dim())) for n, p in base.items()}
-        state = states if states is not None else {n: vmap(init_state)(p) for n, p in params.items()}
+        state = {n: _state(vmap(init_state)(p.clone()), p, k) for n, p in params.items()}
         grad_fn = vmap(grad(task.loss), in_dims=(0, None))
-        step_fn = vmap(update, in_dims=(0, 0, 0, None))
+        extra = (steps,) if takes_total_steps(update) else ()
+        step_fn = vmap(update, in_dims=(0, 0, 0, None, *([None] * len(extra))))
         for step in range(1, steps + 1):
             batch = task.make_batch(gen)
             grads = grad_fn(params, batch)
             mult = schedule(step, steps)
             for n, p in params.items():
-                direction, state[n] = step_fn(p, grads[n], state[n], step)
+                direction, new_state = step_fn(p.clone(), grads[n].clone(), state[n], step, *extra)
+                state[n] = _state(new_state, p, k)
                 eta = (mult * lr_vec).reshape(-1, *([1] * (p.dim() - 1)))
-                params[n] = (p - eta * _check(direction, p) - eta * task.weight_decay * p).detach()
+                params[n] = (p - eta * _plain(direction, p, "the direction", tuple(p.shape)) -
+                             eta * task.weight_decay * p).detach()
         return params
     # Sequential fallback for rules vmap cannot batch (data-dependent Python control flow...).
     rules = per_lr or [(init_state, update)] * k
     copies: list[Params] = [{n: p.clone() for n, p in base.items()} for _ in range(k)]
-    seq_states = [{n: rules[i][0](p) for n, p in c.items()} for i, c in enumerate(copies)]
+    seq_states = [{n: _state(rules[i][0](p.clone()), p, None) for n, p in c.items()} for i, c in enumerate(copies)]
     g = grad(task.loss)
     for step in range(1, steps + 1):
         batch = task.make_batch(gen)
         mult = schedule(step, steps)
         for i in range(k):
             grads = g(copies[i], batch)
+            extra = (steps,) if takes_total_steps(rules[i][1]) else ()
             for n, p in copies[i].items():
-                direction, seq_states[i][n] = rules[i][1](p, grads[n], seq_states[i][n], step)
-                eta = mult * lr_vec[i]
-                copies[i][n] = (p - eta * _check(direction, p) - eta * task.weight_decay * p).detach()
+                direction, new_state = rules[i][1](p.clone(), grads[n].clone(), seq_states[i][n], step, *extra)
+                seq_states[i][n] = _state(new_state, p, None)
+                eta = mult * float(lr_vec[i])
+                copies[i][n] = (p - eta * _plain(direction, p, "the direction", tuple(p.shape)) -
+                                eta * task.weight_decay * p).detach()
     return {n: torch.stack([c[n] for c in copies]) for n in base}
 
 
@@ -112,8 +155,14 @@ def val_losses(task: Task, stacked: dict[str, torch.Tensor]) -> list[float]:
     return out
 
 
+def initial_loss(task: Task, seeds: tuple[int, ...]) -> float:
+    """The validation loss before training, averaged over seeds: a rule that ends above it made no progress."""
+    return sum(val_losses(task, {n: p.unsqueeze(0) for n, p in task.init_params(s).items()})[0]
+               for s in seeds) / len(seeds)
+
+
 def run_rule(task: Task, make_rule: RuleFactory, seeds: tuple[int, ...], steps: int,
-             lrs: tuple[float, ...] = LR_GRID) -> tuple[dict[int, dict[str, torch.Tensor]], bool]:
+             lrs: tuple[float, ...] | list[float] = LR_GRID) -> tuple[dict[int, dict[str, torch.Tensor]], bool]:
     """Train for every seed; vmapped when the rule allows it. Returns (params by seed, vectorised?).
 
     Each seed gets a fresh instance of the rule (and each LR one, when sequential): a rule cannot carry
@@ -141,29 +190,60 @@ def _is_vmap_limitation(exc: Exception) -> bool:
                                    "functorch"))
 
 
-# -- the behaviour probe (fingerprint stage) ----------------------------------------------------
+# -- the behaviour probe (fingerprint stage, descriptors) -------------------------------------------
 PROBE_SHAPES = ((7,), (5, 3), (3, 6))
 PROBE_STEPS = (1, 2, 3, 4, 5, 6, 1000, 1001)  # a late step too: rules that depend on the step count
+PROBE_TOTAL = 2000
 
 
-def probe(init_state: InitFn, update: UpdateFn) -> dict[str, list[list[float]]]:
-    """The rule's directions for a fixed sequence of gradients on fixed 1-D and 2-D parameters: the
-    same numbers for every program that computes the same update."""
+def probe(init_state: InitFn, update: UpdateFn) -> dict[str, Any]:
+    """The rule's directions for a fixed sequence of gradients on fixed 1-D and 2-D parameters (and the
+    gradients, for the descriptors): the same numbers for every program that computes the same update."""
     gen = torch.Generator().manual_seed(1234)
-    out: dict[str, list[list[float]]] = {}
+    out: dict[str, Any] = {}
+    extra = (PROBE_TOTAL,) if takes_total_steps(update) else ()
     with torch.no_grad():
         for shape in PROBE_SHAPES:
             param = torch.randn(shape, generator=gen)
-            state = init_state(param)
-            directions = []
+            state = _state(init_state(param.clone()), param, None)
+            directions, grads = [], []
             for i, step in enumerate(PROBE_STEPS):
                 g = torch.randn(shape, generator=gen) * (10.0 ** (i % 3 - 1))  # gradient scales 0.1, 1, 10
-                direction, state = update(param, g, state, step)
-                direction = _check(direction, param)
-                directions.append([float(x) for x in direction.detach().reshape(-1)])
+                direction, new_state = update(param.clone(), g.clone(), state, step, *extra)
+                state = _state(new_state, param, None)
+                direction = _plain(direction, param, "the direction", tuple(param.shape))
+                directions.append([float(x) for x in direction.reshape(-1)])
+                grads.append([float(x) for x in g.reshape(-1)])
                 param = param - 0.01 * direction
-            out["x".join(map(str, shape))] = directions
+            out["x".join(map(str, shape))] = {"directions": directions, "grads": grads}
     return out
+
+
+def scale_free(probed: dict[str, Any]) -> dict[str, list[list[float]]]:
+    """The probe's directions divided by their RMS over all steps (per shape): a rule and the same rule times
+    a constant (which the LR sweep undoes) have the same fingerprint."""
+    out = {}
+    for shape, entry in probed.items():
+        flat = [x for row in entry["directions"] for x in row]
+        rms = math.sqrt(sum(x * x for x in flat) / max(1, len(flat)))
+        out[shape] = [[x / rms if rms > 0 and math.isfinite(rms) else 0.0 for x in row]
+                      for row in entry["directions"]]
+    return out
+
+
+def behaviour(probed: dict[str, Any]) -> dict[str, float]:
+    """What the algorithm does, whatever its scale: how aligned its direction is with the gradient (SGD 1,
+    momentum and preconditioners less), and how sign-like it is (signSGD/Lion 1, mean |d| / RMS d)."""
+    alignment, signness = [], []
+    for entry in probed.values():
+        for d, g in zip(entry["directions"], entry["grads"], strict=True):
+            dn = math.sqrt(sum(x * x for x in d))
+            gn = math.sqrt(sum(x * x for x in g))
+            if dn > 0 and gn > 0 and math.isfinite(dn):
+                alignment.append(sum(a * b for a, b in zip(d, g, strict=True)) / (dn * gn))
+                signness.append(sum(abs(x) for x in d) / len(d) / (dn / math.sqrt(len(d))))
+    mean = (lambda xs: sum(xs) / len(xs) if xs else 0.0)
+    return {"grad_alignment": max(-1.0, min(1.0, mean(alignment))), "sign_likeness": max(0.0, min(1.0, mean(signness)))}
 
 
 # -- scoring against the AdamW curve ------------------------------------------------------------
@@ -180,26 +260,34 @@ def best_loss(losses_by_seed: list[list[float]]) -> tuple[float, int]:
     return means[idx], idx
 
 
+SCORE_MIN, SCORE_MAX = 0.25, 4.0
+
+
+def envelope(losses: list[float]) -> list[float]:
+    """The best loss reached within each budget, made strictly decreasing (a flat stretch would make the
+    score jump): a later budget never counts as reaching a loss an earlier one already reached."""
+    out: list[float] = []
+    for v in losses:
+        if out:
+            v = min(v, out[-1] - 1e-9 * max(1.0, abs(out[-1])))
+        out.append(v)
+    return out
+
+
 def budget_ratio(loss: float, curve: dict[str, Any]) -> float:
-    """AdamW budget needed to reach ``loss`` / N, on the running-min envelope, in [1/4, 4]."""
+    """The AdamW budget needed to reach ``loss`` / N: interpolated in log-budget on the envelope of the tuned
+    AdamW curve (measured from N/4 to 4N, so nothing is extrapolated), clipped to [1/4, 4]. Continuous and
+    non-increasing in ``loss``."""
     if not math.isfinite(loss):
-        return 0.25
-    budgets = [float(b) for b in curve["budgets"]]
-    env, running = [], math.inf
-    for v in curve["best_loss"]:
-        running = min(running, v)
-        env.append(running)
+        return SCORE_MIN
+    env = envelope([float(v) for v in curve["best_loss"]])
     n = float(curve["n"])
-    logs = [math.log(b / n) for b in budgets]
+    logs = [math.log(float(b) / n) for b in curve["budgets"]]
     if loss >= env[0]:
-        i = 0
+        x = logs[0]
     elif loss <= env[-1]:
-        i = len(env) - 2
+        x = logs[-1]
     else:
         i = next(j for j in range(len(env) - 1) if env[j] >= loss >= env[j + 1])
-    lo, hi = env[i], env[i + 1]
-    if lo - hi <= 1e-12:  # flat envelope: reaching it costs the later budget
-        x = logs[i + 1] if loss < lo else logs[i]
-    else:
-        x = logs[i] + (lo - loss) / (lo - hi) * (logs[i + 1] - logs[i])
-    return min(4.0, max(0.25, math.exp(x)))
+        x = logs[i] + (env[i] - loss) / (env[i] - env[i + 1]) * (logs[i + 1] - logs[i])
+    return min(SCORE_MAX, max(SCORE_MIN, math.exp(x)))

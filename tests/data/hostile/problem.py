@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evolve.problem import Problem
+from evolve.problem import CodeRules, Problem
 from problems.function_min.problem import FunctionMin
 
 
 class Hostile(FunctionMin):
     name = "hostile"
     allowed_imports = frozenset(sys.stdlib_module_names)
+    code_rules = CodeRules(private_attributes=True, private_module_attributes=True)  # the runtime walls are tested
 
     def seed_programs(self) -> dict[str, str]:
         from evaluators import cgroups

@@ -1,27 +1,40 @@
-"""guess_three (the documented example) with a one-second evaluation: keeps work in flight for the
-multi-node test."""
+"""A one-second evaluation (guess a number): keeps work in flight for the multi-node test. Self-contained:
+a jailed evaluator sees its own problem folder, not its neighbours."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any
 
-from evolve.problem import Problem
+from evolve.problem import ContractError, Descriptor, Primitives, Problem, Stage, StageScore
 
-_spec = importlib.util.spec_from_file_location("guess_three_problem", Path(__file__).parent.parent / "guess_three" / "problem.py")
-assert _spec and _spec.loader
-_guess_three = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_guess_three)
+SEED = "# EVOLVE-BLOCK-START\ndef guess():\n    return 0.5\n# EVOLVE-BLOCK-END\n"
 
 
-class SlowGuess(_guess_three.GuessThree):  # type: ignore[misc, name-defined]
+class SlowGuess(Problem):
     name = "slow_guess"
+    version = "1"
+    description = "Write guess() returning a float; fitness is -(x - 3)**2."
+    descriptors = (Descriptor("x", -10, 10, 20),)
+    stages = (Stage("main", timeout_s=10),)
+    allowed_imports = frozenset({"math"})
+    primitives = Primitives(binary_ops=("+", "-", "*"), calls=("abs",), constants=(1.0, 2.0))
+
+    def seed_programs(self) -> dict[str, str]:
+        return {"half": SEED}
 
     def run_stage(self, code: str, stage: str, workdir: Path) -> dict[str, Any]:
         time.sleep(1.0)
-        return super().run_stage(code, stage, workdir)
+        namespace: dict[str, Any] = {}
+        exec(compile(code, "candidate.py", "exec"), namespace)
+        return {"x": float(namespace["guess"]())}
+
+    def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
+        x = artifacts.get("x")
+        if not isinstance(x, float):
+            raise ContractError("x must be a float")
+        return StageScore(fitness=-(x - 3.0) ** 2, metrics={"x": x}, descriptors={"x": x})
 
 
 def make_problem(folder: Path, options: dict[str, Any]) -> Problem:
