@@ -57,6 +57,14 @@ def check_program(code: str, allowed_imports: frozenset[str], rules: CodeRules |
             _check_attribute(ast.Attribute(value=node.args[0], attr=node.args[1].value, ctx=ast.Load()), rules, line)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             raise StaticRuleViolation("global_statement", line, "global/nonlocal are not allowed")
+        elif isinstance(node, ast.ClassDef) and not rules.classes:
+            raise StaticRuleViolation("class_definition", line, f"class {node.name!r}: this problem allows no classes "
+                                      "(a subclass of a library type sees what is done with its objects later)")
+        elif isinstance(node, ast.Name) and node.id in rules.banned_names:
+            raise StaticRuleViolation("banned_name", line, f"{node.id!r} is not allowed in this problem")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
+                and len(node.args) + len(node.keywords) >= 3:
+            raise StaticRuleViolation("banned_name", line, "type() with three arguments makes a class")
 
 
 def _module_names(tree: ast.AST) -> set[str]:

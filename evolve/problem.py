@@ -85,6 +85,8 @@ class CodeRules:
     # one)? Refused unless a problem opens it.
     private_module_attributes: bool = False
     attribute_assignment: bool = True  # may it assign to attributes (monkeypatching a library)?
+    banned_names: frozenset[str] = frozenset()  # names it may not use at all (e.g. ``type``, ``object``)
+    classes: bool = True  # may it define classes (a tensor subclass sees every operation done on it later)?
 
 
 @dataclass
@@ -104,6 +106,7 @@ class Problem(ABC):
     stages: tuple[Stage, ...] = (Stage("main"),)
     validate: Stage | None = None  # larger tasks, run on island bests and the top few: picks the champion
     heldout: Stage | None = None  # run by `evolve heldout` on the best programs only; never selected on
+    confirm: Stage | None = None  # the validate tasks on fresh seeds: the champion's number (not chosen on)
     fingerprint: Stage | None = None  # cheap behaviour probe run before any training
     allowed_imports: frozenset[str] = frozenset({"math", "random"})
     code_rules: CodeRules = CodeRules()
@@ -134,6 +137,17 @@ class Problem(ABC):
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         """Turn a stage's artifacts into a trusted score (outside the candidate's process)."""
 
+    def preflight(self) -> None:  # noqa: B027 (a hook: doing nothing is a fine default)
+        """Before a run or an evaluation outside one (controller side): raise ProblemError for what is missing."""
+
+    def reference_program(self) -> str | None:
+        """A program whose CPU time per stage is the unit of a candidate's compute ratio (None: not measured)."""
+        return None
+
+    def apply_cost(self, score: StageScore, compute_ratio: float | None) -> StageScore:
+        """Fold a stage's compute ratio (candidate CPU time / the reference program's) into its score."""
+        return score
+
     def follow_up(self, stage: str, rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
         """After a round of ``stage`` (trusted side): the request for another round, or None when the stage
         is complete. ``run_stage`` receives it as its ``request`` keyword; at most a few rounds run."""
@@ -160,12 +174,12 @@ class Problem(ABC):
 
         return {"name": self.name, "version": self.version, "description": self.description,
                 "descriptors": [d.__dict__ for d in self.descriptors], "stages": [stage(s) for s in self.stages],
-                "validate": stage(self.validate), "heldout": stage(self.heldout),
+                "validate": stage(self.validate), "heldout": stage(self.heldout), "confirm": stage(self.confirm),
                 "fingerprint": stage(self.fingerprint), "allowed_imports": sorted(self.allowed_imports)}
 
     def stage(self, name: str) -> Stage:
         """The stage of this problem with that name, in any role."""
-        for s in (*self.stages, self.validate, self.heldout, self.fingerprint):
+        for s in (*self.stages, self.validate, self.heldout, self.confirm, self.fingerprint):
             if s is not None and s.name == name:
                 return s
         raise ProblemError(f"problem {self.name} has no stage {name!r}")

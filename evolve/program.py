@@ -29,6 +29,7 @@ class FailureKind(StrEnum):
     CRASH = "crash"
     NAN = "nan"
     CONTRACT = "contract"
+    DIVERGED = "diverged"  # trained, but no setting tried got below the untrained model's loss
     WORKER_LOST = "worker_lost"
 
     @classmethod

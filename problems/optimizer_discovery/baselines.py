@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from evolve.problem import ProblemError
-from problems.optimizer_discovery.tasks import SEEDS, SUITES, ROLE_TASKS, get_task, task_signature, task_steps
+from problems.optimizer_discovery.tasks import ROLE_TASKS, SEEDS, SUITES, get_task, task_signature, task_steps
 from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, refined, train, val_losses
 
 HARNESS_VERSION = "4"
@@ -63,8 +63,10 @@ def adamw_update(beta2: float) -> UpdateFn:
 
 @cache
 def _harness_hash() -> str:
-    """What every curve depends on besides its task: this module's source and the torch version."""
-    text = inspect.getsource(sys.modules[__name__]) + torch.__version__
+    """What every curve depends on besides its task (whose signature covers the tasks and the training loop):
+    how AdamW is run and tuned here, and the torch version."""
+    parts = [inspect.getsource(f) for f in (adamw_init, adamw_update, _losses, measure_curve)]
+    text = "".join(parts) + repr((BETA2S, BUDGET_FACTORS, LR_GRID)) + torch.__version__
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -155,8 +157,9 @@ def adamw_curve(task_name: str, device: str, seeds: tuple[int, ...], suite: str 
         cached = _load()
         if key not in cached:
             kind = torch.device(device).type
+            command = MEASURE.format(device=kind, suite=suite)
             raise ProblemError(f"optimizer_discovery: no tuned-AdamW curve for task {task_name} on {kind} (harness "
-                               f"{HARNESS_VERSION}); measure the missing ones with `{MEASURE.format(device=kind, suite=suite)}`")
+                               f"{HARNESS_VERSION}); measure the missing ones with `{command}`")
         _MEMO[key] = cached[key]
     return _MEMO[key]
 
@@ -165,6 +168,11 @@ def missing(device: str, suite: str) -> list[str]:
     """The tasks of a suite whose curve is not cached for this device kind."""
     cached = _load()
     return [task for role, task, seeds in jobs(suite) if cache_key(task, device, seeds) not in cached]
+
+
+def baseline_seeds(suite: str, task: str) -> tuple[int, ...]:
+    """The seeds a task's curve is measured on: those of every role that trains on it."""
+    return next(seeds for _, name, seeds in jobs(suite) if name == task)
 
 
 def jobs(suite: str) -> list[tuple[str, str, tuple[int, ...]]]:

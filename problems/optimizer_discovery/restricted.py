@@ -31,7 +31,13 @@ BANNED_ATTRIBUTES = frozenset({
     "cr_frame", "func_globals", "set_num_threads", "manual_seed", "seed", "set_default_dtype", "set_default_device",
     "package", "cuda", "backends", "from_file", "jit", "compile", "distributed", "storage",
     "untyped_storage", "set_per_process_memory_fraction", "tofile", "fromfile", "module", "testing",
+    # ways to a tensor subclass or a hook that would see the harness's later operations on the tensor
+    "as_subclass", "register_hook", "register_post_accumulate_grad_hook", "data", "grad_fn", "Tensor", "Parameter",
+    "autograd", "func", "nn", "overrides", "fx", "export",
 })
+# Builtins that make classes or reach types: an update rule needs none of them.
+BANNED_NAMES = frozenset({"type", "object", "super", "classmethod", "staticmethod", "property", "isinstance",
+                          "issubclass", "__build_class__", "dir", "id", "hash"})
 # Tensor functions that touch files, global state or other processes anyway.
 _DENIED = frozenset({"from_file", "set_flush_denormal", "set_num_threads", "set_num_interop_threads", "manual_seed",
                      "seed", "set_default_dtype", "set_default_device", "set_rng_state", "get_rng_state"})
@@ -46,7 +52,7 @@ def _torch_names() -> frozenset[str]:
     names = {n for n in dir(torch._C._VariableFunctions) if not n.startswith("_")}
     names |= set(torch.functional.__all__)
     names |= {n for n in dir(torch) if isinstance(getattr(torch, n, None), torch.dtype)}
-    names |= {"Tensor", "Size", "finfo", "iinfo", "no_grad", "pi", "inf", "nan", "e", "is_tensor", "numel"}
+    names |= {"finfo", "iinfo", "pi", "inf", "nan", "e", "is_tensor", "numel"}  # no class to subclass
     return frozenset(n for n in names if hasattr(torch, n)) - _DENIED - BANNED_ATTRIBUTES
 
 
@@ -97,7 +103,8 @@ def _getattr(obj: Any, name: str, *default: Any) -> Any:
 
 SAFE_BUILTINS = {k: v for k, v in vars(builtins).items()
                  if k not in {"open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "input",
-                              "breakpoint", "help", "exit", "quit", "setattr", "delattr", "memoryview", "getattr"}}
+                              "breakpoint", "help", "exit", "quit", "setattr", "delattr", "memoryview", "getattr"}
+                 and k not in BANNED_NAMES}
 SAFE_BUILTINS["__import__"] = _import
 SAFE_BUILTINS["getattr"] = _getattr
 

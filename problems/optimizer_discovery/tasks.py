@@ -336,7 +336,7 @@ def sequence_teacher(device: torch.device, name: str, stream: int, teacher_seed:
 
 # -- generated images: convolutional nets ----------------------------------------------------------------
 class SmallCNN(nn.Module):
-    def __init__(self, classes: int, channels: int = 12, side: int = 12) -> None:
+    def __init__(self, classes: int, channels: int = 8, side: int = 12) -> None:
         super().__init__()
         self.side = side
         self.c1 = nn.Conv2d(1, channels, 3, padding=1)
@@ -359,8 +359,8 @@ def _bars(gen: torch.Generator, n: int, side: int, device: torch.device) -> Batc
     dist = torch.stack([dy.abs(), dx.abs(), (dy - dx).abs() / math.sqrt(2), (dy + dx).abs() / math.sqrt(2)], 1)
     along = torch.stack([dx.abs(), dy.abs(), (dy + dx).abs() / math.sqrt(2), (dy - dx).abs() / math.sqrt(2)], 1)
     pick = label[:, None, None, None].expand(-1, 1, side, side)
-    bar = ((dist.gather(1, pick) < 0.8) & (along.gather(1, pick) < 3.5)).float()[:, 0]
-    image = bar + 0.35 * torch.randn(n, side, side, generator=gen, device=gen.device)
+    bar = ((dist.gather(1, pick) < 0.8) & (along.gather(1, pick) < 3.0)).float()[:, 0]
+    image = bar + 0.7 * torch.randn(n, side, side, generator=gen, device=gen.device)
     return image, label
 
 
@@ -369,12 +369,12 @@ def _gratings(gen: torch.Generator, n: int, side: int, device: torch.device) -> 
     ys, xs = torch.meshgrid(torch.arange(side, device=device).float(), torch.arange(side, device=device).float(),
                             indexing="ij")
     label = _randint(4, n, gen)
-    freq = torch.tensor([0.35, 0.7, 1.1, 1.6], device=device)[label]
+    freq = torch.tensor([0.5, 0.7, 0.9, 1.1], device=device)[label]
     angle = torch.rand(n, generator=gen, device=gen.device) * math.pi
     phase = torch.rand(n, generator=gen, device=gen.device) * 2 * math.pi
     proj = xs[None] * torch.cos(angle)[:, None, None] + ys[None] * torch.sin(angle)[:, None, None]
     image = torch.sin(freq[:, None, None] * proj + phase[:, None, None])
-    return image + 0.5 * torch.randn(n, side, side, generator=gen, device=gen.device), label
+    return image + 1.6 * torch.randn(n, side, side, generator=gen, device=gen.device), label
 
 
 def image_task(device: torch.device, name: str, stream: int, images: str, steps: int = 250, batch: int = 32,
@@ -404,20 +404,20 @@ TASKS: dict[str, Callable[..., Task]] = {
     "char_lm": partial(char_lm, name="char_lm", stream=11),
     "teacher_cls": partial(teacher, name="teacher_cls", kind="cls", stream=12, teacher_seed=7),
     # validate: picks the champion (other data, teachers, families and shapes)
-    "char_lm_stdlib": partial(char_lm, name="char_lm_stdlib", stream=20, width=48, layers=2, batch=16, steps=200,
+    "char_lm_stdlib": partial(char_lm, name="char_lm_stdlib", stream=20, width=40, layers=2, steps=200,
                               corpus="stdlib_a"),
     "resmlp_cls": partial(teacher, name="resmlp_cls", kind="cls", stream=21, teacher_seed=17, din=24, width=96,
                           depth=2, classes=8, steps=250, student="resmlp"),
-    "gru_seq": partial(sequence_teacher, name="gru_seq", stream=22, teacher_seed=19),
-    "cnn_bars": partial(image_task, name="cnn_bars", stream=23, images="bars"),
+    "gru_seq": partial(sequence_teacher, name="gru_seq", stream=22, teacher_seed=19, steps=200),
+    "cnn_bars": partial(image_task, name="cnn_bars", stream=23, images="bars", steps=200),
     # held out: report only (other data again, and a long horizon: 1000 steps)
     "teacher_reg_long": partial(teacher, name="teacher_reg_long", kind="reg", stream=30, teacher_seed=27, din=16,
                                 teacher_width=32, width=64, depth=2, batch=32, steps=1000),
-    "char_lm_stdlib_b": partial(char_lm, name="char_lm_stdlib_b", stream=31, width=64, layers=2, steps=200,
+    "char_lm_stdlib_b": partial(char_lm, name="char_lm_stdlib_b", stream=31, width=64, steps=200,
                                 corpus="stdlib_b"),
     "autoencoder": partial(sk_task, name="autoencoder", data="breast_cancer", steps=300, batch=32,
                            make_module=_autoencoder, stream=32, reconstruct=True),
-    "cnn_gratings": partial(image_task, name="cnn_gratings", stream=33, images="gratings"),
+    "cnn_gratings": partial(image_task, name="cnn_gratings", stream=33, images="gratings", steps=200),
     # gpu suite: the same roles at 10-100x the size (a few to tens of seconds per candidate on one GPU)
     "char_lm_gpu": partial(char_lm, name="char_lm_gpu", stream=40, width=256, layers=4, heads=4, ctx=128, batch=32,
                            steps=400, val_sequences=512),

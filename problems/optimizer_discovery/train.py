@@ -126,14 +126,14 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
     copies: list[Params] = [{n: p.clone() for n, p in base.items()} for _ in range(k)]
     seq_states = [{n: _state(rules[i][0](p.clone()), p, None) for n, p in c.items()} for i, c in enumerate(copies)]
     g = grad(task.loss)
+    extras = [(steps,) if takes_total_steps(rule[1]) else () for rule in rules]
     for step in range(1, steps + 1):
         batch = task.make_batch(gen)
         mult = schedule(step, steps)
         for i in range(k):
             grads = g(copies[i], batch)
-            extra = (steps,) if takes_total_steps(rules[i][1]) else ()
             for n, p in copies[i].items():
-                direction, new_state = rules[i][1](p.clone(), grads[n].clone(), seq_states[i][n], step, *extra)
+                direction, new_state = rules[i][1](p.clone(), grads[n].clone(), seq_states[i][n], step, *extras[i])
                 seq_states[i][n] = _state(new_state, p, None)
                 eta = mult * float(lr_vec[i])
                 copies[i][n] = (p - eta * _plain(direction, p, "the direction", tuple(p.shape)) -
@@ -190,63 +190,7 @@ def _is_vmap_limitation(exc: Exception) -> bool:
                                    "functorch"))
 
 
-# -- the behaviour probe (fingerprint stage, descriptors) -------------------------------------------
-PROBE_SHAPES = ((7,), (5, 3), (3, 6))
-PROBE_STEPS = (1, 2, 3, 4, 5, 6, 1000, 1001)  # a late step too: rules that depend on the step count
-PROBE_TOTAL = 2000
-
-
-def probe(init_state: InitFn, update: UpdateFn) -> dict[str, Any]:
-    """The rule's directions for a fixed sequence of gradients on fixed 1-D and 2-D parameters (and the
-    gradients, for the descriptors): the same numbers for every program that computes the same update."""
-    gen = torch.Generator().manual_seed(1234)
-    out: dict[str, Any] = {}
-    extra = (PROBE_TOTAL,) if takes_total_steps(update) else ()
-    with torch.no_grad():
-        for shape in PROBE_SHAPES:
-            param = torch.randn(shape, generator=gen)
-            state = _state(init_state(param.clone()), param, None)
-            directions, grads = [], []
-            for i, step in enumerate(PROBE_STEPS):
-                g = torch.randn(shape, generator=gen) * (10.0 ** (i % 3 - 1))  # gradient scales 0.1, 1, 10
-                direction, new_state = update(param.clone(), g.clone(), state, step, *extra)
-                state = _state(new_state, param, None)
-                direction = _plain(direction, param, "the direction", tuple(param.shape))
-                directions.append([float(x) for x in direction.reshape(-1)])
-                grads.append([float(x) for x in g.reshape(-1)])
-                param = param - 0.01 * direction
-            out["x".join(map(str, shape))] = {"directions": directions, "grads": grads}
-    return out
-
-
-def scale_free(probed: dict[str, Any]) -> dict[str, list[list[float]]]:
-    """The probe's directions divided by their RMS over all steps (per shape): a rule and the same rule times
-    a constant (which the LR sweep undoes) have the same fingerprint."""
-    out = {}
-    for shape, entry in probed.items():
-        flat = [x for row in entry["directions"] for x in row]
-        rms = math.sqrt(sum(x * x for x in flat) / max(1, len(flat)))
-        out[shape] = [[x / rms if rms > 0 and math.isfinite(rms) else 0.0 for x in row]
-                      for row in entry["directions"]]
-    return out
-
-
-def behaviour(probed: dict[str, Any]) -> dict[str, float]:
-    """What the algorithm does, whatever its scale: how aligned its direction is with the gradient (SGD 1,
-    momentum and preconditioners less), and how sign-like it is (signSGD/Lion 1, mean |d| / RMS d)."""
-    alignment, signness = [], []
-    for entry in probed.values():
-        for d, g in zip(entry["directions"], entry["grads"], strict=True):
-            dn = math.sqrt(sum(x * x for x in d))
-            gn = math.sqrt(sum(x * x for x in g))
-            if dn > 0 and gn > 0 and math.isfinite(dn):
-                alignment.append(sum(a * b for a, b in zip(d, g, strict=True)) / (dn * gn))
-                signness.append(sum(abs(x) for x in d) / len(d) / (dn / math.sqrt(len(d))))
-    mean = (lambda xs: sum(xs) / len(xs) if xs else 0.0)
-    return {"grad_alignment": max(-1.0, min(1.0, mean(alignment))), "sign_likeness": max(0.0, min(1.0, mean(signness)))}
-
-
-# -- scoring against the AdamW curve ------------------------------------------------------------
+# -- choosing the best learning rate -----------------------------------------------------------
 def lr_means(losses_by_seed: list[list[float]]) -> list[float]:
     """Mean validation loss over seeds, per learning rate (per configuration)."""
     k = len(losses_by_seed[0])
@@ -258,36 +202,3 @@ def best_loss(losses_by_seed: list[list[float]]) -> tuple[float, int]:
     means = lr_means(losses_by_seed)
     idx = min(range(len(means)), key=lambda i: means[i])
     return means[idx], idx
-
-
-SCORE_MIN, SCORE_MAX = 0.25, 4.0
-
-
-def envelope(losses: list[float]) -> list[float]:
-    """The best loss reached within each budget, made strictly decreasing (a flat stretch would make the
-    score jump): a later budget never counts as reaching a loss an earlier one already reached."""
-    out: list[float] = []
-    for v in losses:
-        if out:
-            v = min(v, out[-1] - 1e-9 * max(1.0, abs(out[-1])))
-        out.append(v)
-    return out
-
-
-def budget_ratio(loss: float, curve: dict[str, Any]) -> float:
-    """The AdamW budget needed to reach ``loss`` / N: interpolated in log-budget on the envelope of the tuned
-    AdamW curve (measured from N/4 to 4N, so nothing is extrapolated), clipped to [1/4, 4]. Continuous and
-    non-increasing in ``loss``."""
-    if not math.isfinite(loss):
-        return SCORE_MIN
-    env = envelope([float(v) for v in curve["best_loss"]])
-    n = float(curve["n"])
-    logs = [math.log(float(b) / n) for b in curve["budgets"]]
-    if loss >= env[0]:
-        x = logs[0]
-    elif loss <= env[-1]:
-        x = logs[-1]
-    else:
-        i = next(j for j in range(len(env) - 1) if env[j] >= loss >= env[j + 1])
-        x = logs[i] + (env[i] - loss) / (env[i] - env[i + 1]) * (logs[i + 1] - logs[i])
-    return min(SCORE_MAX, max(SCORE_MIN, math.exp(x)))

@@ -9,7 +9,7 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "s": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     m = 0.9 * state["m"] + 0.1 * grad
     s = 0.999 * state["s"] + 0.001 * (grad - m) * (grad - m) + 1e-16
     m_hat = m / (1 - 0.9 ** step)

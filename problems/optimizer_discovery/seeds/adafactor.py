@@ -11,7 +11,7 @@ def init_state(param):
     return {"v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     beta2 = 1.0 - step ** -0.8
     sq = grad * grad + 1e-30
     if param.ndim == 2:

@@ -9,7 +9,7 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     grad = grad + 1e-4 * param
     m = 0.9 * state["m"] + 0.1 * grad
     v = 0.999 * state["v"] + 0.001 * grad * grad

@@ -10,7 +10,7 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     m = 0.9 * state["m"] + (1 - 0.9) * grad
     v = 0.999 * state["v"] + (1 - 0.999) * grad * grad
     m_hat = m / (1 - 0.9 ** step)

@@ -10,7 +10,7 @@ def init_state(param):
             "prev": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     diff = grad - state["prev"] if step > 1 else torch.zeros_like(grad)
     m = 0.98 * state["m"] + 0.02 * grad
     d = 0.92 * state["d"] + 0.08 * diff

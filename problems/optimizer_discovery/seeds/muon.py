@@ -21,7 +21,7 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     if param.ndim == 2:
         m = 0.95 * state["m"] + grad
         scale = math.sqrt(max(1.0, param.shape[0] / param.shape[1]))

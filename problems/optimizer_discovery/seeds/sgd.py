@@ -9,7 +9,7 @@ def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     m = state["m"]
     v = state["v"]
     direction = grad
