@@ -44,8 +44,10 @@ def measure(n: int, in_flight: int, profile: bool = False) -> tuple[int, int, in
 
 
 def main(n: int, profile: bool) -> None:
-    print(f"{'in_flight':>9} {'evaluations':>11} {'programs':>9} {'rejected':>8} {'seconds':>8} {'ms/eval':>8} "
-          f"{'archive MB':>10}")
+    print(
+        f"{'in_flight':>9} {'evaluations':>11} {'programs':>9} {'rejected':>8} {'seconds':>8} {'ms/eval':>8} "
+        f"{'archive MB':>10}"
+    )
     for in_flight in (1, 4):
         evals, total, rejected, dt, mb = measure(n, in_flight, profile and in_flight == 1)
         print(f"{in_flight:>9} {evals:>11} {total:>9} {rejected:>8} {dt:>8.2f} {1000 * dt / evals:>8.2f} {mb:>10.2f}")

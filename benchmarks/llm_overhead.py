@@ -55,15 +55,30 @@ def tweak(req: Request) -> Reply:
 def overhead(repeats: int = 200) -> list[tuple[str, float]]:
     problem = load_problem_folder(PROBLEM, {})
     seeds = problem.seed_programs()
-    progs = [Program(id=i, code=code, operator="seed", island=0, fitness=0.5 + i / 100,
-                     metrics={"select": {"mlp_digits": 0.6, "char_lm": 0.5, "seconds": 3.2}},
-                     output="stage select: ok\n" * 20) for i, code in enumerate(seeds.values())]
+    progs = [
+        Program(
+            id=i,
+            code=code,
+            operator="seed",
+            island=0,
+            fitness=0.5 + i / 100,
+            metrics={"select": {"mlp_digits": 0.6, "char_lm": 0.5, "seconds": 3.2}},
+            output="stage select: ok\n" * 20,
+        )
+        for i, code in enumerate(seeds.values())
+    ]
     cfg = load_config(None, ["llm.models=[{model: openai/scripted, api_base: 'http://127.0.0.1:9/v1'}]"])
     library = PromptLibrary()
     tools = LLMTools(client=None, prompts=library, cfg=cfg.llm, secrets=["x" * 20])  # type: ignore[arg-type]
     op = llm_operator("llm_diff", tools)
-    ctx = OperatorContext(problem, np.random.default_rng(0), progs[2:4], model="openai/scripted",
-                          ancestors=progs[4:8], insight="- momentum helps\n- clip the update")
+    ctx = OperatorContext(
+        problem,
+        np.random.default_rng(0),
+        progs[2:4],
+        model="openai/scripted",
+        ancestors=progs[4:8],
+        insight="- momentum helps\n- clip the update",
+    )
     parent = progs[0]
     prompt = {"messages": [{"content": f"# Current program\n```python\n{parent.code}```"}]}
     reply = tweak(Request(prompt, {}, 0)).content
@@ -93,15 +108,26 @@ def overhead(repeats: int = 200) -> list[tuple[str, float]]:
         for _ in range(50):
             op.propose([parent], ctx)
         t_call = (time.perf_counter() - t0) / 50
-    return [("prompt build (system + diff prompt)", t_prompt), ("parse + apply diff", t_apply),
-            ("validate (blocks, static rules, hash)", t_validate),
-            ("whole llm_diff child via litellm, 0 s server", t_call), ("prompt size (characters)", len(prompt))]
+    return [
+        ("prompt build (system + diff prompt)", t_prompt),
+        ("parse + apply diff", t_apply),
+        ("validate (blocks, static rules, hash)", t_validate),
+        ("whole llm_diff child via litellm, 0 s server", t_call),
+        ("prompt size (characters)", len(prompt)),
+    ]
 
 
 def throughput(evals: int) -> list[tuple[str, float, float, float]]:
-    base = ["problem.name=optimizer_discovery", "problem.seed_program=sgd", f"budget.max_evaluations={evals}",
-            "controller.max_in_flight=2", "evaluator.memory_mb=4096", "islands.num_islands=2",
-            "validation.island_bests=false", "validation.top_k=0"]
+    base = [
+        "problem.name=optimizer_discovery",
+        "problem.seed_program=sgd",
+        f"budget.max_evaluations={evals}",
+        "controller.max_in_flight=2",
+        "evaluator.memory_mb=4096",
+        "islands.num_islands=2",
+        "validation.island_bests=false",
+        "validation.top_k=0",
+    ]
     rows = []
     latency = {"fast": 0.0, "slow": 2.0}
 
@@ -109,9 +135,13 @@ def throughput(evals: int) -> list[tuple[str, float, float, float]]:
         return Reply(tweak(r).content, delay_s=latency["slow" if "slow" in r.body.get("model", "") else "fast"])
 
     with OpenAIServer(script) as server:
+
         def llm(name: str) -> list[str]:
-            return base + ["operators.weights={llm_diff: 1}", "llm.insights_interval=0",
-                           f"llm.models=[{{model: openai/{name}, api_base: '{server.url}'}}]"]
+            return base + [
+                "operators.weights={llm_diff: 1}",
+                "llm.insights_interval=0",
+                f"llm.models=[{{model: openai/{name}, api_base: '{server.url}'}}]",
+            ]
 
         runs = {
             "genetic only": base + ["operators.weights={ast_mutate: 0.85, ast_crossover: 0.15}"],
@@ -137,8 +167,10 @@ def main() -> None:
     print("| controller cost per LLM child | ms |\n|---|---|")
     for label, value in overhead():
         print(f"| {label} | {value:.0f} |" if "size" in label else f"| {label} | {1000 * value:.2f} |")
-    print(f"\n| optimizer_discovery, {evals} evaluations, 2 slots | evaluations/min | mean evaluation s "
-          "| slots busy |\n|---|---|---|---|")
+    print(
+        f"\n| optimizer_discovery, {evals} evaluations, 2 slots | evaluations/min | mean evaluation s "
+        "| slots busy |\n|---|---|---|---|"
+    )
     for label, per_min, mean_eval, busy in throughput(evals):
         print(f"| {label} | {per_min:.1f} | {mean_eval:.2f} | {100 * busy:.0f}% |")
 

@@ -29,27 +29,56 @@ def main(examples: Path, evaluations: int = 20) -> None:
         for name in EXAMPLES:
             run_dir = Path(tmp) / name
             t0 = time.perf_counter()
-            proc = subprocess.run([EVOLVE, "run", "--problem", str(examples / name), "--run-dir", str(run_dir),
-                                   "--max-evaluations", str(evaluations), "--set", "llm.models=[]"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    EVOLVE,
+                    "run",
+                    "--problem",
+                    str(examples / name),
+                    "--run-dir",
+                    str(run_dir),
+                    "--max-evaluations",
+                    str(evaluations),
+                    "--set",
+                    "llm.models=[]",
+                ],
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 why = proc.stderr.strip().splitlines()[-1][:100]
                 rows.append([name, f"failed: {why}", "", "", "", f"{wall:.0f} s"])
                 continue
-            status = json.loads(subprocess.run([EVOLVE, "status", str(run_dir), "--json"], capture_output=True,
-                                               text=True, check=True).stdout)
-            seed = json.loads(subprocess.run([EVOLVE, "show", str(run_dir), "1", "--json"], capture_output=True,
-                                             text=True, check=True).stdout)["fitness"]
+            status = json.loads(
+                subprocess.run(
+                    [EVOLVE, "status", str(run_dir), "--json"], capture_output=True, text=True, check=True
+                ).stdout
+            )
+            seed = json.loads(
+                subprocess.run(
+                    [EVOLVE, "show", str(run_dir), "1", "--json"], capture_output=True, text=True, check=True
+                ).stdout
+            )["fitness"]
             notes = [line for line in proc.stderr.splitlines() if "no counterpart" in line]
-            rows.append([name, str(status["evaluations"]), fmt(seed, 4), fmt(status["best"]["fitness"], 4),
-                         str(status["by_status"].get("failed", 0)), f"{wall:.0f} s"])
+            rows.append(
+                [
+                    name,
+                    str(status["evaluations"]),
+                    fmt(seed, 4),
+                    fmt(status["best"]["fitness"], 4),
+                    str(status["by_status"].get("failed", 0)),
+                    f"{wall:.0f} s",
+                ]
+            )
             print(name, status["evaluations"], seed, status["best"], notes[:1])
     table = markdown(["example", "evaluations", "seed fitness", "best fitness", "failed", "wall time"], rows)
     command = f"evolve run --problem EXAMPLES/<name> --max-evaluations {evaluations} --set llm.models=[]"
-    text = table + (f"\n\n`{command}` for each "
-                    "(`.venv/bin/python benchmarks/peers.py EXAMPLES`). Fitness is OpenEvolve's own: `combined_score`, "
-                    "or for signal_processing (no combined_score) the mean of its numeric metrics.")
+    text = table + (
+        f"\n\n`{command}` for each "
+        "(`.venv/bin/python benchmarks/peers.py EXAMPLES`). Fitness is OpenEvolve's own: `combined_score`, "
+        "or for signal_processing (no combined_score) the mean of its numeric metrics."
+    )
     publish("peers", text)
     print(text)
 

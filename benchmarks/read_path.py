@@ -46,8 +46,9 @@ def cli_times(run_dir: Path) -> dict[str, float]:
     def cli(*args: str) -> None:
         subprocess.run([EVOLVE, *args], check=True, capture_output=True)
 
-    best = subprocess.run([EVOLVE, "top", str(run_dir), "-n", "1", "--json"], check=True, capture_output=True,
-                          text=True).stdout
+    best = subprocess.run(
+        [EVOLVE, "top", str(run_dir), "-n", "1", "--json"], check=True, capture_output=True, text=True
+    ).stdout
     best_id = best.split('"id":')[1].split(",")[0].strip()
     return {
         "evolve --help": best_of(lambda: cli("--help")),
@@ -88,11 +89,13 @@ def first_paint(url: str) -> dict[str, float]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for page_name in ("overview", "lineage", "map"):
+
             def paint(page_name: str = page_name) -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{url}#/{page_name}")
                 page.wait_for_selector("#page[data-ready]", timeout=60_000)
                 page.close()
+
             out[f"first paint #/{page_name}"] = best_of(paint)
         browser.close()
     return out
@@ -109,10 +112,14 @@ def main() -> None:
         results[n] = {**cli_times(run_dir), **ui_times(run_dir)}
         print(n, results[n], flush=True)
     rows = list(results[sizes[0]])
-    table = markdown(["operation", *[f"{n:,} programs" for n in sizes]],
-                     [[r, *[f"{results[n].get(r, float('nan')) * 1000:.0f} ms" for n in sizes]] for r in rows])
-    text = (table + f"\n\nBest of {REPEATS}; CLI figures include the interpreter's start; a first paint is a fresh "
-            "page until the view has drawn (`#page[data-ready]`). `.venv/bin/python benchmarks/read_path.py DIR`")
+    table = markdown(
+        ["operation", *[f"{n:,} programs" for n in sizes]],
+        [[r, *[f"{results[n].get(r, float('nan')) * 1000:.0f} ms" for n in sizes]] for r in rows],
+    )
+    text = (
+        table + f"\n\nBest of {REPEATS}; CLI figures include the interpreter's start; a first paint is a fresh "
+        "page until the view has drawn (`#page[data-ready]`). `.venv/bin/python benchmarks/read_path.py DIR`"
+    )
     publish("read-path", text, ("benchmarks/RESULTS.md",))
     print(text)
 

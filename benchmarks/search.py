@@ -35,8 +35,17 @@ def run(out: Path, evaluations: int) -> None:
         if (run_dir / "archive.sqlite").exists():
             subprocess.run([EVOLVE, "resume", str(run_dir), "--max-evaluations", str(evaluations)], check=True)
             continue
-        cmd = [EVOLVE, "run", str(ROOT / "configs/optimizer_discovery.yaml"), "--run-dir", str(run_dir),
-               "--max-evaluations", str(evaluations), "--set", f"problem.seed_program={seed}"]
+        cmd = [
+            EVOLVE,
+            "run",
+            str(ROOT / "configs/optimizer_discovery.yaml"),
+            "--run-dir",
+            str(run_dir),
+            "--max-evaluations",
+            str(evaluations),
+            "--set",
+            f"problem.seed_program={seed}",
+        ]
         if mode == "random":
             cmd += ["--set", "islands.selection.random_search=true"]
         subprocess.run(cmd, check=True)
@@ -80,21 +89,28 @@ def figures(run_dir: Path) -> dict[str, Any]:
     failed = status["by_status"].get("failed", 0)
     created, updated = q("SELECT created_at, updated_at FROM run")
     return {
-        "run": run_dir.name, "evaluations": finished,
+        "run": run_dir.name,
+        "evaluations": finished,
         "best_search": q("SELECT MAX(fitness) FROM programs")[0],
-        "champion": champion.get("id"), "champion_search": champion.get("fitness"),
-        "champion_validated": champion.get("validated_fitness"), "champion_heldout": champion.get("heldout_fitness"),
+        "champion": champion.get("id"),
+        "champion_search": champion.get("fitness"),
+        "champion_validated": champion.get("validated_fitness"),
+        "champion_heldout": champion.get("heldout_fitness"),
         "fingerprint_hit_rate": behaviour / (behaviour + finished) if finished else 0.0,
         "failed_share": failed / finished if finished else 0.0,
         # counted in Python: archives written before the store wrote strict JSON may hold Infinity in metrics
         "validations": sum("validate" in json.loads(m) for (m,) in db.execute("SELECT metrics FROM programs")),
         "wall_s": updated - created,
         # like for like across budgets: the best among the first LIKE_FOR_LIKE children to finish
-        "best_at": q(f"SELECT MAX(fitness) FROM (SELECT fitness FROM programs WHERE status IN ('evaluated','failed') "
-                     f"AND operator != 'seed' ORDER BY eval_finished_at LIMIT {LIKE_FOR_LIKE})")[0],
-        "first_over_one": q("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') "
-                            "AND operator != 'seed' "
-                            "AND id <= (SELECT MIN(id) FROM programs WHERE fitness >= 1.0 AND operator != 'seed')")[0],
+        "best_at": q(
+            f"SELECT MAX(fitness) FROM (SELECT fitness FROM programs WHERE status IN ('evaluated','failed') "
+            f"AND operator != 'seed' ORDER BY eval_finished_at LIMIT {LIKE_FOR_LIKE})"
+        )[0],
+        "first_over_one": q(
+            "SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') "
+            "AND operator != 'seed' "
+            "AND id <= (SELECT MIN(id) FROM programs WHERE fitness >= 1.0 AND operator != 'seed')"
+        )[0],
     }
 
 
@@ -109,20 +125,43 @@ def report(out: Path) -> None:
     dirs = [out / f"{seed}-{mode}" for seed, mode in RUNS]
     rows = [figures(d) for d in dirs if (d / "archive.sqlite").exists()]
     table = markdown(
-        ["run", "evaluations", f"best search after {LIKE_FOR_LIKE}", "best search",
-         "champion (search / validated / held-out)", "first >= 1.0",
-         "behaviour duplicates", "failed", "validations", "wall time"],
-        [[r["run"], str(r["evaluations"]), fmt(r["best_at"]), fmt(r["best_search"]),
-          f"#{r['champion']}: {fmt(r['champion_search'])} / {fmt(r['champion_validated'])} / "
-          f"{fmt(r['champion_heldout'])}",
-          str(r["first_over_one"] or "–"), f"{100 * r['fingerprint_hit_rate']:.0f}%", f"{100 * r['failed_share']:.0f}%",
-          str(r["validations"]), f"{r['wall_s'] / 60:.0f} min"] for r in rows])
+        [
+            "run",
+            "evaluations",
+            f"best search after {LIKE_FOR_LIKE}",
+            "best search",
+            "champion (search / validated / held-out)",
+            "first >= 1.0",
+            "behaviour duplicates",
+            "failed",
+            "validations",
+            "wall time",
+        ],
+        [
+            [
+                r["run"],
+                str(r["evaluations"]),
+                fmt(r["best_at"]),
+                fmt(r["best_search"]),
+                f"#{r['champion']}: {fmt(r['champion_search'])} / {fmt(r['champion_validated'])} / "
+                f"{fmt(r['champion_heldout'])}",
+                str(r["first_over_one"] or "–"),
+                f"{100 * r['fingerprint_hit_rate']:.0f}%",
+                f"{100 * r['failed_share']:.0f}%",
+                str(r["validations"]),
+                f"{r['wall_s'] / 60:.0f} min",
+            ]
+            for r in rows
+        ],
+    )
     sgd = out / "sgd-map"
     t = transfer(sgd) if sgd.exists() else {"programs": 0, "spearman": None}
-    text = table + (f"\n\nTransfer: Spearman correlation between search and held-out fitness over the "
-                    f"{t['programs']} best programs (by search fitness) of sgd-map: **{fmt(t['spearman'], 2)}** "
-                    "(goal >= 0.5).\n\n`.venv/bin/python benchmarks/search.py run DIR && "
-                    ".venv/bin/python benchmarks/search.py report DIR`")
+    text = table + (
+        f"\n\nTransfer: Spearman correlation between search and held-out fitness over the "
+        f"{t['programs']} best programs (by search fitness) of sgd-map: **{fmt(t['spearman'], 2)}** "
+        "(goal >= 0.5).\n\n`.venv/bin/python benchmarks/search.py run DIR && "
+        ".venv/bin/python benchmarks/search.py report DIR`"
+    )
     publish("search", text)
     print(text)
     (out / "figures.json").write_text(json.dumps({"runs": rows, "transfer": t}, indent=2))

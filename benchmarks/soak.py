@@ -47,8 +47,11 @@ def descendants(pid: int) -> list[int]:
 def leftovers(run_pid: int, tmp: str) -> dict[str, list[str]]:
     """What the run left: its cgroups (named after its pid), and the processes and temporary directories under
     its own TMPDIR (so other evolve runs on the machine do not count)."""
-    cgroups = [p for p in glob.glob("/sys/fs/cgroup/*/evolve-*") + glob.glob("/sys/fs/cgroup/evolve-*")
-               if f"evolve-{run_pid}-" in p]
+    cgroups = [
+        p
+        for p in glob.glob("/sys/fs/cgroup/*/evolve-*") + glob.glob("/sys/fs/cgroup/evolve-*")
+        if f"evolve-{run_pid}-" in p
+    ]
     procs = []
     for proc in glob.glob("/proc/[0-9]*"):
         try:
@@ -66,17 +69,30 @@ def main(evaluations: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir, run_tmp = Path(tmp) / "soak", Path(tmp) / "tmp"
         run_tmp.mkdir()
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/evolve"), "run", str(ROOT / "configs/function_min.yaml"),
-                                 "--run-dir", str(run_dir), "--max-evaluations", str(evaluations)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "TMPDIR": str(run_tmp)})
+        proc = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/evolve"),
+                "run",
+                str(ROOT / "configs/function_min.yaml"),
+                "--run-dir",
+                str(run_dir),
+                "--max-evaluations",
+                str(evaluations),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "TMPDIR": str(run_tmp)},
+        )
         samples: list[tuple[float, int, float]] = []
         t0 = time.monotonic()
         while proc.poll() is None:
             time.sleep(5)
             try:
-                done = sqlite3.connect(f"file:{run_dir / 'archive.sqlite'}?mode=ro", uri=True).execute(
-                    "SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed')").fetchone()[0]
+                done = (
+                    sqlite3.connect(f"file:{run_dir / 'archive.sqlite'}?mode=ro", uri=True)
+                    .execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed')")
+                    .fetchone()[0]
+                )
             except sqlite3.Error:
                 done = 0
             samples.append((time.monotonic() - t0, done, rss_mb(proc.pid)))
@@ -85,8 +101,9 @@ def main(evaluations: int) -> None:
         after = leftovers(proc.pid, str(run_tmp))
         conn = sqlite3.connect(run_dir / "archive.sqlite")
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        done = conn.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') "
-                            "AND operator != 'seed'").fetchone()[0]
+        done = conn.execute(
+            "SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed') AND operator != 'seed'"
+        ).fetchone()[0]
         total = conn.execute("SELECT COUNT(*) FROM programs").fetchone()[0]
         size = sum(f.stat().st_size for f in run_dir.iterdir()) / 1e6
     warm = [s for s in samples if s[1] >= evaluations * 0.1 and s[2] > 0]  # 0: sampled as the process exited
@@ -97,7 +114,8 @@ def main(evaluations: int) -> None:
         f"({60 * done / wall:.0f}/min). Controller memory after warm-up (10% of the budget): {low:.0f}-{high:.0f} MB, "
         f"spread {100 * (high - low) / low:.1f}% (goal: within 10%). Left behind: "
         + ", ".join(f"{k}: {len(v)}" for k, v in after.items())
-        + f". Integrity check: {integrity}.\n\n`.venv/bin/python benchmarks/soak.py {evaluations}`")
+        + f". Integrity check: {integrity}.\n\n`.venv/bin/python benchmarks/soak.py {evaluations}`"
+    )
     publish("soak", text, ("benchmarks/RESULTS.md",))
     print(text)
     leaks = {k: v for k, v in after.items() if v}

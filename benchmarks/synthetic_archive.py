@@ -57,8 +57,9 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
     cfg.llm.models = []
     store = LineageStore.create(run_dir / ARCHIVE)
     problem = load_problem_folder(builtin_problems()["function_min"], {})
-    store.init_run(cfg.model_dump_json(), seed, "function_min", "1", {"python": "3.11", "synthetic": "1"},
-                   problem.declaration())
+    store.init_run(
+        cfg.model_dump_json(), seed, "function_min", "1", {"python": "3.11", "synthetic": "1"}, problem.declaration()
+    )
     db = store._db  # bulk load: one transaction, executemany (the named operations commit per row)
     now = time.time() - n * 0.5
     evaluated: list[tuple[int, float, int]] = []  # (id, fitness, generation)
@@ -68,18 +69,32 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
     for pid in range(1, n + 1):
         created = now + pid * 0.5
         if pid == 1:
-            p = Program(code=SEED_CODE.format(step=1.0, decay=0.999), operator="seed", island=0,
-                        status=Status.EVALUATED, fitness=-1.5, code_hash="h1", created_at=created,
-                        operator_info={"seed": "random_local_search"})
+            p = Program(
+                code=SEED_CODE.format(step=1.0, decay=0.999),
+                operator="seed",
+                island=0,
+                status=Status.EVALUATED,
+                fitness=-1.5,
+                code_hash="h1",
+                created_at=created,
+                operator_info={"seed": "random_local_search"},
+            )
         else:
             pool = evaluated[-recent:]
             parent = rng.choice(pool)
             op = rng.choice(OPERATORS) if len(pool) > 1 else "ast_mutate"
             parents = [parent] + ([rng.choice([q for q in pool if q[0] != parent[0]])] if "crossover" in op else [])
             code = SEED_CODE.format(step=round(rng.uniform(0.1, 3), 3), decay=round(rng.uniform(0.99, 1), 5))
-            p = Program(code=code, parent_ids=[q[0] for q in parents], operator=op, island=pid % islands,
-                        generation=1 + max(q[2] for q in parents), code_hash=f"h{pid}", created_at=created,
-                        operator_info={"edits": ["perturb constant"]})
+            p = Program(
+                code=code,
+                parent_ids=[q[0] for q in parents],
+                operator=op,
+                island=pid % islands,
+                generation=1 + max(q[2] for q in parents),
+                code_hash=f"h{pid}",
+                created_at=created,
+                operator_info={"edits": ["perturb constant"]},
+            )
             roll = rng.random()
             if roll < 0.2:
                 p.status, p.rejection = Status.REJECTED, rng.choice(list(RejectionKind))
@@ -92,11 +107,31 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
                 p.status, p.stage_reached = Status.EVALUATED, "full"
                 p.fitness = parent[1] + rng.gauss(0.002, 0.05)
             if op.startswith("llm"):
-                p.llm = LLMProvenance(model=rng.choice(MODELS), prompt=json.dumps([{"role": "user", "content": "..."}]),
-                                      response="<<<<<<< SEARCH\n...\n=======\n...\n>>>>>>> REPLACE",
-                                      tokens_in=800, tokens_out=300, cost=0.0003, latency_s=rng.uniform(0.5, 5))
-                calls.append((pid, op, p.llm.model, 0, p.llm.prompt, p.llm.response, 800, 300, 0.0003,
-                              p.llm.latency_s, None, created))
+                p.llm = LLMProvenance(
+                    model=rng.choice(MODELS),
+                    prompt=json.dumps([{"role": "user", "content": "..."}]),
+                    response="<<<<<<< SEARCH\n...\n=======\n...\n>>>>>>> REPLACE",
+                    tokens_in=800,
+                    tokens_out=300,
+                    cost=0.0003,
+                    latency_s=rng.uniform(0.5, 5),
+                )
+                calls.append(
+                    (
+                        pid,
+                        op,
+                        p.llm.model,
+                        0,
+                        p.llm.prompt,
+                        p.llm.response,
+                        800,
+                        300,
+                        0.0003,
+                        p.llm.latency_s,
+                        None,
+                        created,
+                    )
+                )
         if p.status != Status.REJECTED:
             p.eval_seconds, p.eval_started_at, p.eval_finished_at = 0.2, created, created + 0.2
             p.descriptors = {"ast_nodes": float(rng.randint(40, 400)), "calls": float(rng.randint(2, 30))}
@@ -115,8 +150,17 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
             src = rng.randrange(islands)
             f, mover = best[src]
             if mover:
-                events.append((EventKind.MIGRATION.value, (src + 1) % islands, mover, json.dumps(
-                    {"fitness": f, "descriptors": {"ast_nodes": 100.0, "calls": 10.0}, "from_island": src}), created))
+                events.append(
+                    (
+                        EventKind.MIGRATION.value,
+                        (src + 1) % islands,
+                        mover,
+                        json.dumps(
+                            {"fitness": f, "descriptors": {"ast_nodes": 100.0, "calls": 10.0}, "from_island": src}
+                        ),
+                        created,
+                    )
+                )
         values = _row_values(p, Redactor())
         values["parent_id"] = p.parent_ids[0] if p.parent_ids else None
         cols = list(values)
@@ -125,14 +169,19 @@ def make(run_dir: Path, n: int, seed: int = 0, islands: int = 3, recent: int = 5
         db.execute("BEGIN")
         db.executemany(f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
         db.executemany("INSERT INTO events (kind, island, program_id, data, created_at) VALUES (?, ?, ?, ?, ?)", events)
-        db.executemany("INSERT INTO llm_calls (program_id, purpose, model, attempt, prompt, response, tokens_in, "
-                       "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       calls)
+        db.executemany(
+            "INSERT INTO llm_calls (program_id, purpose, model, attempt, prompt, response, tokens_in, "
+            "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            calls,
+        )
         for i, (f, pid) in enumerate(best):
-            db.execute("INSERT INTO islands VALUES (?, ?, ?, ?, ?)",
-                       (i, n // islands, 0, f if pid else None, pid or None))
-        db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
-                   (time.time(), n, MODELS[0], "Smaller steps late in the search help."))
+            db.execute(
+                "INSERT INTO islands VALUES (?, ?, ?, ?, ?)", (i, n // islands, 0, f if pid else None, pid or None)
+            )
+        db.execute(
+            "INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
+            (time.time(), n, MODELS[0], "Smaller steps late in the search help."),
+        )
         db.execute("UPDATE run SET state = 'finished'")
         db.execute("COMMIT")
     return store

@@ -44,8 +44,15 @@ class ProcessBackend:
             try:
                 out.append(fut.result())
             except Exception as exc:  # a harness bug must not kill the run: record it on the program
-                out.append(EvalResult(job.program_id, ok=False, kind=job.kind, failure_kind=FailureKind.CRASH,
-                                      reason=f"evaluator error: {type(exc).__name__}: {exc}"))
+                out.append(
+                    EvalResult(
+                        job.program_id,
+                        ok=False,
+                        kind=job.kind,
+                        failure_kind=FailureKind.CRASH,
+                        reason=f"evaluator error: {type(exc).__name__}: {exc}",
+                    )
+                )
         return out
 
     def in_flight(self) -> int:
@@ -75,12 +82,17 @@ class RayBackend:
                 # generates its token, unless RAY_AUTH_MODE says otherwise (tested).
                 # address="local": a new runtime of our own, never one that happens to run on this machine.
                 with _secrets_hidden(), _loopback_only():
-                    ray.init(address="local", num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
-                             include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
+                    ray.init(
+                        address="local",
+                        num_cpus=max(max_in_flight, int(cfg.num_cpus * max_in_flight)),
+                        include_dashboard=False,
+                        runtime_env=runtime_env,
+                        log_to_driver=False,
+                    )
                 self._started_here = True
         self._remote: Any = ray.remote(evaluate).options(
-            num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost,
-            retry_exceptions=False)
+            num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_retries=cfg.retries_on_worker_lost, retry_exceptions=False
+        )
         self._refs: dict[Any, EvalJob] = {}
 
     def submit(self, job: EvalJob) -> None:
@@ -96,13 +108,30 @@ class RayBackend:
             job = self._refs.pop(ref)
             try:
                 out.append(self._ray.get(ref))
-            except (self._ray.exceptions.WorkerCrashedError, self._ray.exceptions.NodeDiedError,
-                    self._ray.exceptions.ObjectLostError) as exc:
-                out.append(EvalResult(job.program_id, ok=False, kind=job.kind, failure_kind=FailureKind.WORKER_LOST,
-                                      reason=f"{type(exc).__name__}: the worker running it died"))
+            except (
+                self._ray.exceptions.WorkerCrashedError,
+                self._ray.exceptions.NodeDiedError,
+                self._ray.exceptions.ObjectLostError,
+            ) as exc:
+                out.append(
+                    EvalResult(
+                        job.program_id,
+                        ok=False,
+                        kind=job.kind,
+                        failure_kind=FailureKind.WORKER_LOST,
+                        reason=f"{type(exc).__name__}: the worker running it died",
+                    )
+                )
             except self._ray.exceptions.RayError as exc:
-                out.append(EvalResult(job.program_id, ok=False, kind=job.kind, failure_kind=FailureKind.CRASH,
-                                      reason=f"evaluator error: {type(exc).__name__}: {str(exc)[:500]}"))
+                out.append(
+                    EvalResult(
+                        job.program_id,
+                        ok=False,
+                        kind=job.kind,
+                        failure_kind=FailureKind.CRASH,
+                        reason=f"evaluator error: {type(exc).__name__}: {str(exc)[:500]}",
+                    )
+                )
         return out
 
     def in_flight(self) -> int:

@@ -35,15 +35,18 @@ class EvalCache:
         self.key = key
         self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS results (problem TEXT NOT NULL, code_hash TEXT NOT NULL, "
-                         "result TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (problem, code_hash))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS results (problem TEXT NOT NULL, code_hash TEXT NOT NULL, "
+            "result TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (problem, code_hash))"
+        )
 
     def _slot(self, job: EvalJob) -> tuple[str, str]:
         return self.key, f"{job.kind}:{code_hash(job.code)}"
 
     def get(self, job: EvalJob) -> EvalResult | None:
-        row = self._db.execute("SELECT result FROM results WHERE problem = ? AND code_hash = ?",
-                               self._slot(job)).fetchone()
+        row = self._db.execute(
+            "SELECT result FROM results WHERE problem = ? AND code_hash = ?", self._slot(job)
+        ).fetchone()
         if row is None:
             return None
         data = json.loads(row[0])
@@ -54,8 +57,9 @@ class EvalCache:
 
     def put(self, job: EvalJob, result: EvalResult) -> None:
         data = dataclasses.asdict(result)  # only successes are stored: no failure kind to encode
-        self._db.execute("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)",
-                         (*self._slot(job), json.dumps(data), time.time()))
+        self._db.execute(
+            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)", (*self._slot(job), json.dumps(data), time.time())
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -8,7 +8,9 @@ learning rate around the best one it measured), and scores the stage from all of
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 import time
 from typing import Any
 
@@ -25,8 +27,12 @@ MAX_ROUNDS = 4
 def stages_for(problem: Problem, kind: JobKind) -> tuple[Stage, ...]:
     if kind == JobKind.SEARCH:
         return problem.stages
-    stage = {JobKind.FINGERPRINT: problem.fingerprint, JobKind.VALIDATE: problem.validate,
-             JobKind.HELDOUT: problem.heldout}[kind]
+    stage = {
+        JobKind.FINGERPRINT: problem.fingerprint,
+        JobKind.VALIDATE: problem.validate,
+        JobKind.CONFIRM: problem.confirm,
+        JobKind.HELDOUT: problem.heldout,
+    }[kind]
     return (stage,) if stage is not None else ()
 
 
@@ -54,6 +60,8 @@ def evaluate(job: EvalJob, ref: ProblemRef, cfg: EvaluatorConfig, hidden: tuple[
                 result.fingerprint, result.ok = problem.fingerprint_of(runs[-1].artifacts or {}), True
                 break
             score = problem.score_rounds(job.code, stage.name, [r.artifacts or {} for r in runs])
+            ratio = _compute_ratio(problem, sandbox, ref, stage, runs)
+            score = problem.apply_cost(score, ratio)
             _check(score)
         except _StageFailed as exc:
             result.failure_kind, result.reason = exc.kind, f"stage {stage.name}: {exc.reason}"
@@ -63,20 +71,25 @@ def evaluate(job: EvalJob, ref: ProblemRef, cfg: EvaluatorConfig, hidden: tuple[
             result.reason = f"stage {stage.name}: {exc}"
             break
         seconds = sum(r.seconds for r in runs)
-        result.metrics[stage.name] = {**score.metrics, "seconds": round(seconds, 4),
-                                      "cpu_seconds": round(sum(r.cpu_seconds for r in runs), 4)}
+        result.metrics[stage.name] = {
+            **score.metrics,
+            "seconds": round(seconds, 4),
+            "cpu_seconds": round(sum(r.cpu_seconds for r in runs), 4),
+            "compute_ratio": None if ratio is None else round(ratio, 4),
+        }
         result.fitness, result.descriptors, result.ok = score.fitness, score.descriptors, True
         if stage.threshold is not None and score.fitness < stage.threshold:
             break
     if result.failure_kind is not None:
         result.ok = False
-    result.output = "\n".join(o for o in outputs if o)[-cfg.max_output_chars:] if cfg.max_output_chars else ""
+    result.output = "\n".join(o for o in outputs if o)[-cfg.max_output_chars :] if cfg.max_output_chars else ""
     result.seconds = time.monotonic() - t0
     return result
 
 
-def _rounds(problem: Problem, sandbox: Sandbox, ref: ProblemRef, code: str, stage: Stage,
-            outputs: list[str]) -> list[StageRun]:
+def _rounds(
+    problem: Problem, sandbox: Sandbox, ref: ProblemRef, code: str, stage: Stage, outputs: list[str]
+) -> list[StageRun]:
     """The rounds of one stage: the first, then as many as the problem asks for (a bounded number)."""
     runs: list[StageRun] = []
     request: dict[str, Any] | None = None
@@ -91,6 +104,36 @@ def _rounds(problem: Problem, sandbox: Sandbox, ref: ProblemRef, code: str, stag
         request = problem.follow_up(stage.name, [r.artifacts or {} for r in runs])
         if request is None:
             return runs
+
+
+_REFERENCE: dict[tuple[str, str, str], float | None] = {}  # (problem, options, stage) -> the reference's cost
+_REFERENCE_LOCK = threading.Lock()
+
+
+def _cost(runs: list[StageRun]) -> float:
+    """What a stage cost, measured outside the candidate: the kernel's count of the jail's CPU time (its wall
+    time where no CPU cgroup is writable)."""
+    cpu = sum(r.cpu_seconds for r in runs)
+    return cpu if cpu > 0 else sum(r.seconds for r in runs)
+
+
+def _compute_ratio(
+    problem: Problem, sandbox: Sandbox, ref: ProblemRef, stage: Stage, runs: list[StageRun]
+) -> float | None:
+    """The candidate's cost of this stage over the problem's reference program's (e.g. AdamW), the reference
+    measured once per evaluator process through the same sandbox, on the same machine."""
+    code = problem.reference_program()
+    if code is None:
+        return None
+    key = (ref.folder, json.dumps(ref.options, sort_keys=True), stage.name)
+    with _REFERENCE_LOCK:
+        if key not in _REFERENCE:
+            try:
+                _REFERENCE[key] = _cost(_rounds(problem, sandbox, ref, code, stage, []))
+            except _StageFailed:
+                _REFERENCE[key] = None
+    reference = _REFERENCE[key]
+    return _cost(runs) / reference if reference else None
 
 
 def _check(score: StageScore) -> None:

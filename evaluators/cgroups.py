@@ -25,8 +25,12 @@ CGROUP = Path("/sys/fs/cgroup")
 _JOIN = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 97; shift; done; shift; exec "$@"'
 CONTROLLERS = ("pids", "memory", "cpu", "cpuacct")
 # A file each controller's cgroups have, on v1 and on v2.
-_PROBE = {"pids": ("pids.max",), "memory": ("memory.limit_in_bytes", "memory.max"),
-          "cpu": ("cpu.cfs_quota_us", "cpu.max"), "cpuacct": ("cpuacct.usage", "cpu.stat")}
+_PROBE = {
+    "pids": ("pids.max",),
+    "memory": ("memory.limit_in_bytes", "memory.max"),
+    "cpu": ("cpu.cfs_quota_us", "cpu.max"),
+    "cpuacct": ("cpuacct.usage", "cpu.stat"),
+}
 _PERIOD_US = 100_000
 
 
@@ -49,8 +53,11 @@ def _root(controller: str) -> Path | None:
         if ok:
             _sweep(root)
             return root
-    log.warning("no writable %s cgroup: a candidate's %s is not capped as a whole", controller,
-                {"pids": "process count", "memory": "memory", "cpu": "CPU share", "cpuacct": "CPU time"}[controller])
+    log.warning(
+        "no writable %s cgroup: a candidate's %s is not capped as a whole",
+        controller,
+        {"pids": "process count", "memory": "memory", "cpu": "CPU share", "cpuacct": "CPU time"}[controller],
+    )
     return None
 
 
@@ -109,12 +116,19 @@ class JailCgroups:
         wanted = {"pids": {"pids.max": str(max_pids)}, "cpuacct": {}}
         if memory_mb:
             limit = str(memory_mb * 1024 * 1024)
-            wanted["memory"] = {"memory.limit_in_bytes": limit, "memory.memsw.limit_in_bytes": limit,
-                                "memory.max": limit, "memory.swap.max": "0"}
+            wanted["memory"] = {
+                "memory.limit_in_bytes": limit,
+                "memory.memsw.limit_in_bytes": limit,
+                "memory.max": limit,
+                "memory.swap.max": "0",
+            }
         if cpus:
             quota = max(1000, int(cpus * _PERIOD_US))
-            wanted["cpu"] = {"cpu.cfs_period_us": str(_PERIOD_US), "cpu.cfs_quota_us": str(quota),
-                             "cpu.max": f"{quota} {_PERIOD_US}"}
+            wanted["cpu"] = {
+                "cpu.cfs_period_us": str(_PERIOD_US),
+                "cpu.cfs_quota_us": str(quota),
+                "cpu.max": f"{quota} {_PERIOD_US}",
+            }
         for controller, settings in wanted.items():
             root = _root(controller)
             if root is None:

@@ -115,8 +115,13 @@ def run_job(workdir: Path, job: dict[str, Any], problem: Any) -> None:
     except BaseException as exc:  # noqa: BLE001 - the candidate may raise anything, SystemExit too
         tb = traceback.format_exc(limit=5)
         sys.stderr.write(tb)
-        kind = "contract" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else \
-            "memory" if _out_of_gpu_memory(exc) else "crash"
+        kind = (
+            "contract"
+            if isinstance(exc, (SystemExit, KeyboardInterrupt))
+            else "memory"
+            if _out_of_gpu_memory(exc)
+            else "crash"
+        )
         _write({"ok": False, "kind": kind, "message": f"{type(exc).__name__}: {exc}"[:2000]})
     finally:
         sys.stdout.flush()

@@ -75,8 +75,9 @@ def probe(attempts: int = 3) -> Probe:
                 if done.returncode == 0:
                     _PROBED = Probe(True, user_namespace=userns, nested=_nested_works(bwrap, userns))
                     return _PROBED
-                reason = "bwrap cannot create its namespaces here: " + \
-                    done.stderr.decode(errors="replace").strip()[:300]
+                reason = (
+                    "bwrap cannot create its namespaces here: " + done.stderr.decode(errors="replace").strip()[:300]
+                )
         return Probe(False, reason=reason)
 
 
@@ -98,7 +99,8 @@ def require(mode: str) -> None:
         raise IsolationUnavailable(
             f"evaluator.isolation is 'bubblewrap' but {result.reason}. Install bubblewrap (scripts/setup.sh does, as "
             "root on Debian), or set evaluator.isolation: none to run candidates without isolation (they then see "
-            "the host: its files, its network, the controller's processes)")
+            "the host: its files, its network, the controller's processes)"
+        )
 
 
 def describe(mode: str) -> dict[str, Any]:
@@ -106,19 +108,38 @@ def describe(mode: str) -> dict[str, Any]:
     limits = cgroups.available()
     caps = [c for c in ("pids", "memory", "cpu") if limits[c]]
     if mode != "bubblewrap":
-        return {"mode": "none", "summary": "no isolation: candidates see the host's files, network and processes"
-                + (f"; cgroups: {', '.join(caps)}" if caps else "; no cgroups"), "cgroups": caps}
+        return {
+            "mode": "none",
+            "summary": "no isolation: candidates see the host's files, network and processes"
+            + (f"; cgroups: {', '.join(caps)}" if caps else "; no cgroups"),
+            "cgroups": caps,
+        }
     result = probe()
     userns = result.user_namespace
-    return {"mode": "bubblewrap", "user_namespace": userns, "nested": result.nested, "cgroups": caps,
-            "summary": "bubblewrap: no network, allow-list file system, own PID/IPC/UTS"
-            + ("/user" if userns else "") + " namespaces" + (f"; cgroups: {', '.join(caps)}" if caps else
-                                                              "; no cgroups (limits per process only)")}
+    return {
+        "mode": "bubblewrap",
+        "user_namespace": userns,
+        "nested": result.nested,
+        "cgroups": caps,
+        "summary": "bubblewrap: no network, allow-list file system, own PID/IPC/UTS"
+        + ("/user" if userns else "")
+        + " namespaces"
+        + (f"; cgroups: {', '.join(caps)}" if caps else "; no cgroups (limits per process only)"),
+    }
 
 
 def _namespaces(userns: bool) -> list[str]:
-    cmd = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-           "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    cmd = [
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+    ]
     if userns:
         cmd += ["--unshare-user", "--uid", str(JAIL_UID), "--gid", str(JAIL_UID)]
     return cmd
@@ -127,8 +148,17 @@ def _namespaces(userns: bool) -> list[str]:
 def _nested_namespaces() -> list[str]:
     """A jail inside a jail (the kernel refuses a second /proc there: the inner one has none, so it cannot
     see, signal or trace anything of the outer jail)."""
-    return ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--die-with-parent",
-            "--new-session", "--cap-drop", "ALL"]
+    return [
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-net",
+        "--unshare-uts",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+    ]
 
 
 def _system_binds() -> list[str]:
@@ -149,8 +179,15 @@ def import_dirs() -> list[Path]:
     project directory itself (only its packages: a run directory may live in it), /tmp, a home directory."""
     dirs = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
     dirs |= {Path(p) for p in sys.path if p and Path(p).is_dir()}
-    broad = [Path("/"), Path("/tmp"), Path(tempfile.gettempdir()).resolve(), Path("/root"), Path("/home"),
-             Path.home().resolve(), REPO_ROOT]
+    broad = [
+        Path("/"),
+        Path("/tmp"),
+        Path(tempfile.gettempdir()).resolve(),
+        Path("/root"),
+        Path("/home"),
+        Path.home().resolve(),
+        REPO_ROOT,
+    ]
     out = set()
     for d in dirs:
         d = d.resolve()
@@ -182,10 +219,20 @@ def gpu_devices() -> list[str]:
 
 def clean_env(home: str) -> dict[str, str]:
     """The whole environment of a candidate: nothing inherited from the controller but its GPUs."""
-    return {**{k: os.environ[k] for k in GPU_VARS if k in os.environ},
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "USER": "evolve",
-            "LOGNAME": "evolve", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return {
+        **{k: os.environ[k] for k in GPU_VARS if k in os.environ},
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "USER": "evolve",
+        "LOGNAME": "evolve",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
 
 
 def command(problem_folder: str | None, disk_mb: int, hidden: tuple[str, ...] = (), gpu: bool = False) -> list[str]:
@@ -194,8 +241,15 @@ def command(problem_folder: str | None, disk_mb: int, hidden: tuple[str, ...] = 
     if not result.ok:
         raise IsolationUnavailable(f"bubblewrap cannot run here: {result.reason}")
     # /tmp first: a problem folder (or a venv) under /tmp is bound on top of the jail's own tmpfs
-    cmd = ["bwrap", *_namespaces(result.user_namespace), *_system_binds(),
-           "--size", str(disk_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    cmd = [
+        "bwrap",
+        *_namespaces(result.user_namespace),
+        *_system_binds(),
+        "--size",
+        str(disk_mb * 1024 * 1024),
+        "--tmpfs",
+        "/tmp",
+    ]
     bound = _outermost([*import_dirs(), *([Path(problem_folder).resolve()] if problem_folder else [])])
     for path in bound:
         cmd += ["--ro-bind", str(path), str(path)]

@@ -16,6 +16,7 @@ class JobKind(StrEnum):
     SEARCH = "search"  # the cascade of `Problem.stages`: the search fitness
     FINGERPRINT = "fingerprint"  # the behaviour probe, before any training
     VALIDATE = "validate"  # larger tasks: the champion is picked on them
+    CONFIRM = "confirm"  # the validate tasks on fresh seeds: the champion's reported number
     HELDOUT = "heldout"  # report only
 
 

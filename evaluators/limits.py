@@ -47,11 +47,20 @@ class StageLimits:
     def for_stage(cls, cfg: EvaluatorConfig, stage: Stage) -> StageLimits:
         wall = wall_seconds(cfg, stage)
         gpu = cfg.num_gpus > 0
-        return cls(wall_s=wall, cpu_s=cfg.cpu_seconds if cfg.cpu_seconds is not None else int(math.ceil(wall)) + 5,
-                   cpus=cfg.num_cpus, memory_mb=cfg.memory_mb, address_space=not gpu,
-                   gpu_memory_fraction=cfg.num_gpus if 0 < cfg.num_gpus < 1 else None, file_mb=cfg.file_mb,
-                   disk_mb=cfg.disk_mb, max_processes=cfg.max_processes, output_chars=cfg.max_output_chars,
-                   result_bytes=cfg.max_result_kb * 1024, artifact_bytes=cfg.max_artifact_mb * 1024 * 1024)
+        return cls(
+            wall_s=wall,
+            cpu_s=cfg.cpu_seconds if cfg.cpu_seconds is not None else int(math.ceil(wall)) + 5,
+            cpus=cfg.num_cpus,
+            memory_mb=cfg.memory_mb,
+            address_space=not gpu,
+            gpu_memory_fraction=cfg.num_gpus if 0 < cfg.num_gpus < 1 else None,
+            file_mb=cfg.file_mb,
+            disk_mb=cfg.disk_mb,
+            max_processes=cfg.max_processes,
+            output_chars=cfg.max_output_chars,
+            result_bytes=cfg.max_result_kb * 1024,
+            artifact_bytes=cfg.max_artifact_mb * 1024 * 1024,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

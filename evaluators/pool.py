@@ -29,8 +29,7 @@ from evaluators.protocol import ProtocolError, Reader, send
 
 GRACE_S = 5.0  # past a job's wall-clock limit, how long its server may take to report
 START_TIMEOUT_S = 120.0
-_BOOT = (f"import sys; sys.path.insert(0, {str(jail.REPO_ROOT)!r}); "
-         "from evaluators.server import serve; serve()")
+_BOOT = f"import sys; sys.path.insert(0, {str(jail.REPO_ROOT)!r}); from evaluators.server import serve; serve()"
 
 
 class ServerDied(RuntimeError):
@@ -53,11 +52,21 @@ class JailSpec:
     gpus: tuple[str | None, ...]  # the GPUs this process was given (a server is bound to them)
 
     @classmethod
-    def of(cls, folder: str, options: dict[str, Any], isolation: str, hidden: tuple[str, ...],
-           limits: StageLimits) -> JailSpec:
-        return cls(folder, json.dumps(options, sort_keys=True), isolation, hidden, limits.memory_mb, limits.cpus,
-                   limits.max_processes, limits.disk_mb, not limits.address_space,
-                   tuple(os.environ.get(k) for k in jail.GPU_VARS))
+    def of(
+        cls, folder: str, options: dict[str, Any], isolation: str, hidden: tuple[str, ...], limits: StageLimits
+    ) -> JailSpec:
+        return cls(
+            folder,
+            json.dumps(options, sort_keys=True),
+            isolation,
+            hidden,
+            limits.memory_mb,
+            limits.cpus,
+            limits.max_processes,
+            limits.disk_mb,
+            not limits.address_space,
+            tuple(os.environ.get(k) for k in jail.GPU_VARS),
+        )
 
 
 @dataclass
@@ -93,16 +102,30 @@ class JailedServer:
         self._log = tempfile.TemporaryFile()  # the server's own stderr (a start-up failure's traceback)
         cmd = self.cgroups.wrap(prefix + [sys.executable, "-I", "-c", _BOOT])
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                         cwd=self._host_dir or "/", env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                cwd=self._host_dir or "/",
+                env=env,
+                start_new_session=True,
+            )
         except OSError:
             self._cleanup()
             raise
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._to, self._from = self.proc.stdin.fileno(), Reader(self.proc.stdout.fileno())
         try:
-            self._send({"problem_folder": spec.problem_folder, "options": json.loads(spec.options_json),
-                        "warm": warm, "base": base, "sweep": spec.isolation == "bubblewrap"})
+            self._send(
+                {
+                    "problem_folder": spec.problem_folder,
+                    "options": json.loads(spec.options_json),
+                    "warm": warm,
+                    "base": base,
+                    "sweep": spec.isolation == "bubblewrap",
+                }
+            )
             reply = self._from.message(time.monotonic() + START_TIMEOUT_S, 1 << 20, 0)
         except (TimeoutError, EOFError, ProtocolError, ServerDied) as exc:
             why = self._stderr()
@@ -136,8 +159,11 @@ class JailedServer:
         start = time.monotonic()
         self._send({**job, "seq": self.seq, "limits": limits.to_json()})
         try:
-            reply = self._from.message(start + limits.wall_s + GRACE_S, (1 << 16) + 4 * limits.output_chars,
-                                       limits.result_bytes + limits.artifact_bytes + (1 << 16))
+            reply = self._from.message(
+                start + limits.wall_s + GRACE_S,
+                (1 << 16) + 4 * limits.output_chars,
+                limits.result_bytes + limits.artifact_bytes + (1 << 16),
+            )
         except EOFError:
             raise ServerDied("the evaluation server exited") from None
         except ProtocolError as exc:
@@ -148,10 +174,17 @@ class JailedServer:
         if reply.get("seq") != self.seq:
             raise ServerDied("the evaluation server answered out of turn")
         try:
-            return Reply(int(reply["returncode"]), bool(reply["timed_out"]), _text(reply.get("over_limit")),
-                         [bytes(f) for f in reply["result"]], _text(reply.get("result_error")),
-                         str(reply.get("output", "")), time.monotonic() - start,
-                         self.cgroups.oom_kills() - oom, self.cgroups.cpu_seconds() - cpu)
+            return Reply(
+                int(reply["returncode"]),
+                bool(reply["timed_out"]),
+                _text(reply.get("over_limit")),
+                [bytes(f) for f in reply["result"]],
+                _text(reply.get("result_error")),
+                str(reply.get("output", "")),
+                time.monotonic() - start,
+                self.cgroups.oom_kills() - oom,
+                self.cgroups.cpu_seconds() - cpu,
+            )
         except (KeyError, TypeError, ValueError):
             raise ServerDied("the evaluation server sent a malformed reply") from None
 

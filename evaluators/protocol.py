@@ -49,7 +49,7 @@ def encode(message: dict[str, Any]) -> list[bytes]:
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def send(fd: int, message: dict[str, Any]) -> None:
@@ -127,12 +127,12 @@ class Reader:
 
     def frame(self, deadline: float | None, limit: int) -> bytes:
         self._fill(_HEADER.size, deadline)
-        (size,) = _HEADER.unpack(self._buffer[:_HEADER.size])
+        (size,) = _HEADER.unpack(self._buffer[: _HEADER.size])
         if size > limit:
             raise ProtocolError(f"a frame of {size} bytes is over the limit of {limit}")
         self._fill(_HEADER.size + size, deadline)
-        data = bytes(self._buffer[_HEADER.size:_HEADER.size + size])
-        del self._buffer[:_HEADER.size + size]
+        data = bytes(self._buffer[_HEADER.size : _HEADER.size + size])
+        del self._buffer[: _HEADER.size + size]
         return data
 
     def message(self, deadline: float | None, json_limit: int, bytes_limit: int) -> dict[str, Any]:

@@ -42,12 +42,23 @@ class Sandbox:
         self.cfg, self.hidden = cfg, hidden
         self.warm = cfg.warm_start and (cfg.isolation == "bubblewrap" or cgroups.available()["pids"])
 
-    def run(self, problem_folder: str, options: dict[str, Any], code: str, stage: Stage,
-            request: dict[str, Any] | None = None) -> StageRun:
+    def run(
+        self,
+        problem_folder: str,
+        options: dict[str, Any],
+        code: str,
+        stage: Stage,
+        request: dict[str, Any] | None = None,
+    ) -> StageRun:
         limits = StageLimits.for_stage(self.cfg, stage)
         spec = JailSpec.of(problem_folder, options, self.cfg.isolation, self.hidden, limits)
-        job = {"problem_folder": problem_folder, "options": options, "code": code, "stage": stage.name,
-               "request": request}
+        job = {
+            "problem_folder": problem_folder,
+            "options": options,
+            "code": code,
+            "stage": stage.name,
+            "request": request,
+        }
         if self.warm and problem_folder not in POOL.fresh_only:
             try:
                 server = POOL.get(spec)

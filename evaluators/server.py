@@ -142,8 +142,10 @@ class _Streams:
     def take_result(self, chunk: bytes) -> None:
         self.result += chunk
         if len(self.result) > self.result_cap:
-            self.over = f"result: more than {self.limits.result_bytes // 1024} KB of result and " \
-                        f"{self.limits.artifact_bytes >> 20} MB of artifacts"
+            self.over = (
+                f"result: more than {self.limits.result_bytes // 1024} KB of result and "
+                f"{self.limits.artifact_bytes >> 20} MB of artifacts"
+            )
 
 
 def _collect(pid: int, out_r: int, res_r: int, limits: StageLimits, deadline: float) -> dict[str, Any]:
@@ -184,9 +186,16 @@ def _collect(pid: int, out_r: int, res_r: int, limits: StageLimits, deadline: fl
     frames, error = _split(bytes(streams.result), limits)
     output = bytes(streams.output).decode("utf-8", errors="replace")
     if len(output) > limits.output_chars or streams.output_bytes > len(streams.output):
-        output = output[:limits.output_chars] + "\n[... output truncated]"
-    return {"returncode": code, "timed_out": timed_out, "over_limit": streams.over, "result": frames,
-            "result_error": error, "output": output, "output_bytes": streams.output_bytes}
+        output = output[: limits.output_chars] + "\n[... output truncated]"
+    return {
+        "returncode": code,
+        "timed_out": timed_out,
+        "over_limit": streams.over,
+        "result": frames,
+        "result_error": error,
+        "output": output,
+        "output_bytes": streams.output_bytes,
+    }
 
 
 def _drain(fds: dict[int, Any], streams: _Streams) -> None:
@@ -214,10 +223,10 @@ def _split(data: bytes, limits: StageLimits) -> tuple[list[bytes], str | None]:
         while at < len(data):
             if at + 4 > len(data):
                 raise ProtocolError("the result ends inside a frame")
-            size = int.from_bytes(data[at:at + 4], "big")
+            size = int.from_bytes(data[at : at + 4], "big")
             if at + 4 + size > len(data):
                 raise ProtocolError("the result ends inside a frame")
-            frames.append(data[at + 4:at + 4 + size])
+            frames.append(data[at + 4 : at + 4 + size])
             at += 4 + size
         if len(frames[0]) > limits.result_bytes:
             raise ProtocolError(f"the result is over the {limits.result_bytes // 1024} KB limit")

@@ -31,8 +31,12 @@ if TYPE_CHECKING:
     from evolve.program import Program
     from evolve.store import LineageStore
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="LLM-driven evolutionary search for optimizers and other algorithms.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="LLM-driven evolutionary search for optimizers and other algorithms.",
+)
 out = Console(soft_wrap=True)  # plain lines are never wrapped (piped output stays greppable)
 err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -101,13 +105,14 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, to
     champion = store.champion()
     if champion is not None:
         if champion.validated_fitness is not None:
-            out.print(f"champion: program {champion.id}, validated fitness {champion.validated_fitness:.4g} "
-                      f"(search fitness {_fmt(champion.fitness)})")
+            out.print(f"champion: {_champion_line(champion.champion_summary())}")
         else:
             out.print(f"best program: {champion.id}, fitness {_fmt(champion.fitness)} (not validated)")
         out.print("\ninspect it with:")
-        out.print(f"  evolve show {run_dir} {champion.id}\n  evolve lineage {run_dir} {champion.id}\n"
-                  f"  evolve export {run_dir} {champion.id} -o best.py")
+        out.print(
+            f"  evolve show {run_dir} {champion.id}\n  evolve lineage {run_dir} {champion.id}\n"
+            f"  evolve export {run_dir} {champion.id} -o best.py"
+        )
     out.print(f"  evolve top {run_dir}\n  evolve status {run_dir}\n  evolve ui {run_dir}")
     if state == "interrupted":
         out.print(f"  evolve resume {run_dir}   (continue where it stopped)")
@@ -120,8 +125,9 @@ def run(
     problem: Annotated[str | None, typer.Option(help="Problem folder (overrides problem.path).")] = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Where the archive goes.")] = None,
     max_evaluations: Annotated[int | None, typer.Option(help="Evaluation budget.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (implies evaluator.backend=ray).")]
-    = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster (implies evaluator.backend=ray).")
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: a.b=value.")] = None,
 ) -> None:
     """Start a new evolution."""
@@ -131,7 +137,7 @@ def run(
         llm_tools,
         load_run_config,
         operators_line,
-        preflight_isolation,
+        preflight,
     )
 
     overrides = list(set_ or [])
@@ -147,24 +153,24 @@ def run(
     label = Path(cfg.problem.path).name if cfg.problem.path else cfg.problem.name
     run_dir = run_dir or Path("runs") / time.strftime(f"%Y%m%d-%H%M%S-{label}")
     tools = llm_tools(cfg)  # a missing key or broken template fails here, before anything is created
-    isolation = preflight_isolation(cfg)  # so does isolation that cannot be had
+    isolation = preflight(cfg)  # so does isolation that cannot be had, or a problem not ready to run
     store = create_run(cfg, run_dir)
     err.print(f"run directory: {run_dir}; {operators_line(cfg, tools)}")
     err.print(escape(isolation_line(isolation)), highlight=False)
     _execute_with_display(cfg, store, run_dir, tools)
 
 
-
 @app.command()
 @user_errors
-def resume(run_dir: RunDir,
-           max_evaluations: Annotated[int | None, typer.Option(help="Raise the evaluation budget.")] = None) -> None:
+def resume(
+    run_dir: RunDir, max_evaluations: Annotated[int | None, typer.Option(help="Raise the evaluation budget.")] = None
+) -> None:
     """Continue a stopped or killed run from its archive."""
-    from evolve.runner import isolation_line, llm_tools, open_run, operators_line, preflight_isolation, raise_budget
+    from evolve.runner import isolation_line, llm_tools, open_run, operators_line, preflight, raise_budget
 
     cfg, store = open_run(run_dir, readonly=False)
     tools = llm_tools(cfg)
-    isolation = preflight_isolation(cfg)
+    isolation = preflight(cfg)
     if max_evaluations is not None:
         raise_budget(cfg, store, max_evaluations)
     err.print(f"resuming {run_dir}; {operators_line(cfg, tools)}")
@@ -180,8 +186,11 @@ def migrate(run_dir: RunDir) -> None:
     from evolve.store import LineageStore
 
     before = LineageStore.migrate(run_dir / "archive.sqlite")
-    out.print(f"{run_dir}: schema {before} -> {SCHEMA_VERSION}" if before != SCHEMA_VERSION
-              else f"{run_dir}: already at schema {SCHEMA_VERSION}")
+    out.print(
+        f"{run_dir}: schema {before} -> {SCHEMA_VERSION}"
+        if before != SCHEMA_VERSION
+        else f"{run_dir}: already at schema {SCHEMA_VERSION}"
+    )
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -204,17 +213,39 @@ def _program_json(p: Program, with_code: bool = True) -> dict[str, Any]:
 def _top_table(programs: list[Program], heldout: bool = False, descriptors: bool = True) -> None:
     validated = any(p.validated_fitness is not None for p in programs)
     t = Table()
-    for name in ("id", "fitness", *(["validated"] if validated else []), *(["held-out"] if heldout else []),
-                 "island", "gen", "operator", "stage"):
-        t.add_column(name, no_wrap=True, min_width=len(name))
+    for name in (
+        "id",
+        "fitness",
+        *(["validated (95% over seeds)"] if validated else []),
+        *(["held-out (95% over seeds)"] if heldout else []),
+        "island",
+        "gen",
+        "operator",
+        "stage",
+    ):
+        t.add_column(name, no_wrap=True, min_width=len(name) if len(name) < 12 else 9)
     if descriptors:
         t.add_column("descriptors", overflow="fold")
     for p in programs:
-        t.add_row(str(p.id), _fmt(p.fitness, 5), *([_fmt(p.validated_fitness, 5)] if validated else []),
-                  *([_fmt(p.heldout_fitness, 5)] if heldout else []), str(p.island), str(p.generation), p.operator,
-                  p.stage_reached or "-",
-                  *([", ".join(f"{k}={v:.3g}" for k, v in p.descriptors.items())] if descriptors else []))
+        t.add_row(
+            str(p.id),
+            _fmt(p.fitness, 5),
+            *([_with_interval(p.validated_fitness, p.tier("validate").get("interval"))] if validated else []),
+            *([_with_interval(p.heldout_fitness, p.tier("heldout").get("interval"))] if heldout else []),
+            str(p.island),
+            str(p.generation),
+            p.operator,
+            p.stage_reached or "-",
+            *([", ".join(f"{k}={v:.3g}" for k, v in p.descriptors.items())] if descriptors else []),
+        )
     out.print(t)
+
+
+def _champion_line(c: dict[str, Any]) -> str:
+    text = f"program {c['id']}, validated fitness {_with_interval(c['validated_fitness'], c['validated_interval'])}"
+    if c.get("confirmed_fitness") is not None:
+        text += f", confirmed on fresh seeds {_with_interval(c['confirmed_fitness'], c['confirmed_interval'])}"
+    return text + f" (search fitness {_fmt(c['fitness'])})"
 
 
 @app.command()
@@ -229,36 +260,61 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
     if json_:
         return _print_json(data)
     t = Table(show_header=False, box=None)
-    for key in ("state", "stop_reason", "problem", "seed", "evaluations", "budget", "best", "champion"):
+    for key in ("state", "stop_reason", "problem", "seed", "evaluations", "budget", "best"):
         if data[key] is not None:
             t.add_row(key, printable(str(data[key])))
+    if data["champion"] is not None:
+        c = data["champion"]
+        t.add_row(
+            "champion",
+            _champion_line(c)
+            if c["validated_fitness"] is not None
+            else f"program {c['id']}, fitness {_fmt(c['fitness'])} (not validated)",
+        )
     isolation = data["isolation"]
-    t.add_row("isolation", "unknown (recorded since schema 3)" if isolation is None else
-              isolation["summary"] + ("; fitness SELF-REPORTED by the candidate" if isolation.get("fitness") ==
-                                      "self-reported" else ""))
+    t.add_row(
+        "isolation",
+        "unknown (recorded since schema 3)"
+        if isolation is None
+        else isolation["summary"]
+        + ("; fitness SELF-REPORTED by the candidate" if isolation.get("fitness") == "self-reported" else ""),
+    )
     for key in ("by_status", "failures", "rejections", "operators", "events"):
         t.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(data[key].items(), key=str)) or "none")
     for i, row in sorted(data["islands"].items()):
-        t.add_row(f"island {i}", f"best {row['best_fitness']} (program {row['best_program_id']}), "
-                  f"{row['evaluations']} evaluations, {row['since_improvement']} since improvement")
+        t.add_row(
+            f"island {i}",
+            f"best {row['best_fitness']} (program {row['best_program_id']}), "
+            f"{row['evaluations']} evaluations, {row['since_improvement']} since improvement",
+        )
     llm = data["llm"]
     for model, s in llm["spend"].items():
         cost = "price unknown" if s["cost"] is None else f"${s['cost']:.4f}"
-        t.add_row(f"llm {model}", f"{s['attempts']} calls ({s['errors']} failed), {s['tokens_in']} tokens in, "
-                  f"{s['tokens_out']} out, {cost}, next-pick probability {llm['preferences'].get(model, 0):.2f}")
+        t.add_row(
+            f"llm {model}",
+            f"{s['attempts']} calls ({s['errors']} failed), {s['tokens_in']} tokens in, "
+            f"{s['tokens_out']} out, {cost}, next-pick probability {llm['preferences'].get(model, 0):.2f}",
+        )
     if llm["models"]:
-        t.add_row("llm budget", f"{llm['tokens']} tokens / {cfg.budget.max_llm_tokens or 'no limit'}, "
-                  f"${llm['cost']:.4f} / {cfg.budget.max_llm_cost or 'no limit'}; {llm['insights']} insight notes")
+        t.add_row(
+            "llm budget",
+            f"{llm['tokens']} tokens / {cfg.budget.max_llm_tokens or 'no limit'}, "
+            f"${llm['cost']:.4f} / {cfg.budget.max_llm_cost or 'no limit'}; {llm['insights']} insight notes",
+        )
     out.print(t)
 
 
 @app.command()
 @user_errors
-def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")] = 10,
-        heldout: Annotated[bool, typer.Option("--heldout", help="Also show held-out fitness (computed by "
-                                              "`evolve heldout`).")] = False,
-        by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
-        json_: JsonOpt = False) -> None:
+def top(
+    run_dir: RunDir,
+    n: Annotated[int, typer.Option("-n", help="How many.")] = 10,
+    heldout: Annotated[
+        bool, typer.Option("--heldout", help="Also show held-out fitness (computed by `evolve heldout`).")
+    ] = False,
+    by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
+    json_: JsonOpt = False,
+) -> None:
     """The best programs: validated ones first by validated fitness, then the rest by search fitness."""
     from evolve.store import StoreError
 
@@ -273,9 +329,12 @@ def top(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many.")]
 
 @app.command()
 @user_errors
-def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
-         prompt: Annotated[bool, typer.Option("--prompt", help="Also print the LLM prompt that wrote it.")] = False
-         ) -> None:
+def show(
+    run_dir: RunDir,
+    program_id: int,
+    json_: JsonOpt = False,
+    prompt: Annotated[bool, typer.Option("--prompt", help="Also print the LLM prompt that wrote it.")] = False,
+) -> None:
     """Everything stored about one program (with the LLM reply that wrote it, if any)."""
     from rich.syntax import Syntax
 
@@ -286,17 +345,37 @@ def show(run_dir: RunDir, program_id: int, json_: JsonOpt = False,
     if json_:
         return _print_json({**_program_json(p), "llm_calls": store.llm_calls(program_id)})
     t = Table(show_header=False, box=None)
-    for key in ("id", "status", "reason", "failure_kind", "rejection", "duplicate_of", "fitness", "validated_fitness",
-                "heldout_fitness", "stage_reached", "operator", "operator_info", "parent_ids", "island", "generation",
-                "descriptors", "fingerprint", "eval_seconds"):
+    for key in (
+        "id",
+        "status",
+        "reason",
+        "failure_kind",
+        "rejection",
+        "duplicate_of",
+        "fitness",
+        "validated_fitness",
+        "heldout_fitness",
+        "stage_reached",
+        "operator",
+        "operator_info",
+        "parent_ids",
+        "island",
+        "generation",
+        "descriptors",
+        "fingerprint",
+        "eval_seconds",
+    ):
         value = getattr(p, key)
         if value not in (None, {}, []):
             t.add_row(key, escape(printable(str(value))))
     if p.llm is not None:
         calls = store.llm_calls(program_id)
         cost = "price unknown" if p.llm.cost is None else f"${p.llm.cost:.5f}"
-        t.add_row("llm usage", f"{escape(p.llm.model)}: {len(calls)} attempt(s), {p.llm.tokens_in} tokens in, "
-                  f"{p.llm.tokens_out} out, {cost}, {p.llm.latency_s or 0:.2f} s")
+        t.add_row(
+            "llm usage",
+            f"{escape(p.llm.model)}: {len(calls)} attempt(s), {p.llm.tokens_in} tokens in, "
+            f"{p.llm.tokens_out} out, {cost}, {p.llm.latency_s or 0:.2f} s",
+        )
     out.print(t)
     out.print(Syntax(printable(p.code), "python", line_numbers=True))
     if p.metrics:
@@ -343,8 +422,14 @@ def diff(run_dir: RunDir, a: int, b: int, json_: JsonOpt = False) -> None:
 
     store = _open(run_dir)
     pa, pb = program(store, a), program(store, b)
-    text = "".join(difflib.unified_diff(pa.code.splitlines(keepends=True), pb.code.splitlines(keepends=True),
-                                        fromfile=f"program {a}", tofile=f"program {b}"))
+    text = "".join(
+        difflib.unified_diff(
+            pa.code.splitlines(keepends=True),
+            pb.code.splitlines(keepends=True),
+            fromfile=f"program {a}",
+            tofile=f"program {b}",
+        )
+    )
     if json_:
         return _print_json({"a": a, "b": b, "diff": text})
     out.print(Syntax(text or "(identical)\n", "diff"))
@@ -352,9 +437,12 @@ def diff(run_dir: RunDir, a: int, b: int, json_: JsonOpt = False) -> None:
 
 @app.command()
 @user_errors
-def export(run_dir: RunDir, program_id: int,
-           output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
-           json_: JsonOpt = False) -> None:
+def export(
+    run_dir: RunDir,
+    program_id: int,
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    json_: JsonOpt = False,
+) -> None:
     """Write a program's code to a file."""
     from evolve.report import program
 
@@ -362,16 +450,21 @@ def export(run_dir: RunDir, program_id: int,
     p = program(store, program_id)
     output.write_text(p.code)
     if json_:
-        return _print_json({"id": p.id, "path": str(output), "fitness": p.fitness,
-                            "validated_fitness": p.validated_fitness})
+        return _print_json(
+            {"id": p.id, "path": str(output), "fitness": p.fitness, "validated_fitness": p.validated_fitness}
+        )
     out.print(f"wrote program {p.id} (fitness {p.fitness}, validated {p.validated_fitness}) to {output}")
 
 
 @app.command()
 @user_errors
-def problems(check: Annotated[Path | None, typer.Option("--check", help="Check a problem folder: its layout, "
-                                                          "then its seed program once in the sandbox.")] = None,
-             json_: JsonOpt = False) -> None:
+def problems(
+    check: Annotated[
+        Path | None,
+        typer.Option("--check", help="Check a problem folder: its layout, then its seed program once in the sandbox."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
     """The built-in problems (or, with --check DIR, whether a folder will run)."""
     from evolve.loader import builtin_problems, load_problem_folder
 
@@ -380,12 +473,19 @@ def problems(check: Annotated[Path | None, typer.Option("--check", help="Check a
     rows: list[dict[str, Any]] = []
     for name, folder in builtin_problems().items():
         prob = load_problem_folder(folder, {})
-        rows.append({"name": name, "version": prob.version, "path": str(folder),
-                     "stages": [s.name for s in prob.stages],
-                     "validate": prob.validate.name if prob.validate else None,
-                     "heldout": prob.heldout.name if prob.heldout else None,
-                     "descriptors": [d.name for d in prob.descriptors],
-                     "seeds": list(prob.seed_programs()), "description": prob.description})
+        rows.append(
+            {
+                "name": name,
+                "version": prob.version,
+                "path": str(folder),
+                "stages": [s.name for s in prob.stages],
+                "validate": prob.validate.name if prob.validate else None,
+                "heldout": prob.heldout.name if prob.heldout else None,
+                "descriptors": [d.name for d in prob.descriptors],
+                "seeds": list(prob.seed_programs()),
+                "description": prob.description,
+            }
+        )
     if json_:
         return _print_json(rows)
     t = Table("name", "stages", "seeds", "description")
@@ -411,21 +511,37 @@ def _check_problem(folder: Path, json_: bool) -> None:
     except (SyntaxError, StaticRuleViolation) as exc:
         raise ProblemError(f"{folder}: the seed program {name!r} breaks a static rule: {exc}") from None
     result = evaluate_all(ProblemRef(str(folder), {}), EvaluatorConfig(), [EvalJob(0, seed)], 1)[0]
-    report: dict[str, Any] = {"folder": str(folder), "layout": layout, "problem": problem.name, "seed": name,
-              "stages": [s.name for s in problem.stages], "ok": result.ok, "fitness": result.fitness,
-              "metrics": result.metrics, "failure_kind": result.failure_kind, "reason": result.reason,
-              "output": result.output[-2000:], "seconds": round(result.seconds, 2)}
+    report: dict[str, Any] = {
+        "folder": str(folder),
+        "layout": layout,
+        "problem": problem.name,
+        "seed": name,
+        "stages": [s.name for s in problem.stages],
+        "ok": result.ok,
+        "fitness": result.fitness,
+        "metrics": result.metrics,
+        "failure_kind": result.failure_kind,
+        "reason": result.reason,
+        "output": result.output[-2000:],
+        "seconds": round(result.seconds, 2),
+    }
     if json_:
         _print_json(report)
     else:
-        out.print(f"{folder}: {layout} layout, problem {problem.name}, seed {name!r}, stages "
-                  f"{', '.join(report['stages'])}", highlight=False, markup=False)
+        out.print(
+            f"{folder}: {layout} layout, problem {problem.name}, seed {name!r}, stages {', '.join(report['stages'])}",
+            highlight=False,
+            markup=False,
+        )
         if result.ok:
             out.print(f"the seed runs: fitness {result.fitness:.6g} in {result.seconds:.1f} s", highlight=False)
             out.print_json(data=result.metrics)
         else:
-            out.print(f"the seed fails ({result.failure_kind}): {printable(result.reason or '')}", highlight=False,
-                      markup=False)
+            out.print(
+                f"the seed fails ({result.failure_kind}): {printable(result.reason or '')}",
+                highlight=False,
+                markup=False,
+            )
             if result.output:
                 out.print(printable(result.output[-2000:]), highlight=False, markup=False)
     if not result.ok:
@@ -434,10 +550,13 @@ def _check_problem(folder: Path, json_: bool) -> None:
 
 @app.command()
 @user_errors
-def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many of the best.")] = 3,
-            by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
-            parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
-            json_: JsonOpt = False) -> None:
+def heldout(
+    run_dir: RunDir,
+    n: Annotated[int, typer.Option("-n", help="How many of the best.")] = 3,
+    by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
+    parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
+    json_: JsonOpt = False,
+) -> None:
     """Score the best programs on the problem's held-out tasks: stored, never used for selection."""
     from evaluators.jobs import EvalJob, JobKind
     from evolve.problem import ProblemError
@@ -451,8 +570,13 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
     if by not in ("validated", "search"):
         raise ProblemError(f"--by: {by!r} is neither 'validated' nor 'search'")
     best = store.top(n, by=by)
-    results = evaluate_all(ref, cfg.evaluator, [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best], parallel,
-                           hidden=(str(run_dir),))
+    results = evaluate_all(
+        ref,
+        cfg.evaluator,
+        [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best],
+        parallel,
+        hidden=(str(run_dir),),
+    )
     rows: list[dict[str, Any]] = []
     for p, r in zip(best, results, strict=True):
         result = stage_result(r)
@@ -461,13 +585,22 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
     if json_:
         return _print_json(rows)
     t = Table("id", "fitness (search)", "validated", "held-out", "held-out detail")
+    problem = ref.load()
     for row in rows:
         h = row["heldout"]
-        tasks = h.get("metrics", {}).get("heldout", {}).get("tasks", {})
-        detail = ", ".join(f"{k}: {v['score']:.3g}" for k, v in tasks.items() if isinstance(v, dict) and "score" in v) \
-            if "fitness" in h else escape(printable(str(h.get("reason", ""))))
-        t.add_row(str(row["id"]), _fmt(row["fitness"]), _fmt(row["validated_fitness"]),
-                  f"{h['fitness']:.4g}" if "fitness" in h else f"failed ({h['failure_kind']})", detail)
+        stage = h.get("metrics", {}).get("heldout", {})
+        detail = (
+            ", ".join(f"{k}: {v:.3g}" for k, v in problem.task_scores(stage).items())
+            if "fitness" in h
+            else escape(printable(str(h.get("reason", ""))))
+        )
+        t.add_row(
+            str(row["id"]),
+            _fmt(row["fitness"]),
+            _fmt(row["validated_fitness"]),
+            _with_interval(h["fitness"], stage.get("interval")) if "fitness" in h else f"failed ({h['failure_kind']})",
+            detail,
+        )
     out.print(t)
 
 
@@ -475,18 +608,25 @@ def heldout(run_dir: RunDir, n: Annotated[int, typer.Option("-n", help="How many
 @user_errors
 def baselines(
     problem: Annotated[str, typer.Argument(help="Built-in problem name or problem folder.")] = "optimizer_discovery",
-    stages: Annotated[str, typer.Option(help="Comma-separated roles to score: search, validate, heldout.")] = "search",
+    stages: Annotated[
+        str, typer.Option(help="Comma-separated roles to score: search, validate, confirm, heldout.")
+    ] = "search",
+    program: Annotated[
+        list[Path] | None,
+        typer.Option("--program", help="Score this program file (repeatable) instead of the problem's seeds."),
+    ] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="A problem option: key=value (YAML).")] = None,
     parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
     timeout_s: Annotated[float | None, typer.Option(help="Caps each stage's wall-clock limit.")] = None,
     warm: Annotated[bool, typer.Option(help="Fork from warm servers (else a fresh interpreter per stage).")] = True,
     json_: JsonOpt = False,
 ) -> None:
-    """Evaluate every seed program of a problem through the sandboxed cascade and print the scores."""
+    """Score the seed programs of a problem (or programs of your own) through the sandboxed cascade, exactly as
+    a run scores its children, and print them side by side."""
     from evaluators.jobs import EvalJob, JobKind
     from evolve.config import ConfigError, EvaluatorConfig, apply_override
     from evolve.loader import ProblemRef, resolve_problem
-    from evolve.runner import evaluate_all
+    from evolve.runner import check_user_program, evaluate_all
 
     options: dict[str, Any] = {}
     for assignment in option or []:
@@ -494,48 +634,78 @@ def baselines(
     try:
         kinds = [JobKind(s.strip()) for s in stages.split(",") if s.strip()]
     except ValueError:
-        raise ConfigError(f"--stages: {stages!r}: each must be one of search, validate, heldout") from None
+        raise ConfigError(f"--stages: {stages!r}: each must be one of search, validate, confirm, heldout") from None
+    if not kinds or JobKind.FINGERPRINT in kinds:
+        raise ConfigError(f"--stages: {stages!r}: each must be one of search, validate, confirm, heldout")
     folder = resolve_problem(problem, problem if Path(problem).is_dir() else None)
     ref = ProblemRef(str(folder), options)
-    seeds = ref.load().seed_programs()
+    prob = ref.load()
+    programs = {path.stem: check_user_program(prob, path) for path in program} if program else prob.seed_programs()
     cfg = EvaluatorConfig(timeout_s=timeout_s, warm_start=warm)
-    jobs = [EvalJob(i, code, kind) for kind in kinds for i, code in enumerate(seeds.values())]
+    jobs = [EvalJob(i, code, kind) for kind in kinds for i, code in enumerate(programs.values())]
     results = evaluate_all(ref, cfg, jobs, parallel)
-    names = list(seeds)
+    names = list(programs)
     rows: dict[str, dict[str, Any]] = {name: {"seed": name, "task_scores": {}} for name in names}
     for r in results:
         row = rows[names[r.program_id]]
-        row[str(r.kind)] = {"fitness": r.fitness if r.ok else None, "failure_kind": r.failure_kind,
-                            "failure": None if r.ok else r.reason, "stage_reached": r.stage_reached,
-                            "seconds": round(r.seconds, 2), "output_chars": len(r.output), "metrics": r.metrics}
-        for stage in r.metrics.values():
-            row["task_scores"].update({t: m["score"] for t, m in stage.get("tasks", {}).items()})
+        stage = r.metrics.get(str(r.stage_reached), {}) if r.ok else {}
+        row[str(r.kind)] = {
+            "fitness": r.fitness if r.ok else None,
+            "interval": stage.get("interval"),
+            "compute_ratio": stage.get("compute_ratio"),
+            "failure_kind": r.failure_kind,
+            "failure": None if r.ok else r.reason,
+            "stage_reached": r.stage_reached,
+            "seconds": round(r.seconds, 2),
+            "output_chars": len(r.output),
+            "metrics": r.metrics,
+        }
+        for metrics in r.metrics.values():
+            if isinstance(metrics, dict):
+                row["task_scores"].update(prob.task_scores(metrics))
     for row in rows.values():  # the first role asked for is the row's headline (and sort key)
         row.update({k: v for k, v in row[str(kinds[0])].items() if k != "metrics"})
     ordered = sorted(rows.values(), key=lambda row: -(row["fitness"] if row["fitness"] is not None else float("-inf")))
     if json_:
         return _print_json(ordered)
     task_names = list(dict.fromkeys(t for row in ordered for t in row["task_scores"]))
-    t = Table("seed", *[str(k) for k in kinds], *task_names)
+    t = Table("program", *[str(k) for k in kinds], *task_names)
     for row in ordered:
         cells = []
         for k in kinds:
             entry = row[str(k)]
-            cells.append(_fmt(entry["fitness"]) if entry["fitness"] is not None
-                         else f"failed: {escape(printable(str(entry['failure'])))[:60]}")
+            cells.append(
+                _with_interval(entry["fitness"], entry["interval"])
+                if entry["fitness"] is not None
+                else f"failed: {escape(printable(str(entry['failure'])))[:60]}"
+            )
         t.add_row(row["seed"], *cells, *[_fmt(row["task_scores"].get(n), 3) for n in task_names])
     out.print(t)
 
 
+def _with_interval(value: float | None, interval: list[float] | None) -> str:
+    """A fitness and its 95% interval over seeds, as `evolve top`, status and the report print them."""
+    if value is None:
+        return "-"
+    return f"{value:.4g} [{interval[0]:.3g}, {interval[1]:.3g}]" if interval else f"{value:.4g}"
+
+
 @app.command()
 @user_errors
-def ui(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (several: a comparison page too).")],
-       host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs the printed token.")]
-       = "127.0.0.1",
-       port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
-       open_: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
-       token: Annotated[bool, typer.Option("--token", help="Require the printed access token on loopback too "
-                                           "(a machine shared with other users).")] = False) -> None:
+def ui(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (several: a comparison page too).")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback needs the printed token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free one).")] = 8765,
+    open_: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+    token: Annotated[
+        bool,
+        typer.Option(
+            "--token", help="Require the printed access token on loopback too (a machine shared with other users)."
+        ),
+    ] = False,
+) -> None:
     """Serve a live web view of runs (read-only; new results appear while a run goes on)."""
     from evolve.ui.server import serve
 
@@ -557,9 +727,13 @@ def ui(run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (sev
 
 @app.command()
 @user_errors
-def report(run_dir: RunDir, output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
-           programs: Annotated[int, typer.Option(help="Program pages included (the best, plus the champion's "
-                                                 "ancestry).")] = 50) -> None:
+def report(
+    run_dir: RunDir,
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    programs: Annotated[
+        int, typer.Option(help="Program pages included (the best, plus the champion's ancestry).")
+    ] = 50,
+) -> None:
     """Write the web view of a run as one self-contained HTML file (no server, no network needed)."""
     from evolve.ui.report import build
 

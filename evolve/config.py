@@ -35,8 +35,9 @@ class ProblemConfig(_Strict):
         default_factory=dict, description="Problem-specific options passed to the problem's factory."
     )
     allowed_imports: list[str] = Field(
-        default_factory=list, description="Modules candidates may import besides the problem's allow-list and "
-        "whatever the seed program imports (the sandbox, not this list, contains a hostile program)."
+        default_factory=list,
+        description="Modules candidates may import besides the problem's allow-list and "
+        "whatever the seed program imports (the sandbox, not this list, contains a hostile program).",
     )
 
 
@@ -47,8 +48,10 @@ class BudgetConfig(_Strict):
         None, ge=1, description="Stop proposing once LLM calls have used this many tokens (in + out, whole run)."
     )
     max_llm_cost: float | None = Field(
-        None, gt=0, description="Stop proposing once LLM calls have cost this much (USD, whole run; calls of "
-        "unknown price count 0)."
+        None,
+        gt=0,
+        description="Stop proposing once LLM calls have cost this much (USD, whole run; calls of "
+        "unknown price count 0).",
     )
 
 
@@ -56,9 +59,7 @@ class SelectionConfig(_Strict):
     exploit_ratio: float = Field(
         0.7, ge=0, le=1, description="Probability of picking a parent by fitness rank (else uniform over cells)."
     )
-    temperature: float = Field(
-        1.0, gt=0, description="Softmax temperature over fitness ranks for exploitation picks."
-    )
+    temperature: float = Field(1.0, gt=0, description="Softmax temperature over fitness ranks for exploitation picks.")
     num_inspirations: int = Field(2, ge=0, description="Extra elites handed to operators as context.")
     random_search: bool = Field(
         False, description="Baseline mode: breed every child from the seed program alone (no selection)."
@@ -79,8 +80,13 @@ class IslandsConfig(_Strict):
 
 class OperatorsConfig(_Strict):
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"ast_mutate": 0.8, "ast_crossover": 0.2,
-                                 "llm_diff": 3.0, "llm_rewrite": 1.0, "llm_crossover": 1.0},
+        default_factory=lambda: {
+            "ast_mutate": 0.8,
+            "ast_crossover": 0.2,
+            "llm_diff": 3.0,
+            "llm_rewrite": 1.0,
+            "llm_crossover": 1.0,
+        },
         description="Relative weight of each operator by name: ast_mutate, ast_crossover (genetic) and "
         "llm_diff, llm_rewrite, llm_crossover (used only when llm.models is set).",
     )
@@ -103,49 +109,64 @@ class EvaluatorConfig(_Strict):
     )
     ray_address: str | None = Field(None, description="Existing Ray cluster to join (default: start a local one).")
     isolation: Literal["bubblewrap", "none"] = Field(
-        "bubblewrap", description="'bubblewrap': each candidate runs in a jail (no network, an allow-list of the "
+        "bubblewrap",
+        description="'bubblewrap': each candidate runs in a jail (no network, an allow-list of the "
         "file system, its own PID and user namespaces); a run refuses to start where bubblewrap cannot run. "
-        "'none': candidates run as plain child processes that see the host (an explicit opt-out)."
+        "'none': candidates run as plain child processes that see the host (an explicit opt-out).",
     )
     warm_start: bool = Field(
-        True, description="Fork each candidate from a warm per-slot server that has the problem loaded "
+        True,
+        description="Fork each candidate from a warm per-slot server that has the problem loaded "
         "(else start a fresh interpreter per stage). Without bubblewrap or a pids cgroup to contain what a "
-        "candidate leaves behind, every stage starts fresh."
+        "candidate leaves behind, every stage starts fresh.",
     )
     timeout_s: float | None = Field(
-        None, gt=0, description="Wall-clock limit per stage; the process tree is killed past it. A stage runs "
+        None,
+        gt=0,
+        description="Wall-clock limit per stage; the process tree is killed past it. A stage runs "
         "under the smaller of this and its own limit (the problem's); null: the stage's own limit (60 s for a "
-        "stage that declares none)."
+        "stage that declares none).",
     )
     memory_mb: int = Field(
-        2048, ge=64, description="Memory of a candidate as a whole (a memory cgroup over all its processes, no "
-        "swap, where cgroups are writable) and the address-space limit of each of its processes (CPU jobs)."
+        2048,
+        ge=64,
+        description="Memory of a candidate as a whole (a memory cgroup over all its processes, no "
+        "swap, where cgroups are writable) and the address-space limit of each of its processes (CPU jobs).",
     )
     cpu_seconds: int | None = Field(
-        None, ge=1, description="CPU-time limit of each candidate process; null: the stage's wall-clock limit + "
-        "5 s. The candidate as a whole gets num_cpus cores (a CPU cgroup)."
+        None,
+        ge=1,
+        description="CPU-time limit of each candidate process; null: the stage's wall-clock limit + "
+        "5 s. The candidate as a whole gets num_cpus cores (a CPU cgroup).",
     )
-    file_mb: int = Field(64, ge=1, description="Largest file a candidate may write, and the most output it may "
-                         "print before it is stopped.")
+    file_mb: int = Field(
+        64,
+        ge=1,
+        description="Largest file a candidate may write, and the most output it may print before it is stopped.",
+    )
     disk_mb: int = Field(512, ge=16, description="Size of the jail's /tmp (a tmpfs holding the working directory).")
     max_processes: int = Field(64, ge=4, description="Processes a candidate may have at once (a pids cgroup).")
     max_result_kb: int = Field(1024, ge=16, description="Largest result (its JSON) a candidate stage may hand back.")
     max_artifact_mb: int = Field(
-        512, ge=1, description="Raw-bytes artifacts (e.g. trained parameters) a candidate stage may hand back, "
-        "together."
+        512,
+        ge=1,
+        description="Raw-bytes artifacts (e.g. trained parameters) a candidate stage may hand back, together.",
     )
     fingerprint: bool = Field(
-        True, description="Run the problem's behaviour fingerprint (if it has one) before training: a child that "
-        "behaves like an earlier program is stored as its duplicate and not trained."
+        True,
+        description="Run the problem's behaviour fingerprint (if it has one) before training: a child that "
+        "behaves like an earlier program is stored as its duplicate and not trained.",
     )
     max_output_chars: int = Field(4000, ge=0, description="Captured stdout/stderr kept per evaluation.")
-    num_cpus: float = Field(1.0, gt=0, description="CPUs per evaluation: reserved on Ray, and the candidate's "
-                            "CPU quota (cgroup).")
+    num_cpus: float = Field(
+        1.0, gt=0, description="CPUs per evaluation: reserved on Ray, and the candidate's CPU quota (cgroup)."
+    )
     num_gpus: float = Field(0.0, ge=0, description="Ray GPUs per evaluation (fractional to share one GPU).")
     retries_on_worker_lost: int = Field(1, ge=0, description="Re-run an evaluation whose worker died this many times.")
     cache_path: str | None = Field(
-        None, description="SQLite file of successful results shared across runs: a program some run already "
-        "scored on the same problem version and options is not evaluated again (opt-in)."
+        None,
+        description="SQLite file of successful results shared across runs: a program some run already "
+        "scored on the same problem version and options is not evaluated again (opt-in).",
     )
 
     @field_validator("isolation", mode="before")
@@ -163,27 +184,37 @@ class ValidationConfig(_Strict):
     max_in_flight: int = Field(
         1, ge=1, description="Validations running at once; they take the evaluation slots after waiting children."
     )
+    confirm: bool = Field(
+        True,
+        description="At the end of a run, re-score the champion on fresh seeds (the problem's confirm stage, "
+        "if it has one): the best of several validated programs is biased upward, its confirmation is not.",
+    )
 
 
 class ControllerConfig(_Strict):
     max_in_flight: int = Field(2, ge=1, description="Evaluations kept running at once (no generation barrier).")
     max_pending_proposals: int = Field(
-        2, ge=1, description="LLM children being written (or written and waiting for a slot) on top of the "
-        "running evaluations, so model latency overlaps evaluation."
+        2,
+        ge=1,
+        description="LLM children being written (or written and waiting for a slot) on top of the "
+        "running evaluations, so model latency overlaps evaluation.",
     )
 
 
 class ModelConfig(_Strict):
-    model: str = Field(description="litellm model name, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
-                       "gemini/gemini-2.5-flash, openai/<name> with api_base for a local server.")
+    model: str = Field(
+        description="litellm model name, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
+        "gemini/gemini-2.5-flash, openai/<name> with api_base for a local server."
+    )
     weight: float = Field(1.0, gt=0, description="Share of LLM calls in the weighted ensemble.")
     temperature: float = Field(0.8, ge=0, description="Sampling temperature.")
     max_tokens: int = Field(4096, ge=16, description="Max tokens of one reply.")
     timeout_s: float = Field(120.0, gt=0, description="Per-attempt timeout of one call.")
     api_base: str | None = Field(None, description="Endpoint URL (local vLLM/Ollama/llama.cpp servers, proxies).")
     api_key_env: str | None = Field(
-        None, description="Name of the environment variable holding the API key (default: litellm's own lookup, "
-        "e.g. OPENAI_API_KEY; no key when api_base is set). The key itself never goes in a config."
+        None,
+        description="Name of the environment variable holding the API key (default: litellm's own lookup, "
+        "e.g. OPENAI_API_KEY; no key when api_base is set). The key itself never goes in a config.",
     )
     price_in_per_mtok: float | None = Field(
         None, ge=0, description="USD per million prompt tokens, for models litellm has no price for."
@@ -198,20 +229,29 @@ class LLMConfig(_Strict):
         default_factory=list, description="Models to mutate with; empty = genetic operators only."
     )
     selection: Literal["weighted", "bandit"] = Field(
-        "weighted", description="'weighted': draw a model by weight; 'bandit': UCB over models on fitness "
-        "gain per call (per dollar where prices are known)."
+        "weighted",
+        description="'weighted': draw a model by weight; 'bandit': UCB over models on fitness "
+        "gain per call (per dollar where prices are known).",
     )
     bandit_exploration: float = Field(1.0, ge=0, description="UCB exploration constant of the bandit.")
     max_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once (all models together).")
     max_retries: int = Field(4, ge=0, description="Retries of a call after 429, 5xx, timeouts or connection errors.")
-    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles per retry, with jitter; a "
-                             "Retry-After header wins when longer.")
+    backoff_s: float = Field(
+        1.0,
+        ge=0,
+        description="First retry delay; doubles per retry, with jitter; a Retry-After header wins when longer.",
+    )
     backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between retries.")
-    repair: bool = Field(True, description="Send an LLM child that failed (syntax, static rule, crash, NaN, "
-                         "contract) back once with its error for a fix.")
+    repair: bool = Field(
+        True,
+        description="Send an LLM child that failed (syntax, static rule, crash, NaN, "
+        "contract) back once with its error for a fix.",
+    )
     insights_interval: int = Field(
-        50, ge=0, description="Every this many evaluations, an LLM call summarises what worked into a note "
-        "that later prompts carry (0 = off)."
+        50,
+        ge=0,
+        description="Every this many evaluations, an LLM call summarises what worked into a note "
+        "that later prompts carry (0 = off).",
     )
     history_length: int = Field(4, ge=0, description="Ancestors described in a prompt (what changed, fitness effect).")
     feedback_chars: int = Field(1500, ge=0, description="Characters of a program's output/error put in a prompt.")
@@ -280,8 +320,9 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None,
-                base: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None
+) -> RunConfig:
     """Load a YAML config (or the defaults when ``path`` is None) and apply ``--set`` overrides; ``base``
     (e.g. read from a problem folder's own config) supplies values neither of them sets."""
     data: dict[str, Any] = {}

@@ -65,8 +65,15 @@ class Progress:
 
 
 class Controller:
-    def __init__(self, cfg: RunConfig, store: LineageStore, problem: Problem, backend: Backend,
-                 on_progress: Callable[[Progress], None] | None = None, llm: LLMTools | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        store: LineageStore,
+        problem: Problem,
+        backend: Backend,
+        on_progress: Callable[[Progress], None] | None = None,
+        llm: LLMTools | None = None,
+    ) -> None:
         self.cfg, self.store, self.problem, self.backend = cfg, store, problem, backend
         self.on_progress = on_progress or (lambda p: None)
         self.slots = cfg.controller.max_in_flight
@@ -77,14 +84,18 @@ class Controller:
         self.proposer = Proposer(cfg, store, problem, self.archipelago, operators, weights, self.llm, self.rng)
         self.recorder = Recorder(cfg.islands, store, self.archipelago, self.llm)
         # LLM children are written in worker threads while evaluations run (see _may_propose).
-        self.pool = ThreadPoolExecutor(self.slots + cfg.controller.max_pending_proposals + 1,
-                                       thread_name_prefix="evolve-llm") if self.llm else None
+        self.pool = (
+            ThreadPoolExecutor(self.slots + cfg.controller.max_pending_proposals + 1, thread_name_prefix="evolve-llm")
+            if self.llm
+            else None
+        )
         self.drafts: dict[Future[Proposal], Draft] = {}  # children an LLM is writing
         self.ready: deque[Program] = deque()  # accepted children waiting for a slot
         self.fingerprint = cfg.evaluator.fingerprint and problem.fingerprint is not None
         self.validate = problem.validate is not None
         self.to_validate: deque[tuple[int, bool]] = deque()  # (program id, only while an island's best?)
         self.validating: set[int] = set()
+        self.confirming: set[int] = set()
         self.finals_queued = False
         self.stop_requested = False
         self.progress = Progress(budget=cfg.budget.max_evaluations, island_best=[None] * cfg.islands.num_islands)
@@ -137,7 +148,7 @@ class Controller:
                 self._fill_slots(out_of_time)
                 self._report()
                 if self._idle():
-                    if self._queue_final_validations():
+                    if self._queue_final_validations() or self._confirm_champion():
                         continue
                     break
                 self._wait_for_work()
@@ -202,8 +213,14 @@ class Controller:
         reserved = self.submitted + len(self.ready) + len(self.drafts)
         busy = self.backend.in_flight() + len(self.ready) + len(self.drafts)
         capacity = self.slots + (self.cfg.controller.max_pending_proposals if self.pool else 0)
-        return (self._seeded() and not self.stop_requested and not out_of_time and self.stop_reason is None
-                and reserved < self.cfg.budget.max_evaluations and busy < capacity)
+        return (
+            self._seeded()
+            and not self.stop_requested
+            and not out_of_time
+            and self.stop_reason is None
+            and reserved < self.cfg.budget.max_evaluations
+            and busy < capacity
+        )
 
     def _seeded(self) -> bool:
         return any(len(island) for island in self.archipelago.islands)
@@ -212,10 +229,17 @@ class Controller:
         seeds = self.problem.seed_programs()
         name = self.cfg.problem.seed_program or next(iter(seeds))
         if name not in seeds:
-            raise RunError(f"problem.seed_program: {name!r} is not a seed of {self.problem.name} "
-                           f"(seeds: {', '.join(seeds)})")
-        seed = Program(code=seeds[name], operator="seed", island=0, status=Status.EVALUATING,
-                       code_hash=code_hash(seeds[name]), operator_info={"seed": name})
+            raise RunError(
+                f"problem.seed_program: {name!r} is not a seed of {self.problem.name} (seeds: {', '.join(seeds)})"
+            )
+        seed = Program(
+            code=seeds[name],
+            operator="seed",
+            island=0,
+            status=Status.EVALUATING,
+            code_hash=code_hash(seeds[name]),
+            operator_info={"seed": name},
+        )
         self.store.add_seed(seed)
         self.proposer.allow_imports_of(seed.code)
         self._run_job(seed)
@@ -240,8 +264,10 @@ class Controller:
             self._rejections_in_a_row += 1
             if self._rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
                 self.stop_requested = True
-                raise RunError(f"{MAX_CONSECUTIVE_REJECTIONS} children in a row were rejected "
-                               f"(last: {child.reason}); the operators cannot make progress on this program")
+                raise RunError(
+                    f"{MAX_CONSECUTIVE_REJECTIONS} children in a row were rejected "
+                    f"(last: {child.reason}); the operators cannot make progress on this program"
+                )
             return
         self._rejections_in_a_row = 0
         if now:
@@ -262,13 +288,18 @@ class Controller:
             self.progress.validations += 1
             self._update_champion()
             return
+        if result.kind == JobKind.CONFIRM:
+            return
         if told.next_job is not None:
             self.backend.submit(told.next_job)
         if told.duplicate_of is not None:
             self.submitted -= 1
             self.progress.rejections[str(told.program.rejection if told.program else "duplicate")] += 1
-        if told.program is not None and told.program.fitness is not None and (
-                self.progress.best_fitness is None or told.program.fitness > self.progress.best_fitness):
+        if (
+            told.program is not None
+            and told.program.fitness is not None
+            and (self.progress.best_fitness is None or told.program.fitness > self.progress.best_fitness)
+        ):
             self.progress.best_fitness, self.progress.best_program_id = told.program.fitness, told.program.id
         if told.evaluated:
             self.progress.evaluations += 1
@@ -300,13 +331,30 @@ class Controller:
                 self.to_validate.append((pid, False))
         return bool(self.to_validate)
 
+    def _confirm_champion(self) -> bool:
+        """At the very end: the champion (the best of several validated programs, so its validated number is
+        biased upward) re-scored on fresh seeds; that is the number the run reports for it."""
+        if self.problem.confirm is None or not self.cfg.validation.confirm or self.stop_requested:
+            return False
+        champion = self.store.champion()
+        if champion is None or champion.validated_fitness is None or "confirm" in champion.metrics:
+            return False
+        if champion.id in self.confirming:
+            return False
+        self.confirming.add(champion.id or 0)
+        self.backend.submit(EvalJob(champion.id or 0, champion.code, JobKind.CONFIRM))
+        return True
+
     def _validation_due(self) -> bool:
         # An island's best that has since been displaced is no longer worth validating.
         bests = {c.best_program_id for c in self.archipelago.counters}
         while self.to_validate and self.to_validate[0][1] and self.to_validate[0][0] not in bests:
             self.to_validate.popleft()
-        return bool(self.to_validate) and len(self.validating) < self.cfg.validation.max_in_flight \
+        return (
+            bool(self.to_validate)
+            and len(self.validating) < self.cfg.validation.max_in_flight
             and not self.stop_requested
+        )
 
     def _start_validation(self) -> None:
         pid, _ = self.to_validate.popleft()

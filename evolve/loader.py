@@ -56,8 +56,10 @@ def load_problem_folder(folder: Path, options: dict[str, Any] | None = None) -> 
         elif layout == "shinka":
             _LOADED[key] = ShinkaProblem(folder, options)
         else:
-            raise ProblemError(f"{folder}: not a problem folder: expected problem.py (evolve), initial_program.py + "
-                               "evaluator.py (OpenEvolve) or initial.py + evaluate.py (ShinkaEvolve)")
+            raise ProblemError(
+                f"{folder}: not a problem folder: expected problem.py (evolve), initial_program.py + "
+                "evaluator.py (OpenEvolve) or initial.py + evaluate.py (ShinkaEvolve)"
+            )
     return _LOADED[key]
 
 

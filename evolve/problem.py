@@ -148,6 +148,11 @@ class Problem(ABC):
         """Fold a stage's compute ratio (candidate CPU time / the reference program's) into its score."""
         return score
 
+    def task_scores(self, stage_metrics: dict[str, Any]) -> dict[str, float]:
+        """Per-task scores in a stage's metrics, for the tables `evolve baselines` and `evolve heldout` print
+        (a problem without tasks: none)."""
+        return {}
+
     def follow_up(self, stage: str, rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
         """After a round of ``stage`` (trusted side): the request for another round, or None when the stage
         is complete. ``run_stage`` receives it as its ``request`` keyword; at most a few rounds run."""
@@ -169,13 +174,22 @@ class Problem(ABC):
 
     def declaration(self) -> dict[str, Any]:
         """What a reader of the archive needs to know of the problem (stored with the run)."""
+
         def stage(s: Stage | None) -> dict[str, Any] | None:
             return None if s is None else {"name": s.name, "threshold": s.threshold, "timeout_s": s.timeout_s}
 
-        return {"name": self.name, "version": self.version, "description": self.description,
-                "descriptors": [d.__dict__ for d in self.descriptors], "stages": [stage(s) for s in self.stages],
-                "validate": stage(self.validate), "heldout": stage(self.heldout), "confirm": stage(self.confirm),
-                "fingerprint": stage(self.fingerprint), "allowed_imports": sorted(self.allowed_imports)}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "descriptors": [d.__dict__ for d in self.descriptors],
+            "stages": [stage(s) for s in self.stages],
+            "validate": stage(self.validate),
+            "heldout": stage(self.heldout),
+            "confirm": stage(self.confirm),
+            "fingerprint": stage(self.fingerprint),
+            "allowed_imports": sorted(self.allowed_imports),
+        }
 
     def stage(self, name: str) -> Stage:
         """The stage of this problem with that name, in any role."""

@@ -110,3 +110,31 @@ class Program(BaseModel):
     @property
     def is_seed(self) -> bool:
         return self.operator == "seed"
+
+    def tier(self, role: str) -> dict[str, Any]:
+        """A higher tier's result (``validate``, ``confirm``, ``heldout``) as the read side shows it: fitness,
+        its 95% interval over seeds and the compute ratio where the problem gives them (empty if not run)."""
+        stored = self.metrics.get(role)
+        if not isinstance(stored, dict):
+            return {}
+        stage = stored.get("metrics", {}).get(role, {}) if isinstance(stored.get("metrics"), dict) else {}
+        return {
+            "fitness": stored.get("fitness"),
+            "interval": stage.get("interval"),
+            "compute_ratio": stage.get("compute_ratio"),
+            "failure_kind": stored.get("failure_kind"),
+        }
+
+    def champion_summary(self) -> dict[str, Any]:
+        """What `status`, the report and the web view say of a champion: every tier, with intervals."""
+        return {
+            "id": self.id,
+            "fitness": self.fitness,
+            "validated_fitness": self.validated_fitness,
+            "validated_interval": self.tier("validate").get("interval"),
+            "confirmed_fitness": self.tier("confirm").get("fitness"),
+            "confirmed_interval": self.tier("confirm").get("interval"),
+            "heldout_fitness": self.heldout_fitness,
+            "heldout_interval": self.tier("heldout").get("interval"),
+            "operator": self.operator,
+        }

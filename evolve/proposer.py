@@ -42,9 +42,17 @@ class Draft:
 
 
 class Proposer:
-    def __init__(self, cfg: RunConfig, store: LineageStore, problem: Problem, archipelago: Archipelago,
-                 operators: dict[str, Operator], weights: dict[str, float], llm: LLMCoordinator | None,
-                 rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        store: LineageStore,
+        problem: Problem,
+        archipelago: Archipelago,
+        operators: dict[str, Operator],
+        weights: dict[str, float],
+        llm: LLMCoordinator | None,
+        rng: np.random.Generator,
+    ) -> None:
         self.cfg, self.store, self.problem, self.archipelago = cfg, store, problem, archipelago
         self.operators, self.weights, self.llm, self.rng = operators, weights, llm, rng
         self.stop_reason: str | None = None  # set when no operator can make a child any more
@@ -67,8 +75,11 @@ class Proposer:
         if self.cfg.islands.selection.random_search:
             parent_ids, mates = [self.store.seed_id()], []
         # Crossover needs mates: early on (one elite) only single-parent operators are eligible.
-        names = [n for n, op in self.operators.items()
-                 if op.num_parents <= 1 + len(mates) and not (llm_spent and op.blocking)]
+        names = [
+            n
+            for n, op in self.operators.items()
+            if op.num_parents <= 1 + len(mates) and not (llm_spent and op.blocking)
+        ]
         if not names:
             self.stop_reason = llm_spent or "no operator can make a child"
             return None
@@ -82,8 +93,13 @@ class Proposer:
 
     def _draft(self, op: Operator, parents: list[Program], inspirations: list[Program], island: int) -> Draft:
         ctx = OperatorContext(self.problem, np.random.default_rng(int(self.rng.integers(2**63))), inspirations)
-        child = Program(code="", parent_ids=[p.id for p in parents if p.id is not None], operator=op.name,
-                        island=island, generation=1 + max(p.generation for p in parents))
+        child = Program(
+            code="",
+            parent_ids=[p.id for p in parents if p.id is not None],
+            operator=op.name,
+            island=island,
+            generation=1 + max(p.generation for p in parents),
+        )
         if op.blocking and self.llm is not None:
             self.llm.prepare(ctx, parents, self.rng)
         return Draft(child, op, parents, ctx)
@@ -107,8 +123,13 @@ class Proposer:
         except StaticRuleViolation as exc:
             return self._reject(child, RejectionKind.INVALID, f"static rule {exc}", FailureKind.STATIC_RULE, calls)
         except Exception as exc:  # noqa: BLE001 (a reply that trips an operator bug must not end the run)
-            return self._reject(child, RejectionKind.OPERATOR,
-                                f"{child.operator}: operator error {type(exc).__name__}: {exc}", None, calls)
+            return self._reject(
+                child,
+                RejectionKind.OPERATOR,
+                f"{child.operator}: operator error {type(exc).__name__}: {exc}",
+                None,
+                calls,
+            )
         original = self.store.find_by_hash(child.code_hash)
         if original is not None:
             child.duplicate_of = original
@@ -117,8 +138,9 @@ class Proposer:
         self.store.propose(child, calls, self.rng.bit_generator.state)
         return child
 
-    def _reject(self, child: Program, kind: RejectionKind, reason: str, failure: FailureKind | None,
-                calls: list[Any]) -> Program:
+    def _reject(
+        self, child: Program, kind: RejectionKind, reason: str, failure: FailureKind | None, calls: list[Any]
+    ) -> Program:
         child.status, child.rejection, child.reason, child.failure_kind = Status.REJECTED, kind, reason, failure
         child.code_hash = child.code_hash or code_hash(child.code)
         self.store.reject(child, calls, self.rng.bit_generator.state)

@@ -38,14 +38,15 @@ def stage_result(result: EvalResult) -> dict[str, Any]:
 
 
 class Recorder:
-    def __init__(self, cfg: IslandsConfig, store: LineageStore, archipelago: Archipelago,
-                 llm: LLMCoordinator | None) -> None:
+    def __init__(
+        self, cfg: IslandsConfig, store: LineageStore, archipelago: Archipelago, llm: LLMCoordinator | None
+    ) -> None:
         self.cfg, self.store, self.archipelago, self.llm = cfg, store, archipelago, llm
         self.evaluations = store.completed_evaluations()
 
     def tell(self, result: EvalResult) -> Told:
         program = self.store.get(result.program_id)
-        if result.kind in (JobKind.VALIDATE, JobKind.HELDOUT):
+        if result.kind in (JobKind.VALIDATE, JobKind.CONFIRM, JobKind.HELDOUT):
             self.store.record_stage(result.program_id, str(result.kind), stage_result(result))
             return Told(self.store.get(result.program_id))
         if program.status not in (Status.EVALUATING, Status.PROPOSED):
@@ -75,14 +76,19 @@ class Recorder:
         program.stage_reached, program.output = result.stage_reached, result.output
         program.eval_seconds = result.seconds
         program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
-        summary = ProgramSummary(program.id or 0, program.fitness, program.descriptors) \
-            if program.fitness is not None else None
+        summary = (
+            ProgramSummary(program.id or 0, program.fitness, program.descriptors)
+            if program.fitness is not None
+            else None
+        )
         bests = [c.best_program_id for c in self.archipelago.counters]
         if program.is_seed:
             if summary is None:
                 self.store.complete(program, [], [])
-                raise RunError(f"the seed program (id {program.id}) failed ({program.failure_kind}): {program.reason} "
-                               f"(its output: `evolve show RUN_DIR {program.id}`)")
+                raise RunError(
+                    f"the seed program (id {program.id}) failed ({program.failure_kind}): {program.reason} "
+                    f"(its output: `evolve show RUN_DIR {program.id}`)"
+                )
             events = self.archipelago.seed(summary)
         else:
             events = self._place(program, summary)
@@ -111,4 +117,3 @@ class Recorder:
         for island in self.archipelago.stagnant():
             events += self.archipelago.reset(island, lookup)
         return events
-

@@ -40,14 +40,18 @@ def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[st
     best = store.best_id()
     champion = store.champion()
     return {
-        "run_dir": str(run_dir), "state": str(info["state"]), "stop_reason": info["stop_reason"],
-        "problem": info["problem_name"], "problem_version": info["problem_version"], "seed": info["seed"],
-        "versions": info["versions"], "isolation": info["isolation"], "evaluations": store.completed_evaluations(),
+        "run_dir": str(run_dir),
+        "state": str(info["state"]),
+        "stop_reason": info["stop_reason"],
+        "problem": info["problem_name"],
+        "problem_version": info["problem_version"],
+        "seed": info["seed"],
+        "versions": info["versions"],
+        "isolation": info["isolation"],
+        "evaluations": store.completed_evaluations(),
         "budget": cfg.budget.max_evaluations,
         "best": {"id": best[0], "fitness": best[1]} if best else None,
-        "champion": None if champion is None else {
-            "id": champion.id, "fitness": champion.fitness, "validated_fitness": champion.validated_fitness,
-            "heldout_fitness": champion.heldout_fitness},
+        "champion": None if champion is None else champion.champion_summary(),
         **store.counts(),
         "islands": {i: row.__dict__ for i, row in store.island_rows().items()},
         "events": store.event_counts(),
@@ -58,9 +62,16 @@ def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[st
 def llm_report(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
     """Spend per model and the selector's current preferences (the bandit replayed from the archive)."""
     tokens, cost = store.llm_totals()
-    out: dict[str, Any] = {"models": [m.model for m in cfg.llm.models], "selection": cfg.llm.selection,
-                           "spend": store.llm_spend(), "tokens": tokens, "cost": cost, "preferences": {},
-                           "bandit_scores": {}, "insights": store.insight_count()}
+    out: dict[str, Any] = {
+        "models": [m.model for m in cfg.llm.models],
+        "selection": cfg.llm.selection,
+        "spend": store.llm_spend(),
+        "tokens": tokens,
+        "cost": cost,
+        "preferences": {},
+        "bandit_scores": {},
+        "insights": store.insight_count(),
+    }
     if cfg.llm.models:
         from evolve.llm.coordinator import replay_selector  # only runs with models pay for it
 
@@ -79,12 +90,20 @@ def lineage_report(store: LineageStore, program_id: int) -> list[dict[str, Any]]
     previous: float | None = None
     for row in chain:
         change = row["fitness"] - previous if row["fitness"] is not None and previous is not None else None
-        steps.append({
-            "id": row["id"], "operator": row["operator"], "status": row["status"], "generation": row["generation"],
-            "fitness": row["fitness"], "validated_fitness": row["validated_fitness"], "fitness_change": change,
-            "parent_ids": row["parent_ids"],
-            "mates": [{"id": m, "fitness": mates.get(m)} for m in row["parent_ids"][1:]],
-            "llm_model": row["llm_model"], "summary": row["operator_info"].get("summary"),
-        })
+        steps.append(
+            {
+                "id": row["id"],
+                "operator": row["operator"],
+                "status": row["status"],
+                "generation": row["generation"],
+                "fitness": row["fitness"],
+                "validated_fitness": row["validated_fitness"],
+                "fitness_change": change,
+                "parent_ids": row["parent_ids"],
+                "mates": [{"id": m, "fitness": mates.get(m)} for m in row["parent_ids"][1:]],
+                "llm_model": row["llm_model"],
+                "summary": row["operator_info"].get("summary"),
+            }
+        )
         previous = row["fitness"]
     return steps

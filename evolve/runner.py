@@ -104,8 +104,10 @@ def llm_tools(cfg: RunConfig) -> LLMTools | None:
     if not cfg.llm.models:
         return None
     if not uses_llm(cfg.operators):
-        raise ConfigError(f"llm.models is set but no LLM operator has a positive weight in operators.weights "
-                          f"({', '.join(LLM_OPERATORS)})")
+        raise ConfigError(
+            f"llm.models is set but no LLM operator has a positive weight in operators.weights "
+            f"({', '.join(LLM_OPERATORS)})"
+        )
     client = LLMClient(cfg.llm, cfg.budget)
     key_vars = [m.api_key_env for m in cfg.llm.models if m.api_key_env]
     return LLMTools(client, PromptLibrary(cfg.llm.prompts_dir), cfg.llm, secret_values(key_vars) + client.secrets)
@@ -120,11 +122,16 @@ def operators_line(cfg: RunConfig, tools: LLMTools | None) -> str:
     return f"operators: {', '.join(used)}; models: {models} ({cfg.llm.selection})"
 
 
-def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress], None] | None = None,
-            tools: LLMTools | None = None) -> tuple[Progress, Problem]:
+def execute(
+    cfg: RunConfig,
+    store: LineageStore,
+    on_progress: Callable[[Progress], None] | None = None,
+    tools: LLMTools | None = None,
+) -> tuple[Progress, Problem]:
     """Run the loop until the budget is spent or Ctrl-C; everything lands in ``store``."""
     ref = problem_ref(cfg)
     problem = ref.load()
+    problem.preflight()
     if tools is None:
         tools = llm_tools(cfg)
     if tools is not None:
@@ -157,11 +164,33 @@ def execute(cfg: RunConfig, store: LineageStore, on_progress: Callable[[Progress
     return progress, problem
 
 
-def preflight_isolation(cfg: RunConfig) -> dict[str, Any]:
+def preflight(cfg: RunConfig) -> dict[str, Any]:
     """Before a run is created or resumed: fail closed where the isolation asked for cannot be had (one
-    error naming the opt-out), else what candidates will run under."""
+    error naming the opt-out), or where the problem lacks something (a baseline to measure first); else what
+    candidates will run under."""
     require(cfg.evaluator.isolation)
-    return isolation_record(cfg.evaluator, problem_ref(cfg).load())
+    problem = problem_ref(cfg).load()
+    problem.preflight()
+    return isolation_record(cfg.evaluator, problem)
+
+
+def check_user_program(problem: Problem, path: Path) -> str:
+    """A program file a user wants scored (`evolve baselines --program`): readable text that passes the
+    problem's static rules as a run's child must (the seeds' imports allowed), else one clear error."""
+    from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
+
+    try:
+        code = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--program {path}: cannot read it ({exc})") from None
+    allowed = problem.allowed_imports.union(*(imports_of(c) for c in problem.seed_programs().values()))
+    try:
+        check_program(code, allowed, problem.code_rules)
+    except SyntaxError as exc:
+        raise ConfigError(f"--program {path}: not valid Python (line {exc.lineno}: {exc.msg})") from None
+    except StaticRuleViolation as exc:
+        raise ConfigError(f"--program {path}: breaks the problem's rules: {exc}") from None
+    return code
 
 
 def isolation_line(record: dict[str, Any]) -> str:
@@ -169,8 +198,10 @@ def isolation_line(record: dict[str, Any]) -> str:
     fitness is the candidate's own word."""
     line = f"isolation: {record['summary']}"
     if record.get("fitness") == "self-reported":
-        line += ("; fitness is self-reported: the candidate shares its evaluator's process and can set its own "
-                 "score (no jail of its own can be had here)")
+        line += (
+            "; fitness is self-reported: the candidate shares its evaluator's process and can set its own "
+            "score (no jail of its own can be had here)"
+        )
     return line
 
 
@@ -185,12 +216,18 @@ def isolation_record(cfg: EvaluatorConfig, problem: Problem) -> dict[str, Any]:
     return {**isolation, "fitness": fitness}
 
 
-def evaluate_all(ref: ProblemRef, cfg: EvaluatorConfig, jobs: Iterable[EvalJob], slots: int,
-                 on_result: Callable[[EvalResult], None] | None = None,
-                 hidden: tuple[str, ...] = ()) -> list[EvalResult]:
+def evaluate_all(
+    ref: ProblemRef,
+    cfg: EvaluatorConfig,
+    jobs: Iterable[EvalJob],
+    slots: int,
+    on_result: Callable[[EvalResult], None] | None = None,
+    hidden: tuple[str, ...] = (),
+) -> list[EvalResult]:
     """Evaluate jobs outside a run (held-out scoring, the baseline zoo) through a run's own backend and
     cascade, ``slots`` at a time; results in the order the jobs were given."""
     jobs = list(jobs)
+    ref.load().preflight()
     backend = make_backend(ref, cfg, slots, hidden)
     results: dict[tuple[int, str], EvalResult] = {}
     try:

@@ -25,7 +25,8 @@ _KEY_PATTERNS = re.compile(
     r"|xox[abeoprs]-[A-Za-z0-9\-]{10,}"
     r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
     r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{12,}=*"
-    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$))")
+    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$))"
+)
 # key=..., api_key=..., access_token=... in URLs and error texts (the name is kept, the value goes)
 _QUERY = re.compile(r"(?i)\b((?:api[_-]?)?key|token|access[_-]?token|secret|password|sig|signature)=([^&\s\"'<>]{6,})")
 REDACTED = "[REDACTED]"

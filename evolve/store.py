@@ -32,9 +32,11 @@ ARCHIVE = "archive.sqlite"  # a run directory's archive
 _JSON_COLUMNS = ("parent_ids", "metrics", "descriptors", "operator_info")
 _LLM_FIELDS = tuple(LLMProvenance.model_fields)
 _COLUMNS = [f for f in Program.model_fields if f not in ("id", "llm")] + [f"llm_{f}" for f in _LLM_FIELDS]
-_SUMMARY_COLUMNS = ("id, parent_ids, operator, island, generation, status, failure_kind, rejection, duplicate_of, "
-                    "fitness, validated_fitness, heldout_fitness, descriptors, created_at, eval_finished_at, "
-                    "llm_model, llm_cost")
+_SUMMARY_COLUMNS = (
+    "id, parent_ids, operator, island, generation, status, failure_kind, rejection, duplicate_of, "
+    "fitness, validated_fitness, heldout_fitness, descriptors, created_at, eval_finished_at, "
+    "llm_model, llm_cost"
+)
 _FINISHED = "('evaluated', 'failed')"
 
 
@@ -100,8 +102,9 @@ def _writer_lock(path: Path) -> Any:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
-        raise StoreError(f"{lock_path}: cannot open the writer lock ({exc.strerror}; a symlink there is "
-                         "refused)") from None
+        raise StoreError(
+            f"{lock_path}: cannot open the writer lock ({exc.strerror}; a symlink there is refused)"
+        ) from None
     handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,8 +112,10 @@ def _writer_lock(path: Path) -> Any:
         handle.seek(0)
         owner = handle.read().strip()
         handle.close()
-        raise StoreError(f"{path.parent}: is being written by another evolve process"
-                         f"{f' (pid {owner})' if owner else ''}; stop it first") from None
+        raise StoreError(
+            f"{path.parent}: is being written by another evolve process"
+            f"{f' (pid {owner})' if owner else ''}; stop it first"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -190,11 +195,15 @@ class LineageStore:
             raise StoreError(f"{self.path}: archive has no run record")
         version = int(row[0])
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: archive schema {version} was written by a newer evolve "
-                             f"(this one reads schema {SCHEMA_VERSION}); upgrade evolve to read it")
+            raise StoreError(
+                f"{self.path}: archive schema {version} was written by a newer evolve "
+                f"(this one reads schema {SCHEMA_VERSION}); upgrade evolve to read it"
+            )
         if version < SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: archive schema {version} is older than this evolve's "
-                             f"({SCHEMA_VERSION}); run `evolve migrate {self.path.parent}` to upgrade it in place")
+            raise StoreError(
+                f"{self.path}: archive schema {version} is older than this evolve's "
+                f"({SCHEMA_VERSION}); run `evolve migrate {self.path.parent}` to upgrade it in place"
+            )
 
     @classmethod
     def migrate(cls, path: str | Path) -> int:
@@ -239,19 +248,39 @@ class LineageStore:
         self._db.execute("COMMIT")
 
     # -- run: operations -----------------------------------------------------------------------------
-    def init_run(self, config_json: str, seed: int, problem_name: str, problem_version: str,
-                 versions: dict[str, str], problem: dict[str, Any] | None = None) -> None:
+    def init_run(
+        self,
+        config_json: str,
+        seed: int,
+        problem_name: str,
+        problem_version: str,
+        versions: dict[str, str],
+        problem: dict[str, Any] | None = None,
+    ) -> None:
         now = time.time()
         with self._transaction() as db:
-            db.execute("INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, NULL)",
-                       (SCHEMA_VERSION, now, now, config_json, seed, problem_name, problem_version,
-                        _dumps(versions), RunState.RUNNING.value, _dumps(problem or {})))
+            db.execute(
+                "INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, NULL)",
+                (
+                    SCHEMA_VERSION,
+                    now,
+                    now,
+                    config_json,
+                    seed,
+                    problem_name,
+                    problem_version,
+                    _dumps(versions),
+                    RunState.RUNNING.value,
+                    _dumps(problem or {}),
+                ),
+            )
 
     def set_isolation(self, isolation: dict[str, Any]) -> None:
         """The isolation candidates run under from now on (each start or resume records it)."""
         with self._transaction() as db:
-            db.execute("UPDATE run SET isolation_json = ?, updated_at = ? WHERE id = 1",
-                       (_dumps(isolation), time.time()))
+            db.execute(
+                "UPDATE run SET isolation_json = ?, updated_at = ? WHERE id = 1", (_dumps(isolation), time.time())
+            )
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """More values to redact (e.g. the LLM keys the config names)."""
@@ -262,8 +291,10 @@ class LineageStore:
         if self._db.in_transaction:  # a second Ctrl-C landed inside a transaction: drop that half-write
             self._db.execute("ROLLBACK")
         with self._transaction() as db:
-            db.execute("UPDATE run SET state = ?, stop_reason = ?, updated_at = ? WHERE id = 1",
-                       (state.value, stop_reason, time.time()))
+            db.execute(
+                "UPDATE run SET state = ?, stop_reason = ?, updated_at = ? WHERE id = 1",
+                (state.value, stop_reason, time.time()),
+            )
 
     def set_config(self, config_json: str) -> None:
         """Replace the stored config (e.g. a budget raised by `evolve resume --max-evaluations`)."""
@@ -292,21 +323,24 @@ class LineageStore:
         values = _row_values(program, self.redactor)
         values["parent_id"] = program.parent_ids[0] if program.parent_ids else None
         cols = list(values)
-        cur = db.execute(f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         [values[c] for c in cols])
+        cur = db.execute(
+            f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", [values[c] for c in cols]
+        )
         program.id = int(cur.lastrowid or 0)
         return program.id
 
     def _update(self, db: sqlite3.Connection, program: Program) -> None:
         values = _row_values(program, self.redactor)
         values.pop("created_at")
-        db.execute(f"UPDATE programs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
-                   [*values.values(), program.id])
+        db.execute(
+            f"UPDATE programs SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?", [*values.values(), program.id]
+        )
 
     def _save_rng(self, db: sqlite3.Connection, rng_state: Mapping[str, Any] | None) -> None:
         if rng_state is not None:
-            db.execute("UPDATE run SET rng_state_json = ?, updated_at = ? WHERE id = 1",
-                       (_dumps(rng_state), time.time()))
+            db.execute(
+                "UPDATE run SET rng_state_json = ?, updated_at = ? WHERE id = 1", (_dumps(rng_state), time.time())
+            )
 
     def add_seed(self, program: Program) -> int:
         with self._transaction() as db:
@@ -337,10 +371,17 @@ class LineageStore:
     def reject_duplicate_behaviour(self, program_id: int, original_id: int, fingerprint: str) -> None:
         """A child whose behaviour fingerprint matches an earlier program: never trained."""
         with self._transaction() as db:
-            db.execute("UPDATE programs SET status = 'rejected', rejection = ?, duplicate_of = ?, fingerprint = ?, "
-                       "reason = ? WHERE id = ?",
-                       (RejectionKind.DUPLICATE_BEHAVIOUR.value, original_id, fingerprint,
-                        f"behaves like program {original_id} (same fingerprint)", program_id))
+            db.execute(
+                "UPDATE programs SET status = 'rejected', rejection = ?, duplicate_of = ?, fingerprint = ?, "
+                "reason = ? WHERE id = ?",
+                (
+                    RejectionKind.DUPLICATE_BEHAVIOUR.value,
+                    original_id,
+                    fingerprint,
+                    f"behaves like program {original_id} (same fingerprint)",
+                    program_id,
+                ),
+            )
 
     def complete(self, program: Program, events: Iterable[Any], islands: Iterable[IslandRow]) -> None:
         """An evaluation finished: the program's result, the island events it caused, the counters."""
@@ -348,25 +389,33 @@ class LineageStore:
             self._update(db, program)
             now = time.time()
             for ev in events:
-                db.execute("INSERT INTO events (kind, island, program_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
-                           (ev.kind.value, ev.island, ev.program_id, _dumps(ev.data), now))
+                db.execute(
+                    "INSERT INTO events (kind, island, program_id, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (ev.kind.value, ev.island, ev.program_id, _dumps(ev.data), now),
+                )
             for row in islands:
-                db.execute("INSERT OR REPLACE INTO islands VALUES (?, ?, ?, ?, ?)",
-                           (row.island, row.evaluations, row.since_improvement, row.best_fitness,
-                            row.best_program_id))
+                db.execute(
+                    "INSERT OR REPLACE INTO islands VALUES (?, ?, ?, ?, ?)",
+                    (row.island, row.evaluations, row.since_improvement, row.best_fitness, row.best_program_id),
+                )
 
     def record_stage(self, program_id: int, stage: str, result: dict[str, Any]) -> None:
         """Attach a validate or held-out result (``fitness`` or ``failure_kind``) to a program's metrics;
         its search fitness is untouched."""
-        if stage not in ("validate", "heldout"):
-            raise ValueError(f"record_stage: {stage!r} is neither validate nor heldout")
-        column = "validated_fitness" if stage == "validate" else "heldout_fitness"
+        column = {"validate": "validated_fitness", "heldout": "heldout_fitness", "confirm": None}.get(stage, "?")
+        if column == "?":
+            raise ValueError(f"record_stage: {stage!r} is neither validate, confirm nor heldout")
         with self._transaction() as db:
             row = db.execute("SELECT metrics FROM programs WHERE id = ?", (program_id,)).fetchone()
             metrics = json.loads(row[0])
             metrics[stage] = self.redactor.value(result)
-            db.execute(f"UPDATE programs SET metrics = ?, {column} = ? WHERE id = ?",
-                       (_dumps(metrics), result.get("fitness"), program_id))
+            if column is None:  # the champion's confirmation lives in its metrics only
+                db.execute("UPDATE programs SET metrics = ? WHERE id = ?", (_dumps(metrics), program_id))
+            else:
+                db.execute(
+                    f"UPDATE programs SET metrics = ?, {column} = ? WHERE id = ?",
+                    (_dumps(metrics), result.get("fitness"), program_id),
+                )
 
     # -- programs: queries ---------------------------------------------------------------------------
     def get(self, program_id: int) -> Program:
@@ -380,25 +429,30 @@ class LineageStore:
         ids = list(ids)
         out: list[Program] = []
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            rows = self._db.execute(f"SELECT * FROM programs WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
-                                    chunk).fetchall()
+            chunk = ids[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT * FROM programs WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id", chunk
+            ).fetchall()
             out += [_decode(r) for r in rows]
         return out
 
     def find_by_hash(self, code_hash: str) -> int | None:
         """The first non-duplicate program with this normalized-code hash, if any."""
-        row = self._db.execute("SELECT id FROM programs WHERE code_hash = ? AND duplicate_of IS NULL "
-                               "ORDER BY id LIMIT 1", (code_hash,)).fetchone()
+        row = self._db.execute(
+            "SELECT id FROM programs WHERE code_hash = ? AND duplicate_of IS NULL ORDER BY id LIMIT 1", (code_hash,)
+        ).fetchone()
         return int(row[0]) if row else None
 
     def find_by_fingerprint(self, fingerprint: str, exclude_id: int) -> int | None:
         """The first program other than ``exclude_id`` trained (or being trained) with this fingerprint."""
         # A failure of the infrastructure (a lost worker, a timeout or memory kill on a loaded machine) says
         # nothing about the behaviour: such a program is no original to be a duplicate of.
-        row = self._db.execute("SELECT id FROM programs WHERE fingerprint = ? AND id != ? AND status != 'rejected' "
-                               "AND NOT (status = 'failed' AND failure_kind IN ('timeout', 'memory', 'worker_lost')) "
-                               "ORDER BY id LIMIT 1", (fingerprint, exclude_id)).fetchone()
+        row = self._db.execute(
+            "SELECT id FROM programs WHERE fingerprint = ? AND id != ? AND status != 'rejected' "
+            "AND NOT (status = 'failed' AND failure_kind IN ('timeout', 'memory', 'worker_lost')) "
+            "ORDER BY id LIMIT 1",
+            (fingerprint, exclude_id),
+        ).fetchone()
         return int(row[0]) if row else None
 
     def top_ids(self, n: int, by: str = "search") -> list[int]:
@@ -408,11 +462,22 @@ class LineageStore:
             raise ValueError(f"top: by={by!r}")
         ids: list[int] = []
         if by == "validated":
-            ids = [r[0] for r in self._db.execute("SELECT id FROM programs WHERE validated_fitness IS NOT NULL "
-                                                  "ORDER BY validated_fitness DESC, id LIMIT ?", (n,))]
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM programs WHERE validated_fitness IS NOT NULL "
+                    "ORDER BY validated_fitness DESC, id LIMIT ?",
+                    (n,),
+                )
+            ]
         rest = " AND validated_fitness IS NULL" if by == "validated" else ""
-        ids += [r[0] for r in self._db.execute(f"SELECT id FROM programs WHERE fitness IS NOT NULL{rest} "
-                                               "ORDER BY fitness DESC, id LIMIT ?", (n - len(ids),))]
+        ids += [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT id FROM programs WHERE fitness IS NOT NULL{rest} ORDER BY fitness DESC, id LIMIT ?",
+                (n - len(ids),),
+            )
+        ]
         return ids
 
     def top(self, n: int, by: str = "search") -> list[Program]:
@@ -421,8 +486,9 @@ class LineageStore:
         return sorted(self.get_many(ids), key=lambda p: order[p.id or 0])
 
     def best_id(self) -> tuple[int, float] | None:
-        row = self._db.execute("SELECT id, fitness FROM programs WHERE fitness IS NOT NULL "
-                               "ORDER BY fitness DESC, id LIMIT 1").fetchone()
+        row = self._db.execute(
+            "SELECT id, fitness FROM programs WHERE fitness IS NOT NULL ORDER BY fitness DESC, id LIMIT 1"
+        ).fetchone()
         return (int(row[0]), float(row[1])) if row else None
 
     def champion(self) -> Program | None:
@@ -435,15 +501,20 @@ class LineageStore:
         ids = list(ids)
         if not ids:
             return []
-        rows = self._db.execute(f"SELECT id FROM programs WHERE id IN ({', '.join('?' * len(ids))}) "
-                                "AND fitness IS NOT NULL AND json_extract(metrics, '$.validate') IS NULL", ids)
+        rows = self._db.execute(
+            f"SELECT id FROM programs WHERE id IN ({', '.join('?' * len(ids))}) "
+            "AND fitness IS NOT NULL AND json_extract(metrics, '$.validate') IS NULL",
+            ids,
+        )
         return [int(r[0]) for r in rows]
 
     def top_unvalidated(self, n: int) -> list[int]:
         """The best ``n`` by search fitness that have no validate result yet."""
-        rows = self._db.execute("SELECT id FROM (SELECT id, metrics FROM programs WHERE fitness IS NOT NULL "
-                                "ORDER BY fitness DESC, id LIMIT ?) WHERE json_extract(metrics, '$.validate') IS NULL",
-                                (n,)).fetchall()
+        rows = self._db.execute(
+            "SELECT id FROM (SELECT id, metrics FROM programs WHERE fitness IS NOT NULL "
+            "ORDER BY fitness DESC, id LIMIT ?) WHERE json_extract(metrics, '$.validate') IS NULL",
+            (n,),
+        ).fetchall()
         return [int(r[0]) for r in rows]
 
     def pending(self) -> list[Program]:
@@ -455,22 +526,33 @@ class LineageStore:
         q = self._db.execute
         return {
             "by_status": dict(q("SELECT status, COUNT(*) FROM programs GROUP BY status").fetchall()),
-            "failures": dict(q("SELECT failure_kind, COUNT(*) FROM programs WHERE status = 'failed' "
-                               "GROUP BY failure_kind").fetchall()),
-            "rejections": dict(q("SELECT rejection, COUNT(*) FROM programs WHERE status = 'rejected' "
-                                 "GROUP BY rejection").fetchall()),
+            "failures": dict(
+                q(
+                    "SELECT failure_kind, COUNT(*) FROM programs WHERE status = 'failed' GROUP BY failure_kind"
+                ).fetchall()
+            ),
+            "rejections": dict(
+                q("SELECT rejection, COUNT(*) FROM programs WHERE status = 'rejected' GROUP BY rejection").fetchall()
+            ),
             "operators": dict(q("SELECT operator, COUNT(*) FROM programs GROUP BY operator").fetchall()),
         }
 
     def completed_evaluations(self) -> int:
         """Children whose evaluation finished (evaluated or failed while running)."""
-        return int(self._db.execute(f"SELECT COUNT(*) FROM programs WHERE status IN {_FINISHED} "
-                                    "AND operator != 'seed'").fetchone()[0])
+        return int(
+            self._db.execute(
+                f"SELECT COUNT(*) FROM programs WHERE status IN {_FINISHED} AND operator != 'seed'"
+            ).fetchone()[0]
+        )
 
     def submitted_children(self) -> int:
         """Children accepted for evaluation: what the evaluation budget counts."""
-        return int(self._db.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluating', 'evaluated', "
-                                    "'failed') AND operator != 'seed'").fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT COUNT(*) FROM programs WHERE status IN ('evaluating', 'evaluated', "
+                "'failed') AND operator != 'seed'"
+            ).fetchone()[0]
+        )
 
     def has_seed(self) -> bool:
         return self._db.execute("SELECT 1 FROM programs WHERE operator = 'seed' LIMIT 1").fetchone() is not None
@@ -489,32 +571,40 @@ class LineageStore:
             "WHERE p.parent_id IS NOT NULL AND p.parent_id < p.id) "  # parents are older: a crafted cycle ends
             "SELECT p.id, p.parent_ids, p.operator, p.fitness, p.validated_fitness, p.status, p.generation, "
             "p.llm_model, p.operator_info FROM chain c JOIN programs p ON p.id = c.id ORDER BY c.depth",
-            (program_id,)).fetchall()
+            (program_id,),
+        ).fetchall()
         if not rows:
             raise StoreError(f"{self.path}: no program with id {program_id}")
-        return [{**dict(r), "parent_ids": json.loads(r["parent_ids"]), "operator_info": json.loads(r["operator_info"])}
-                for r in rows]
+        return [
+            {**dict(r), "parent_ids": json.loads(r["parent_ids"]), "operator_info": json.loads(r["operator_info"])}
+            for r in rows
+        ]
 
     def fitness_of(self, ids: Iterable[int]) -> dict[int, float | None]:
         ids = list(set(ids))
         out: dict[int, float | None] = {}
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            rows = self._db.execute(f"SELECT id, fitness FROM programs WHERE id IN ({', '.join('?' * len(chunk))})",
-                                    chunk)
+            chunk = ids[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT id, fitness FROM programs WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
             out.update({int(r[0]): r[1] for r in rows})
         return out
 
     def children(self, parent_id: int, limit: int) -> list[Program]:
         """The newest children bred from this parent (as first parent)."""
-        rows = self._db.execute("SELECT * FROM programs WHERE parent_id = ? ORDER BY id DESC LIMIT ?",
-                                (parent_id, limit)).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM programs WHERE parent_id = ? ORDER BY id DESC LIMIT ?", (parent_id, limit)
+        ).fetchall()
         return [_decode(r) for r in rows]
 
     def recent_finished(self, limit: int) -> list[Program]:
         """The newest children that were rejected, evaluated or failed."""
-        rows = self._db.execute("SELECT * FROM programs WHERE operator != 'seed' AND status IN "
-                                "('rejected', 'evaluated', 'failed') ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._db.execute(
+            "SELECT * FROM programs WHERE operator != 'seed' AND status IN "
+            "('rejected', 'evaluated', 'failed') ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
         return [_decode(r) for r in rows]
 
     def llm_outcomes(self, program_id: int | None = None) -> list[dict[str, Any]]:
@@ -527,7 +617,8 @@ class LineageStore:
             "length(c.code) AS code_chars, p1.fitness AS f1, p2.fitness AS f2, p3.fitness AS f3 "
             "FROM programs c LEFT JOIN programs p1 ON p1.id = c.parent_id "
             "LEFT JOIN programs p2 ON p2.id = p1.parent_id LEFT JOIN programs p3 ON p3.id = p2.parent_id "
-            f"WHERE c.llm_model IS NOT NULL AND c.status IN ('rejected', 'evaluated', 'failed'){only} ORDER BY c.id")
+            f"WHERE c.llm_model IS NOT NULL AND c.status IN ('rejected', 'evaluated', 'failed'){only} ORDER BY c.id"
+        )
         return [dict(r) for r in rows]
 
     def repaired_parents(self) -> set[int]:
@@ -551,9 +642,11 @@ class LineageStore:
         ids = sorted(set(ids))
         out: list[dict[str, Any]] = []
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            rows = self._db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM programs WHERE id IN "
-                                    f"({', '.join('?' * len(chunk))}) ORDER BY id", chunk)
+            chunk = ids[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM programs WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                chunk,
+            )
             for r in rows:
                 d = dict(r)
                 d["parent_ids"], d["descriptors"] = json.loads(d["parent_ids"]), json.loads(d["descriptors"])
@@ -570,7 +663,8 @@ class LineageStore:
             "WITH RECURSIVE anc(id) AS (SELECT value FROM json_each(?) UNION "
             "SELECT j.value FROM programs p JOIN anc ON p.id = anc.id, json_each(p.parent_ids) j WHERE j.value < p.id) "
             "SELECT id FROM anc",
-            (json.dumps(ids),))
+            (json.dumps(ids),),
+        )
         return {int(r[0]) for r in rows}
 
     def duplicates_of(self, program_id: int) -> list[dict[str, Any]]:
@@ -582,8 +676,10 @@ class LineageStore:
 
     def finished_timeline(self) -> list[tuple[int, int, str, str | None, float | None, float | None]]:
         """Every finished child in completion order: (id, island, status, failure kind, fitness, finished at)."""
-        rows = self._db.execute(f"SELECT id, island, status, failure_kind, fitness, eval_finished_at FROM programs "
-                                f"WHERE operator != 'seed' AND status IN {_FINISHED} ORDER BY eval_finished_at, id")
+        rows = self._db.execute(
+            f"SELECT id, island, status, failure_kind, fitness, eval_finished_at FROM programs "
+            f"WHERE operator != 'seed' AND status IN {_FINISHED} ORDER BY eval_finished_at, id"
+        )
         return [tuple(r) for r in rows]
 
     def failure_rows(self, limit: int) -> list[dict[str, Any]]:
@@ -591,21 +687,28 @@ class LineageStore:
         rows = self._db.execute(
             "SELECT id, operator, llm_model, status, COALESCE(failure_kind, rejection) AS kind, rejection, "
             "stage_reached, substr(reason, 1, 400) AS reason, created_at FROM programs WHERE status = 'failed' OR "
-            "(status = 'rejected' AND rejection IN ('invalid', 'operator')) ORDER BY id DESC LIMIT ?", (limit,))
+            "(status = 'rejected' AND rejection IN ('invalid', 'operator')) ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
         return [dict(r) for r in rows]
 
     def failure_counts(self) -> list[tuple[str, str, str | None, int]]:
         """(kind, operator, model, count) over every failed or rejected (not duplicate) child."""
         rows = self._db.execute(
             "SELECT COALESCE(failure_kind, rejection), operator, llm_model, COUNT(*) FROM programs WHERE "
-            "status = 'failed' OR (status = 'rejected' AND rejection IN ('invalid', 'operator')) GROUP BY 1, 2, 3")
+            "status = 'failed' OR (status = 'rejected' AND rejection IN ('invalid', 'operator')) GROUP BY 1, 2, 3"
+        )
         return [tuple(r) for r in rows]
 
     # -- events and island counters --------------------------------------------------------------
     def events(self, after_seq: int = 0) -> list[StoredEvent]:
         rows = self._db.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (after_seq,)).fetchall()
-        return [StoredEvent(r["seq"], EventKind(r["kind"]), r["island"], r["program_id"], json.loads(r["data"]),
-                            r["created_at"]) for r in rows]
+        return [
+            StoredEvent(
+                r["seq"], EventKind(r["kind"]), r["island"], r["program_id"], json.loads(r["data"]), r["created_at"]
+            )
+            for r in rows
+        ]
 
     def last_event_seq(self) -> int:
         return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
@@ -624,23 +727,39 @@ class LineageStore:
             db.execute(
                 "INSERT INTO llm_calls (program_id, purpose, model, attempt, prompt, response, tokens_in, "
                 "tokens_out, cost, latency_s, error, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (program_id, c.purpose, c.model, c.attempt, json.dumps(r.value(c.messages)), r.text(c.response),
-                 c.tokens_in, c.tokens_out, c.cost, c.latency_s, r.text(c.error), c.started_at))
+                (
+                    program_id,
+                    c.purpose,
+                    c.model,
+                    c.attempt,
+                    json.dumps(r.value(c.messages)),
+                    r.text(c.response),
+                    c.tokens_in,
+                    c.tokens_out,
+                    c.cost,
+                    c.latency_s,
+                    r.text(c.error),
+                    c.started_at,
+                ),
+            )
 
     def add_insight(self, calls: Iterable[Any], evaluations: int, model: str, text: str) -> None:
         """An insights call: its attempts, and the note when it produced one."""
         with self._transaction() as db:
             self._add_calls(db, None, calls)
             if text:
-                db.execute("INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
-                           (time.time(), evaluations, model, self.redactor.text(text)))
+                db.execute(
+                    "INSERT INTO insights (created_at, evaluations, model, text) VALUES (?, ?, ?, ?)",
+                    (time.time(), evaluations, model, self.redactor.text(text)),
+                )
 
     def llm_calls(self, program_id: int | None = None) -> list[dict[str, Any]]:
         if program_id is None:
             rows = self._db.execute("SELECT * FROM llm_calls ORDER BY id").fetchall()
         else:
-            rows = self._db.execute("SELECT * FROM llm_calls WHERE program_id = ? ORDER BY id",
-                                    (program_id,)).fetchall()
+            rows = self._db.execute(
+                "SELECT * FROM llm_calls WHERE program_id = ? ORDER BY id", (program_id,)
+            ).fetchall()
         return [dict(r) for r in rows]
 
     def llm_spend(self) -> dict[str, dict[str, Any]]:
@@ -649,13 +768,15 @@ class LineageStore:
             "SELECT model, COUNT(*) AS attempts, SUM(error IS NOT NULL) AS errors, "
             "COALESCE(SUM(tokens_in), 0) AS tokens_in, COALESCE(SUM(tokens_out), 0) AS tokens_out, "
             "SUM(cost) AS cost, AVG(CASE WHEN error IS NULL THEN latency_s END) AS mean_latency_s "
-            "FROM llm_calls GROUP BY model ORDER BY model").fetchall()
+            "FROM llm_calls GROUP BY model ORDER BY model"
+        ).fetchall()
         return {r["model"]: {k: r[k] for k in r.keys() if k != "model"} for r in rows}
 
     def llm_totals(self) -> tuple[int, float]:
         """Tokens (in + out) and known cost of every LLM call of the run."""
-        row = self._db.execute("SELECT COALESCE(SUM(tokens_in), 0) + COALESCE(SUM(tokens_out), 0), "
-                               "COALESCE(SUM(cost), 0) FROM llm_calls").fetchone()
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(tokens_in), 0) + COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost), 0) FROM llm_calls"
+        ).fetchone()
         return int(row[0]), float(row[1])
 
     def llm_spend_timeline(self) -> list[tuple[float, float, int]]:
@@ -663,7 +784,8 @@ class LineageStore:
         rows = self._db.execute(
             "SELECT started_at, SUM(COALESCE(cost, 0)) OVER w, SUM(COALESCE(tokens_in, 0) + COALESCE(tokens_out, 0)) "
             "OVER w FROM llm_calls WINDOW w AS (ORDER BY started_at, id ROWS UNBOUNDED PRECEDING) "
-            "ORDER BY started_at, id")
+            "ORDER BY started_at, id"
+        )
         return [tuple(r) for r in rows]
 
     def insights(self) -> list[dict[str, Any]]:

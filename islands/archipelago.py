@@ -52,15 +52,17 @@ class Archipelago:
         self.counters = [IslandCounters() for _ in self.islands]
 
     # -- adding --------------------------------------------------------------------------------
-    def _offer(self, island: int, p: ProgramSummary, kind_on_add: EventKind | None,
-               data: dict[str, Any]) -> IslandEvent | None:
+    def _offer(
+        self, island: int, p: ProgramSummary, kind_on_add: EventKind | None, data: dict[str, Any]
+    ) -> IslandEvent | None:
         status = self.islands[island].add(p.id, p.fitness, p.descriptors)
         if status == AddStatus.NOT_ADDED:
             return None
         outcome = "new" if status == AddStatus.NEW else "improved"
         kind = kind_on_add or (EventKind.ELITE_ADDED if status == AddStatus.NEW else EventKind.ELITE_REPLACED)
-        return IslandEvent(kind, island, p.id, {**data, "outcome": outcome, "fitness": p.fitness,
-                                                 "descriptors": p.descriptors})
+        return IslandEvent(
+            kind, island, p.id, {**data, "outcome": outcome, "fitness": p.fitness, "descriptors": p.descriptors}
+        )
 
     def seed(self, p: ProgramSummary) -> list[IslandEvent]:
         events = []
@@ -118,8 +120,9 @@ class Archipelago:
 
     def reset(self, island: int, lookup: Callable[[int], ProgramSummary]) -> list[IslandEvent]:
         """Empty a stagnant island and reseed it with the best program of the best other island."""
-        donors = [(c.best_fitness, j) for j, c in enumerate(self.counters)
-                  if j != island and c.best_fitness is not None]
+        donors = [
+            (c.best_fitness, j) for j, c in enumerate(self.counters) if j != island and c.best_fitness is not None
+        ]
         if not donors:
             return []
         _, donor = max(donors)
@@ -131,8 +134,14 @@ class Archipelago:
         p = lookup(best.program_id)
         self.islands[island].add(p.id, p.fitness, p.descriptors)
         self._improve(island, p)
-        return [IslandEvent(EventKind.ISLAND_RESET, island, p.id, {"donor_island": donor, "fitness": p.fitness,
-                                                                   "descriptors": p.descriptors})]
+        return [
+            IslandEvent(
+                EventKind.ISLAND_RESET,
+                island,
+                p.id,
+                {"donor_island": donor, "fitness": p.fitness, "descriptors": p.descriptors},
+            )
+        ]
 
     # -- resume -------------------------------------------------------------------------------
     def replay(self, events: list[StoredEvent], counters: dict[int, IslandRow]) -> None:
@@ -141,8 +150,9 @@ class Archipelago:
             self.apply(ev)
         for i, row in counters.items():
             if i < len(self.counters):
-                self.counters[i] = IslandCounters(row.evaluations, row.since_improvement,
-                                                  row.best_fitness, row.best_program_id)
+                self.counters[i] = IslandCounters(
+                    row.evaluations, row.since_improvement, row.best_fitness, row.best_program_id
+                )
 
     def apply(self, ev: StoredEvent) -> None:
         """Replay one stored event on its island's grid (what the event log says happened)."""
@@ -154,8 +164,10 @@ class Archipelago:
 
     def rows(self) -> list[IslandRow]:
         """The counters as the store keeps them."""
-        return [IslandRow(i, c.evaluations, c.since_improvement, c.best_fitness, c.best_program_id)
-                for i, c in enumerate(self.counters)]
+        return [
+            IslandRow(i, c.evaluations, c.since_improvement, c.best_fitness, c.best_program_id)
+            for i, c in enumerate(self.counters)
+        ]
 
     # -- reading ------------------------------------------------------------------------------
     def select(self, island: int, rng: np.random.Generator) -> Elite:

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main(run_dir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    server = subprocess.Popen([str(ROOT / ".venv/bin/evolve"), "ui", str(run_dir), "--port", "0"],
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/evolve"), "ui", str(run_dir), "--port", "0"], stderr=subprocess.PIPE, text=True
+    )
     try:
         assert server.stderr is not None
         url = re.search(r"(http://\S+)", server.stderr.readline()).group(1)  # type: ignore[union-attr]

@@ -17,10 +17,17 @@ def evolve_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "evolve.cli", *args]
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(evolve_cmd(*args), cwd=cwd or REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        evolve_cmd(*args),
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"evolve {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -34,4 +41,3 @@ def db(run_dir: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(run_dir / "archive.sqlite")
     conn.row_factory = sqlite3.Row
     return conn
-

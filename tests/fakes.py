@@ -36,16 +36,35 @@ class InstantBackend:
         self.submitted.append(job)
         h = _pseudo(job.code)
         if job.kind == JobKind.FINGERPRINT:
-            self.done.append(EvalResult(job.program_id, ok=True, kind=job.kind, fingerprint=behaviour(job.code),
-                                        stage_reached="fingerprint"))
+            self.done.append(
+                EvalResult(
+                    job.program_id, ok=True, kind=job.kind, fingerprint=behaviour(job.code), stage_reached="fingerprint"
+                )
+            )
         elif self.fail_every and job.kind == JobKind.SEARCH and h % self.fail_every == 0 and job.program_id > 1:
-            self.done.append(EvalResult(job.program_id, ok=False, kind=job.kind, stage_reached="quick",
-                                        failure_kind=FailureKind.CRASH, reason="crash: pseudo failure"))
+            self.done.append(
+                EvalResult(
+                    job.program_id,
+                    ok=False,
+                    kind=job.kind,
+                    stage_reached="quick",
+                    failure_kind=FailureKind.CRASH,
+                    reason="crash: pseudo failure",
+                )
+            )
         else:
             fitness = h / 2**32 - (0.1 if job.kind == JobKind.VALIDATE else 0.0)
-            self.done.append(EvalResult(job.program_id, ok=True, kind=job.kind, fitness=fitness, stage_reached="full",
-                                        metrics={"pseudo": fitness},
-                                        descriptors={"ast_nodes": 20 + h % 400, "calls": h % 40}))
+            self.done.append(
+                EvalResult(
+                    job.program_id,
+                    ok=True,
+                    kind=job.kind,
+                    fitness=fitness,
+                    stage_reached="full",
+                    metrics={"pseudo": fitness},
+                    descriptors={"ast_nodes": 20 + h % 400, "calls": h % 40},
+                )
+            )
 
     def wait(self, timeout: float) -> list[EvalResult]:
         out, self.done = self.done, []

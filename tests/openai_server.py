@@ -77,15 +77,19 @@ class OpenAIServer:
                 content = reply.content or ""
                 usage = {
                     "prompt_tokens": reply.prompt_tokens if reply.prompt_tokens is not None else len(req.prompt) // 4,
-                    "completion_tokens": reply.completion_tokens if reply.completion_tokens is not None
+                    "completion_tokens": reply.completion_tokens
+                    if reply.completion_tokens is not None
                     else len(content) // 4,
                 }
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                 completion = {
-                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion",
-                    "created": int(time.time()), "model": body.get("model", "scripted"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": "stop"}],
+                    "id": f"chatcmpl-{len(server.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "scripted"),
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
                     "usage": usage,
                 }
                 self._send(200, json.dumps(completion), reply.headers)

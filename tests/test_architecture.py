@@ -14,8 +14,17 @@ from conftest import REPO
 PACKAGES = ("evolve", "evaluators", "islands", "problems")
 # The bottom layers: what they may not import (anything that sits above them).
 UPWARD = {
-    "evolve.store": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evolve.cli",
-                     "evolve.llm", "evolve.mutation", "islands", "evaluators"),
+    "evolve.store": (
+        "evolve.controller",
+        "evolve.proposer",
+        "evolve.recorder",
+        "evolve.runner",
+        "evolve.cli",
+        "evolve.llm",
+        "evolve.mutation",
+        "islands",
+        "evaluators",
+    ),
     "evolve.program": ("evolve.store", "evolve.config", "evolve.controller", "evaluators", "islands"),
     "evolve.problem": ("evolve.loader", "evolve.store", "evolve.controller", "evaluators", "islands", "problems"),
     "evolve.config": ("evolve.store", "evolve.controller", "evolve.problem", "evaluators", "islands"),
@@ -24,8 +33,7 @@ UPWARD = {
     "evolve.errors": tuple(PACKAGES),
     "evolve.hashing": tuple(PACKAGES),
     "islands": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evaluators"),
-    "evaluators": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evolve.cli",
-                   "islands"),
+    "evaluators": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evolve.cli", "islands"),
     "evolve.mutation": ("evolve.controller", "evolve.proposer", "evolve.runner", "evolve.store"),
 }
 
@@ -60,8 +68,9 @@ def _imports(path: Path, name: str, known: set[str]) -> set[str]:
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
     known = set(modules)
-    return {name: {t for t in _imports(path, name, known) if not name.startswith(t + ".")}
-            for name, path in modules.items()}
+    return {
+        name: {t for t in _imports(path, name, known) if not name.startswith(t + ".")} for name, path in modules.items()
+    }
 
 
 def test_no_import_cycles_even_through_function_level_imports() -> None:
@@ -74,7 +83,7 @@ def test_no_import_cycles_even_through_function_level_imports() -> None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt) :] + [nxt]))
             if nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -94,8 +103,10 @@ def test_layers_import_downwards_only() -> None:
 
 
 def test_read_commands_start_without_the_engine() -> None:
-    code = ("import sys, evolve.cli, evolve.report; "
-            "heavy = sorted(m for m in ('torch', 'numpy', 'ribs', 'ray', 'litellm', 'evolve.controller') "
-            "if m in sys.modules); print(heavy)")
+    code = (
+        "import sys, evolve.cli, evolve.report; "
+        "heavy = sorted(m for m in ('torch', 'numpy', 'ribs', 'ray', 'litellm', 'evolve.controller') "
+        "if m in sys.modules); print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]", out.stdout

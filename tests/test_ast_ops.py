@@ -43,8 +43,10 @@ def test_mutation_and_crossover_parse_and_keep_code_outside_blocks(problem_name:
 
 
 def test_new_names_come_from_the_enclosing_function_only() -> None:
-    code = ("def init_state(param):\n    return {'m': param}\n\n"
-            "def update(param, grad, state, lr, step):\n    m = state['m']\n    d = grad\n    return param - lr * d\n")
+    code = (
+        "def init_state(param):\n    return {'m': param}\n\n"
+        "def update(param, grad, state, lr, step):\n    m = state['m']\n    d = grad\n    return param - lr * d\n"
+    )
     trees = [ast.parse(b) for b in block_bodies(code)]
     ret = [n for n in ast.walk(trees[0]) if isinstance(n, ast.Return)]
     assert _in_scope_names(trees, ret[0].value) == ["param"]  # not grad, lr, m...
@@ -55,8 +57,9 @@ def test_templates_wrap_a_subexpression_with_the_problems_idioms() -> None:
     from evolve.problem import Primitives
 
     code = "def update(param, grad, state, lr, step):\n    d = grad\n    return param - lr * d\n"
-    mutator = Mutator(Primitives(constants=(0.01,), templates=("{x} / (torch.abs({n}) + {c})",
-                                                               "{c} * {x} + (1 - {c}) * {n}")))
+    mutator = Mutator(
+        Primitives(constants=(0.01,), templates=("{x} / (torch.abs({n}) + {c})", "{c} * {x} + (1 - {c}) * {n}"))
+    )
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(200):
@@ -66,7 +69,9 @@ def test_templates_wrap_a_subexpression_with_the_problems_idioms() -> None:
         except EditFailed:
             continue
         seen.add(ast.unparse(trees[0]))
-    assert "def update(param, grad, state, lr, step):\n    d = grad / (torch.abs(grad) + 0.01)\n" \
-           "    return param - lr * d" in seen
+    assert (
+        "def update(param, grad, state, lr, step):\n    d = grad / (torch.abs(grad) + 0.01)\n"
+        "    return param - lr * d" in seen
+    )
     assert any("0.01 * d + (1 - 0.01) * " in s for s in seen)  # the same constant in both places
     assert all("__evolve_x__" not in s for s in seen)

@@ -30,7 +30,7 @@ def solve():
 def run():
     return np.asarray(solve(), dtype=float)
 '''
-OE_EVALUATOR = '''
+OE_EVALUATOR = """
 import importlib.util
 
 import numpy as np
@@ -61,7 +61,7 @@ def evaluate_stage2(program_path):
 
 def evaluate(program_path):
     return evaluate_stage2(program_path)
-'''
+"""
 
 
 def _oe_folder(root: Path, llm_url: str | None = None) -> Path:
@@ -70,16 +70,29 @@ def _oe_folder(root: Path, llm_url: str | None = None) -> Path:
     (folder / "initial_program.py").write_text(OE_SEED)
     (folder / "evaluator.py").write_text(OE_EVALUATOR)
     config = {
-        "max_iterations": 20, "random_seed": 4, "checkpoint_interval": 5, "log_level": "INFO",
+        "max_iterations": 20,
+        "random_seed": 4,
+        "checkpoint_interval": 5,
+        "log_level": "INFO",
         "database": {"num_islands": 2, "migration_interval": 4, "population_size": 40, "archive_size": 10},
-        "evaluator": {"cascade_evaluation": True, "cascade_thresholds": [0.7], "timeout": 30,
-                      "parallel_evaluations": 2},
+        "evaluator": {
+            "cascade_evaluation": True,
+            "cascade_thresholds": [0.7],
+            "timeout": 30,
+            "parallel_evaluations": 2,
+        },
         "prompt": {"system_message": "Make solve() return three numbers close to 0.5.", "num_top_programs": 2},
-        "diff_based_evolution": False, "allow_full_rewrites": True,
+        "diff_based_evolution": False,
+        "allow_full_rewrites": True,
     }
     if llm_url:
-        config["llm"] = {"api_base": llm_url, "api_key": "${OE_TEST_KEY}", "temperature": 0.5,
-                         "primary_model": "scripted-oe", "primary_model_weight": 1.0}
+        config["llm"] = {
+            "api_base": llm_url,
+            "api_key": "${OE_TEST_KEY}",
+            "temperature": 0.5,
+            "primary_model": "scripted-oe",
+            "primary_model_weight": 1.0,
+        }
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     return folder
 
@@ -94,9 +107,17 @@ def test_an_openevolve_folder_runs_with_its_config_cascade_and_artifacts(tmp_pat
     with OpenAIServer(model) as server:
         folder = _oe_folder(tmp_path, server.url)
         run_dir = tmp_path / "run"
-        proc = run_cli("run", "--problem", str(folder), "--run-dir", str(run_dir),
-                       "--set", "operators.weights={ast_mutate: 3, ast_crossover: 1, llm_rewrite: 1}",
-                       env={"OE_TEST_KEY": "sk-oe-test-key-000000000000"}, timeout=400)
+        proc = run_cli(
+            "run",
+            "--problem",
+            str(folder),
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            "operators.weights={ast_mutate: 3, ast_crossover: 1, llm_rewrite: 1}",
+            env={"OE_TEST_KEY": "sk-oe-test-key-000000000000"},
+            timeout=400,
+        )
     # config.yaml: 20 iterations, 2 islands, 2 parallel evaluations, seed 4; the rest listed once
     status = cli_json("status", str(run_dir))
     assert status["evaluations"] == 20 and status["seed"] == 4 and len(status["islands"]) == 2
@@ -113,8 +134,12 @@ def test_an_openevolve_folder_runs_with_its_config_cascade_and_artifacts(tmp_pat
     first = [m["cascade"] for m in rows if m["cascade"]["stages_run"] == ["evaluate_stage1"]]
     assert both and first
     assert all(m["combined_score"] < 0.7 and "feedback" not in m["artifacts"] for m in first)
-    assert all("mean distance to 0.5" in m["artifacts"]["feedback"] and m["artifacts"]["raw"] == "bytes too"
-               and "note" not in m for m in both)
+    assert all(
+        "mean distance to 0.5" in m["artifacts"]["feedback"]
+        and m["artifacts"]["raw"] == "bytes too"
+        and "note" not in m
+        for m in both
+    )
     # the system message is the problem description, and artifacts reach the next prompts
     assert prompts and "three numbers close to 0.5" in prompts[0]
     assert any("Its evaluator reported:" in p and ("mean distance to 0.5" in p or "first value" in p) for p in prompts)
@@ -128,13 +153,22 @@ def test_seed_imports_are_allowed_and_others_name_the_config_key(tmp_path: Path)
     message = str(info.value)
     assert "'requests'" in message and "problem.allowed_imports" in message and "numpy" not in message
     folder = _oe_folder(tmp_path)
-    run_cli("run", "--problem", str(folder), "--run-dir", str(tmp_path / "r"), "--max-evaluations", "8",
-            "--set", "problem.allowed_imports=[requests]")
+    run_cli(
+        "run",
+        "--problem",
+        str(folder),
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--max-evaluations",
+        "8",
+        "--set",
+        "problem.allowed_imports=[requests]",
+    )
     cfg = json.loads(db(tmp_path / "r").execute("SELECT config_json FROM run").fetchone()[0])
     assert cfg["problem"]["allowed_imports"] == ["requests"] and cfg["budget"]["max_evaluations"] == 8
 
 
-SHINKA_INITIAL = '''# EVOLVE-BLOCK-START
+SHINKA_INITIAL = """# EVOLVE-BLOCK-START
 def guess(seed):
     return 0.25 + 0.01 * seed
 # EVOLVE-BLOCK-END
@@ -142,8 +176,8 @@ def guess(seed):
 
 def run_experiment(seed=0):
     return {"value": guess(seed), "seed": seed}
-'''
-SHINKA_EVALUATE = '''
+"""
+SHINKA_EVALUATE = """
 import argparse
 
 from shinka.core import run_shinka_eval
@@ -175,7 +209,7 @@ if __name__ == "__main__":
     parser.add_argument("--results_dir", default="results")
     args = parser.parse_args()
     main(args.program_path, args.results_dir)
-'''
+"""
 
 
 def _shinka_folder(root: Path) -> Path:
@@ -230,7 +264,7 @@ def test_the_shims_are_not_importable_by_the_engine() -> None:
 
 
 # -- the candidate cannot set its own score ------------------------------------------------------
-OE_FORGE = '''
+OE_FORGE = """
 
 # appended by a hostile mutation: in OpenEvolve's layout this runs inside the evaluator's process
 import sys as _sys
@@ -238,15 +272,15 @@ for _m in list(_sys.modules.values()):
     if hasattr(_m, "evaluate_stage1"):  # the stage running now looks abs() up in its module; the next is replaced
         _m.abs = lambda value: 1.0 - 1e9
         _m.evaluate_stage2 = _m.evaluate = lambda path: {"combined_score": 1e9}
-'''
-SHINKA_FORGE = '''
+"""
+SHINKA_FORGE = """
 
 # appended by a hostile mutation: in ShinkaEvolve's layout this runs inside evaluate.py's process
 import json as _json
 _real_dump = _json.dump
 _json.dump = lambda obj, fh, **kw: _real_dump({**obj, "combined_score": 1e9} if "combined_score" in obj else obj,
                                               fh, **kw)
-'''
+"""
 
 
 @pytest.mark.parametrize("layout", ["openevolve", "shinka"])
@@ -262,10 +296,20 @@ def test_a_candidate_cannot_set_its_own_score(tmp_path: Path, layout: str) -> No
     run_cli("run", "--problem", str(folder), "--run-dir", str(tmp_path / "trusted"), "--max-evaluations", "2")
     status = cli_json("status", str(tmp_path / "trusted"))
     assert status["isolation"]["fitness"] == "trusted" and status["isolation"]["mode"] == "bubblewrap"
-    assert db(tmp_path / "trusted").execute("SELECT fitness FROM programs WHERE operator='seed'").fetchone()[0] \
-        == pytest.approx(honest)
-    proc = run_cli("run", "--problem", str(folder), "--run-dir", str(tmp_path / "open"), "--max-evaluations", "2",
-                   "--set", "evaluator.isolation=none")
+    assert db(tmp_path / "trusted").execute("SELECT fitness FROM programs WHERE operator='seed'").fetchone()[
+        0
+    ] == pytest.approx(honest)
+    proc = run_cli(
+        "run",
+        "--problem",
+        str(folder),
+        "--run-dir",
+        str(tmp_path / "open"),
+        "--max-evaluations",
+        "2",
+        "--set",
+        "evaluator.isolation=none",
+    )
     assert "self-reported" in proc.stderr
     status = cli_json("status", str(tmp_path / "open"))
     assert status["isolation"]["fitness"] == "self-reported" and status["isolation"]["mode"] == "none"

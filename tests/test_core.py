@@ -27,8 +27,9 @@ def _problem(validate: bool = False) -> Problem:
     return problem
 
 
-def _run(tmp_path: Path, *overrides: str, problem: Problem | None = None,
-         backend: InstantBackend | None = None) -> tuple[Controller, LineageStore]:
+def _run(
+    tmp_path: Path, *overrides: str, problem: Problem | None = None, backend: InstantBackend | None = None
+) -> tuple[Controller, LineageStore]:
     cfg = load_config(None, list(overrides))
     store = create_run(cfg, tmp_path / "run")
     ctl = Controller(cfg, store, problem or _problem(), backend or InstantBackend())
@@ -38,9 +39,14 @@ def _run(tmp_path: Path, *overrides: str, problem: Problem | None = None,
 
 @pytest.mark.slow
 def test_the_budget_is_met_and_the_event_log_replays_the_islands(tmp_path: Path) -> None:
-    ctl, store = _run(tmp_path, "budget.max_evaluations=300", "islands.migration_interval=20",
-                      "islands.stagnation_evaluations=30", "controller.max_in_flight=3",
-                      backend=InstantBackend(fail_every=7))
+    ctl, store = _run(
+        tmp_path,
+        "budget.max_evaluations=300",
+        "islands.migration_interval=20",
+        "islands.stagnation_evaluations=30",
+        "controller.max_in_flight=3",
+        backend=InstantBackend(fail_every=7),
+    )
     assert store.completed_evaluations() == 300 == ctl.progress.evaluations
     assert store.run_info()["state"] == RunState.FINISHED
     counts = store.counts()
@@ -73,8 +79,9 @@ def test_behaviour_duplicates_are_rejected_before_training(tmp_path: Path) -> No
 
 def test_the_funnel_validates_island_bests_and_the_top_k_and_crowns_a_champion(tmp_path: Path) -> None:
     backend = InstantBackend()
-    ctl, store = _run(tmp_path, "budget.max_evaluations=120", "validation.top_k=4", problem=_problem(validate=True),
-                      backend=backend)
+    ctl, store = _run(
+        tmp_path, "budget.max_evaluations=120", "validation.top_k=4", problem=_problem(validate=True), backend=backend
+    )
     validated = [j.program_id for j in backend.submitted if j.kind == "validate"]
     assert len(validated) == len(set(validated)), "a program is validated once"
     top4 = [p.id for p in store.top(4, by="search")]
@@ -90,8 +97,14 @@ def test_the_funnel_validates_island_bests_and_the_top_k_and_crowns_a_champion(t
 
 def test_island_bests_are_not_validated_when_switched_off(tmp_path: Path) -> None:
     backend = InstantBackend()
-    _run(tmp_path, "budget.max_evaluations=60", "validation.island_bests=false", "validation.top_k=2",
-         problem=_problem(validate=True), backend=backend)
+    _run(
+        tmp_path,
+        "budget.max_evaluations=60",
+        "validation.island_bests=false",
+        "validation.top_k=2",
+        problem=_problem(validate=True),
+        backend=backend,
+    )
     assert len([j for j in backend.submitted if j.kind == "validate"]) == 2
 
 

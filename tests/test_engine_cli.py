@@ -14,8 +14,18 @@ pytestmark = pytest.mark.slow  # end to end: real runs through the CLI
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "r1"
-    run_cli("run", str(REPO / "configs" / "function_min.yaml"), "--run-dir", str(run_dir), "--max-evaluations", "120",
-            "--set", "islands.migration_interval=10", "--set", "islands.stagnation_evaluations=15")
+    run_cli(
+        "run",
+        str(REPO / "configs" / "function_min.yaml"),
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "120",
+        "--set",
+        "islands.migration_interval=10",
+        "--set",
+        "islands.stagnation_evaluations=15",
+    )
     return run_dir
 
 
@@ -40,29 +50,33 @@ def test_lineage_is_consistent(finished_run: Path) -> None:
         assert all(p < pid for p in parents)
         assert (op == "seed") == (not parents)
         if parents:
-            parent_gens = [conn.execute("SELECT generation FROM programs WHERE id=?", (p,)).fetchone()[0]
-                           for p in parents]
+            parent_gens = [
+                conn.execute("SELECT generation FROM programs WHERE id=?", (p,)).fetchone()[0] for p in parents
+            ]
             assert gen == 1 + max(parent_gens)
     assert len(conn.execute("SELECT DISTINCT operator FROM programs WHERE operator != 'seed'").fetchall()) == 2
 
 
 def test_rejected_and_duplicate_children_are_recorded_with_reasons(finished_run: Path) -> None:
     conn = db(finished_run)
-    rejected = conn.execute("SELECT id, reason, duplicate_of, code_hash, fingerprint, rejection FROM programs "
-                            "WHERE status='rejected'").fetchall()
+    rejected = conn.execute(
+        "SELECT id, reason, duplicate_of, code_hash, fingerprint, rejection FROM programs WHERE status='rejected'"
+    ).fetchall()
     assert rejected, "a 120-evaluation run always proposes some duplicates"
     assert all(r["reason"] and r["rejection"] for r in rejected)
     dups = [r for r in rejected if r["rejection"] == "duplicate_code"]
     behaviour = [r for r in rejected if r["rejection"] == "duplicate_behaviour"]
     assert dups and behaviour, "both kinds of duplicates occur in a function_min run"
     for r in dups:
-        original = conn.execute("SELECT id, code_hash, status FROM programs WHERE id=?",
-                                (r["duplicate_of"],)).fetchone()
+        original = conn.execute(
+            "SELECT id, code_hash, status FROM programs WHERE id=?", (r["duplicate_of"],)
+        ).fetchone()
         assert original["code_hash"] == r["code_hash"] and original["id"] < r["id"]
         assert f"duplicate of program {original['id']}" == r["reason"]
     for r in behaviour:  # same behaviour on the probe, other code; never trained
-        original = conn.execute("SELECT fingerprint, code_hash, status FROM programs WHERE id=?",
-                                (r["duplicate_of"],)).fetchone()
+        original = conn.execute(
+            "SELECT fingerprint, code_hash, status FROM programs WHERE id=?", (r["duplicate_of"],)
+        ).fetchone()
         assert original["fingerprint"] == r["fingerprint"] and original["code_hash"] != r["code_hash"]
         assert original["status"] != "rejected"
     # each normalized program is evaluated at most once
@@ -125,15 +139,31 @@ def test_same_seed_same_run(tmp_path: Path) -> None:
     """With one evaluation in flight the run is a pure function of its seed."""
     codes = []
     for name in ("a", "b"):
-        run_cli("run", "--run-dir", str(tmp_path / name), "--max-evaluations", "25",
-                "--set", "controller.max_in_flight=1", "--set", "seed=7")
+        run_cli(
+            "run",
+            "--run-dir",
+            str(tmp_path / name),
+            "--max-evaluations",
+            "25",
+            "--set",
+            "controller.max_in_flight=1",
+            "--set",
+            "seed=7",
+        )
         codes.append([r[0] for r in db(tmp_path / name).execute("SELECT code FROM programs ORDER BY id")])
     assert codes[0] == codes[1]
 
 
 def test_random_search_mode_breeds_only_from_the_seed(tmp_path: Path) -> None:
-    run_cli("run", "--run-dir", str(tmp_path / "rs"), "--max-evaluations", "20",
-            "--set", "islands.selection.random_search=true")
+    run_cli(
+        "run",
+        "--run-dir",
+        str(tmp_path / "rs"),
+        "--max-evaluations",
+        "20",
+        "--set",
+        "islands.selection.random_search=true",
+    )
     conn = db(tmp_path / "rs")
     seed = conn.execute("SELECT id FROM programs WHERE operator='seed'").fetchone()[0]
     parents = {r[0] for r in conn.execute("SELECT parent_ids FROM programs WHERE operator != 'seed'")}
@@ -158,8 +188,15 @@ def test_heldout_scores_the_best_without_touching_fitness(finished_run: Path) ->
 def test_heldout_reports_contract_errors_and_nan_instead_of_crashing(tmp_path: Path) -> None:
     """A held-out score that raises a contract error or comes out NaN is a failure row, not a traceback."""
     run_dir = tmp_path / "fragile"
-    run_cli("run", "--problem", str(REPO / "tests" / "data" / "fragile_heldout"), "--run-dir", str(run_dir),
-            "--max-evaluations", "30")
+    run_cli(
+        "run",
+        "--problem",
+        str(REPO / "tests" / "data" / "fragile_heldout"),
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "30",
+    )
     rows = cli_json("heldout", str(run_dir), "-n", "6")
     kinds = {r["heldout"].get("failure_kind") for r in rows}
     assert {"contract", "nan"} <= kinds, rows
@@ -173,7 +210,8 @@ def test_a_run_that_stops_on_an_error_is_marked_failed(tmp_path: Path) -> None:
     broken.mkdir()
     (broken / "initial_program.py").write_text("def search(f, dim, budget, rng):\n    raise ValueError('no')\n")
     (broken / "evaluator.py").write_text(
-        "def evaluate(path):\n    import runpy\n    runpy.run_path(path)['search'](None, 1, 1, None)\n")
+        "def evaluate(path):\n    import runpy\n    runpy.run_path(path)['search'](None, 1, 1, None)\n"
+    )
     proc = run_cli("run", "--problem", str(broken), "--run-dir", str(run_dir), "--max-evaluations", "5", check=False)
     assert proc.returncode == 2 and "seed program" in proc.stderr and "Traceback" not in proc.stderr
     status = cli_json("status", str(run_dir))
@@ -210,10 +248,18 @@ def test_what_a_candidate_or_model_wrote_reaches_the_terminal_without_control_se
     hostile = "before\x1b]52;c;aGVsbG8=\x07 \x1b[2J\rafter\x9b"
     store = LineageStore.create(tmp_path / "archive.sqlite")
     store.init_run(json.dumps({}), 0, "function_min", "1", {"python": "3"})
-    pid = store.add_seed(Program(code=f"# {hostile}\nx = 0\n", operator="seed", island=0, code_hash="s",
-                                 status=Status.FAILED, reason=hostile, output=hostile,
-                                 llm=LLMProvenance(model="m", prompt=json.dumps([{"role": "user", "content": hostile}]),
-                                                   response=hostile)))
+    pid = store.add_seed(
+        Program(
+            code=f"# {hostile}\nx = 0\n",
+            operator="seed",
+            island=0,
+            code_hash="s",
+            status=Status.FAILED,
+            reason=hostile,
+            output=hostile,
+            llm=LLMProvenance(model="m", prompt=json.dumps([{"role": "user", "content": hostile}]), response=hostile),
+        )
+    )
     store.set_state(__import__("evolve.program").program.RunState.FAILED, hostile)
     store.close()
     for command in (["show", str(tmp_path), str(pid), "--prompt"], ["status", str(tmp_path)]):
@@ -221,3 +267,18 @@ def test_what_a_candidate_or_model_wrote_reaches_the_terminal_without_control_se
         assert "\x1b]52" not in proc.stdout and "\x1b[2J" not in proc.stdout and "\x07" not in proc.stdout
         assert "\x9b" not in proc.stdout and "\r" not in proc.stdout
         assert "after" in proc.stdout
+
+
+def test_a_run_fails_closed_without_bubblewrap_and_says_which_opt_out_exists(tmp_path: Path) -> None:
+    """No bwrap to be found: one line naming evaluator.isolation: none, exit 2, nothing created. With the
+    opt-out the run goes on and its archive says candidates ran without isolation."""
+    run_dir = tmp_path / "r"
+    env = {"PATH": "/nonexistent"}
+    proc = run_cli("run", "--run-dir", str(run_dir), "--max-evaluations", "4", check=False, env=env)
+    assert proc.returncode == 2 and "evaluator.isolation: none" in proc.stderr and "Traceback" not in proc.stderr
+    assert not run_dir.exists()
+    run_cli("run", "--run-dir", str(run_dir), "--max-evaluations", "4", "--set", "evaluator.isolation=none", env=env)
+    status = cli_json("status", str(run_dir))
+    assert status["isolation"]["mode"] == "none" and "no isolation" in status["isolation"]["summary"]
+    text = run_cli("status", str(run_dir)).stdout
+    assert "no isolation" in text

@@ -12,8 +12,20 @@ pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox 
 
 
 def _run(run_dir: Path, problem: Path, cache: Path, *extra: str) -> None:
-    run_cli("run", "--problem", str(problem), "--run-dir", str(run_dir), "--max-evaluations", "12",
-            "--set", f"evaluator.cache_path={cache}", "--set", "controller.max_in_flight=1", *extra)
+    run_cli(
+        "run",
+        "--problem",
+        str(problem),
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "12",
+        "--set",
+        f"evaluator.cache_path={cache}",
+        "--set",
+        "controller.max_in_flight=1",
+        *extra,
+    )
 
 
 def test_a_second_run_reuses_results_and_a_new_problem_version_does_not(tmp_path: Path) -> None:
@@ -21,10 +33,15 @@ def test_a_second_run_reuses_results_and_a_new_problem_version_does_not(tmp_path
     problem = REPO / "tests/data/guess_three"
     _run(tmp_path / "a", problem, cache)
     _run(tmp_path / "b", problem, cache)  # same seed, one slot: the same programs come up again
-    first = {r["code_hash"]: r["fitness"] for r in db(tmp_path / "a").execute(
-        "SELECT code_hash, fitness FROM programs WHERE status='evaluated'")}
-    second = db(tmp_path / "b").execute(
-        "SELECT code_hash, fitness, metrics FROM programs WHERE status='evaluated'").fetchall()
+    first = {
+        r["code_hash"]: r["fitness"]
+        for r in db(tmp_path / "a").execute("SELECT code_hash, fitness FROM programs WHERE status='evaluated'")
+    }
+    second = (
+        db(tmp_path / "b")
+        .execute("SELECT code_hash, fitness, metrics FROM programs WHERE status='evaluated'")
+        .fetchall()
+    )
     hits = [r for r in second if '"cached": true' in r["metrics"]]
     assert len(hits) == len(second) > 5  # every success of run a was remembered, seed included
     assert all(first[r["code_hash"]] == r["fitness"] for r in hits)

@@ -40,15 +40,18 @@ def test_the_device_option_is_checked_and_resolved_where_it_is_used() -> None:
 
 @pytest.mark.skipif(HAS_CUDA, reason="checks the message a GPU-less evaluator gives")
 def test_asking_for_cuda_without_one_fails_the_seed_clearly() -> None:
-    r = evaluate(EvalJob(1, SEEDS["adamw"]), ProblemRef(str(FOLDER), {"device": "cuda", "seeds": [0]}),
-                 EvaluatorConfig(timeout_s=60, memory_mb=4096))
+    r = evaluate(
+        EvalJob(1, SEEDS["adamw"]),
+        ProblemRef(str(FOLDER), {"device": "cuda", "seeds": [0]}),
+        EvaluatorConfig(timeout_s=60, memory_mb=4096),
+    )
     assert not r.ok and r.failure_kind == "contract" and "no CUDA device is visible" in (r.reason or "")
 
 
 def test_curves_are_keyed_by_device_kind() -> None:
-    assert cache_key("char_lm", "cpu", (0, 1)).startswith("v3/cpu/char_lm/")
-    assert cache_key("char_lm", "cuda:1", (0, 1)).startswith("v3/cuda/char_lm/")
-    assert cache_key("char_lm_gpu", "cuda", (0, 1)).endswith(f"/n{task_steps('char_lm_gpu')}/seeds01")
+    assert cache_key("char_lm", "cpu", (0, 1)).startswith("v4/cpu/char_lm/")
+    assert cache_key("char_lm", "cuda:1", (0, 1)).startswith("v4/cuda/char_lm/")
+    assert cache_key("char_lm_gpu", "cuda", (0, 1)).endswith(f"/n{task_steps('char_lm_gpu')}/seeds0-1")
 
 
 def test_the_gpu_suite_has_every_role_with_larger_tasks() -> None:
@@ -57,7 +60,7 @@ def test_the_gpu_suite_has_every_role_with_larger_tasks() -> None:
     assert set(gpu["select"]).isdisjoint(gpu["validate"]) and set(gpu["validate"]).isdisjoint(gpu["heldout"])
     problem = load_problem_folder(FOLDER, {"suite": "gpu"})
     assert problem.tasks_for("select") == gpu["select"]
-    small = get_task("char_lm_gpu_w128")  # the smallest GPU task builds and trains on a CPU too
+    small = get_task("char_lm_gpu")  # the smallest GPU task builds and trains on a CPU too
     params = {n: p.unsqueeze(0) for n, p in small.init_params(0).items()}
     cpu_params = sum(p.numel() for p in get_task("char_lm").init_params(0).values())
     assert sum(p.numel() for p in params.values()) > 10 * cpu_params
@@ -76,17 +79,24 @@ def test_packing_limits_follow_num_gpus() -> None:
 @pytest.mark.slow
 def test_prepare_never_initialises_cuda_for_a_gpu_problem() -> None:
     """The warm server runs prepare() and then forks candidates: CUDA must still be untouched."""
-    code = "\n".join([
-        "import torch, sys",
-        f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})",
-        "from evolve.loader import load_problem_folder",
-        "from pathlib import Path",
-        f"p = load_problem_folder(Path({str(FOLDER)!r}), {{'device': 'cuda'}})",
-        "p.prepare()",
-        "print('initialised', torch.cuda.is_initialized())",
-    ])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")})
+    code = "\n".join(
+        [
+            "import torch, sys",
+            f"sys.path.insert(0, {str(Path(__file__).parent.parent)!r})",
+            "from evolve.loader import load_problem_folder",
+            "from pathlib import Path",
+            f"p = load_problem_folder(Path({str(FOLDER)!r}), {{'device': 'cuda'}})",
+            "p.prepare()",
+            "print('initialised', torch.cuda.is_initialized())",
+        ]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "")},
+    )
     assert "initialised False" in out.stdout, out.stderr
 
 

@@ -16,32 +16,59 @@ from conftest import REPO, run_cli
 from evaluators import cgroups, jail
 from problems.function_min.problem import shifted
 
-pytestmark = [pytest.mark.slow,  # end to end: real runs through the CLI, sandbox and Ray
-              pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here (the suite attacks the host)")]
+pytestmark = [
+    pytest.mark.slow,  # end to end: real runs through the CLI, sandbox and Ray
+    pytest.mark.skipif(not jail.probe().ok, reason="bubblewrap cannot run here (the suite attacks the host)"),
+]
 
 SECRET = "hunter2-evolve-secret"
 EXPECTED = {
-    "honest": None, "infinite_loop": "timeout", "sleep": "timeout", "memory_bomb": "memory",
+    "honest": None,
+    "infinite_loop": "timeout",
+    "sleep": "timeout",
+    "memory_bomb": "memory",
     "fork_bomb": "timeout",
     # Python 3.11 frames live on the heap: unbounded recursion ends on whichever limit comes first
-    "deep_recursion": {"crash", "memory", "timeout"}, "read_environ": None, "read_proc_environ": None,
-    "read_parent_environ": None, "network": None, "write_outside": None,
+    "deep_recursion": {"crash", "memory", "timeout"},
+    "read_environ": None,
+    "read_proc_environ": None,
+    "read_parent_environ": None,
+    "network": None,
+    "write_outside": None,
     # the parent is the warm server (killed: crash) or the jail's init, which ignores the signal
     "kill_parent": {"crash", None},
-    "patch_harness": None, "fake_metrics": None, "segfault": "crash", "huge_stdout": None,
-    "nan_point": "nan", "inf_point": "nan", "sys_exit": "contract", "os_exit": "contract",
-    "threads_left_running": None, "over_budget": "contract", "wrong_shape": "contract",
+    "patch_harness": None,
+    "fake_metrics": None,
+    "segfault": "crash",
+    "huge_stdout": None,
+    "nan_point": "nan",
+    "inf_point": "nan",
+    "sys_exit": "contract",
+    "os_exit": "contract",
+    "threads_left_running": None,
+    "over_budget": "contract",
+    "wrong_shape": "contract",
     "stdout_flood": "crash",
     # sandbox v2: the host stays invisible, the server unreachable, and limits hold for the candidate as a whole
-    "read_host_files": None, "read_archive": None, "unix_socket": None, "reopen_server_fd": None,
-    "ptrace_server": None, "stop_server": "timeout", "fork_memory": "memory", "fill_disk": None,
-    "huge_result": "contract", "cpu_hog": None, "daemon_overwrite": None,
+    "read_host_files": None,
+    "read_archive": None,
+    "unix_socket": None,
+    "reopen_server_fd": None,
+    "ptrace_server": None,
+    "stop_server": "timeout",
+    "fork_memory": "memory",
+    "fill_disk": None,
+    "huge_result": "contract",
+    "cpu_hog": None,
+    "daemon_overwrite": None,
 }
 # The point each program returns when its attack fails (the trusted score is that point's value).
 POINTS = {"patch_harness": 4.0, "fake_metrics": 4.0, "daemon_overwrite": 4.0}
-HOST_FILES = {Path("/root/.evolve-hostile-secret"): "hunter2-host-file",
-              Path("/home/evolve-hostile/.ssh/id_ed25519"): "hunter2-host-file",
-              REPO / "runs" / "hostile-probe" / "archive.sqlite": "hunter2-archive"}
+HOST_FILES = {
+    Path("/root/.evolve-hostile-secret"): "hunter2-host-file",
+    Path("/home/evolve-hostile/.ssh/id_ed25519"): "hunter2-host-file",
+    REPO / "runs" / "hostile-probe" / "archive.sqlite": "hunter2-archive",
+}
 SOCKET = Path("/var/tmp/evolve-hostile.sock")
 
 
@@ -89,14 +116,28 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
     listener.bind(("127.0.0.1", 47613))
     listener.listen(8)
     listener.settimeout(0.2)
-    outside = [Path(p) for p in ("/work/evolve-hostile-was-here", "/root/evolve-hostile-was-here",
-                                 "/var/tmp/evolve-hostile-was-here", "/etc/evolve-hostile-was-here")]
+    outside = [
+        Path(p)
+        for p in (
+            "/work/evolve-hostile-was-here",
+            "/root/evolve-hostile-was-here",
+            "/var/tmp/evolve-hostile-was-here",
+            "/etc/evolve-hostile-was-here",
+        )
+    ]
     pids_root = Path("/sys/fs/cgroup/pids")
     before = {p.name for p in pids_root.glob("evolve-*")} if pids_root.is_dir() else set()
     try:
-        proc = run_cli("baselines", str(REPO / "tests" / "data" / "hostile"), "--timeout-s", "10",
-                       "--warm" if warm else "--no-warm", "--json",
-                       env={"EVOLVE_API_KEY": SECRET}, timeout=600)
+        proc = run_cli(
+            "baselines",
+            str(REPO / "tests" / "data" / "hostile"),
+            "--timeout-s",
+            "10",
+            "--warm" if warm else "--no-warm",
+            "--json",
+            env={"EVOLVE_API_KEY": SECRET},
+            timeout=600,
+        )
         with pytest.raises(socket.timeout):
             listener.accept()
     finally:
@@ -129,4 +170,3 @@ def test_hostile_suite_through_the_cli(warm: bool, tmp_path: Path) -> None:
         # (a cgroup is named evolve-<creator pid>-...: those of other evolve processes still alive are theirs)
         left = {p.name for p in pids_root.glob("evolve-*-*") if not Path(f"/proc/{p.name.split('-')[1]}").exists()}
         assert left <= before, left - before
-

@@ -76,8 +76,11 @@ def test_replaying_the_event_log_rebuilds_the_islands() -> None:
     programs = {1: _p(1, 0.0)}
     for pid in range(2, 80):
         island = pid % 3
-        p = _p(pid, float(rng.normal()), a=float(rng.uniform(0, 10)), b=float(rng.uniform())) \
-            if rng.random() < 0.7 else None
+        p = (
+            _p(pid, float(rng.normal()), a=float(rng.uniform(0, 10)), b=float(rng.uniform()))
+            if rng.random() < 0.7
+            else None
+        )
         if p:
             programs[pid] = p
         log += live.record_result(island, p)

@@ -19,16 +19,26 @@ MESSAGES = [{"role": "user", "content": "hello " * 40}]
 
 
 def client_for(url: str, budget: BudgetConfig | None = None, **model: object) -> LLMClient:
-    cfg = LLMConfig(models=[ModelConfig(model="openai/scripted", api_base=url, timeout_s=1.0, **model)],  # type: ignore[arg-type]
-                    max_retries=3, backoff_s=0.05, backoff_max_s=0.2)
+    cfg = LLMConfig(
+        models=[ModelConfig(model="openai/scripted", api_base=url, timeout_s=1.0, **model)],  # type: ignore[arg-type]
+        max_retries=3,
+        backoff_s=0.05,
+        backoff_max_s=0.2,
+    )
     return LLMClient(cfg, budget or BudgetConfig())
 
 
 @pytest.mark.slow
 def test_retries_429_500_and_timeouts_then_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCRIPTED_KEY", "sk-test-0123456789abcdef")
-    script = iter([Reply(status=429, headers={"Retry-After": "1"}), Reply(status=500),
-                   Reply("late", delay_s=2.0), Reply("the answer", completion_tokens=7)])
+    script = iter(
+        [
+            Reply(status=429, headers={"Retry-After": "1"}),
+            Reply(status=500),
+            Reply("late", delay_s=2.0),
+            Reply("the answer", completion_tokens=7),
+        ]
+    )
     with OpenAIServer(lambda r: next(script)) as server:
         client = client_for(server.url, api_key_env="SCRIPTED_KEY", price_in_per_mtok=1.0, price_out_per_mtok=2.0)
         t0 = time.monotonic()
@@ -76,8 +86,7 @@ def test_token_budget_stops_new_calls() -> None:
 
 def test_cost_budget_stops_new_calls() -> None:
     with OpenAIServer(lambda r: Reply("ok", prompt_tokens=1000, completion_tokens=1000)) as server:
-        client = client_for(server.url, BudgetConfig(max_llm_cost=0.004), price_in_per_mtok=1.0,
-                            price_out_per_mtok=2.0)
+        client = client_for(server.url, BudgetConfig(max_llm_cost=0.004), price_in_per_mtok=1.0, price_out_per_mtok=2.0)
         client.complete("openai/scripted", MESSAGES, "llm_diff")  # $0.003
         assert client.budget_spent() is None
         client.complete("openai/scripted", MESSAGES, "llm_diff")  # $0.006 in all
@@ -93,8 +102,7 @@ def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_bandit_learns_which_model_pays() -> None:
-    cfg = LLMConfig(models=[ModelConfig(model="a"), ModelConfig(model="b")], selection="bandit",
-                    bandit_exploration=0.1)
+    cfg = LLMConfig(models=[ModelConfig(model="a"), ModelConfig(model="b")], selection="bandit", bandit_exploration=0.1)
     sel = ModelSelector(cfg)
     assert sel.preferences() == {"a": 0.5, "b": 0.5}  # both untried
     rng = np.random.default_rng(0)
@@ -103,8 +111,11 @@ def test_bandit_learns_which_model_pays() -> None:
         sel.record(m, 0.5 if m == "b" else 0.0, None)
     assert sel.preferences()["b"] == 1.0 and sel.arms["b"].calls > 30
     # With prices, a model ten times dearer must gain ten times as much.
-    priced = ModelSelector(LLMConfig(models=[ModelConfig(model="cheap"), ModelConfig(model="dear")],
-                                     selection="bandit", bandit_exploration=0.0))
+    priced = ModelSelector(
+        LLMConfig(
+            models=[ModelConfig(model="cheap"), ModelConfig(model="dear")], selection="bandit", bandit_exploration=0.0
+        )
+    )
     for _ in range(10):
         priced.record("cheap", 0.1, 0.001)
         priced.record("dear", 0.5, 0.01)

@@ -105,12 +105,26 @@ def write_config(path: Path, url: str, budget: int, **extra: object) -> Path:
         "problem": {"path": str(REPO / "tests/data/guess_three")},
         "budget": {"max_evaluations": budget},
         "islands": {"num_islands": 2, "migration_interval": 8},
-        "operators": {"weights": {"ast_mutate": 0, "ast_crossover": 0, "llm_diff": 3, "llm_rewrite": 1,
-                                  "llm_crossover": 1}},
+        "operators": {
+            "weights": {"ast_mutate": 0, "ast_crossover": 0, "llm_diff": 3, "llm_rewrite": 1, "llm_crossover": 1}
+        },
         "controller": {"max_in_flight": 2, "max_pending_proposals": 3},
-        "llm": {"models": [{"model": "openai/scripted-guess", "api_base": url, "api_key_env": "SCRIPTED_API_KEY",
-                            "timeout_s": 1.0, "price_in_per_mtok": 0.5, "price_out_per_mtok": 1.5}],
-                "max_retries": 2, "backoff_s": 0.05, "backoff_max_s": 0.2, "insights_interval": 8},
+        "llm": {
+            "models": [
+                {
+                    "model": "openai/scripted-guess",
+                    "api_base": url,
+                    "api_key_env": "SCRIPTED_API_KEY",
+                    "timeout_s": 1.0,
+                    "price_in_per_mtok": 0.5,
+                    "price_out_per_mtok": 1.5,
+                }
+            ],
+            "max_retries": 2,
+            "backoff_s": 0.05,
+            "backoff_max_s": 0.2,
+            "insights_interval": 8,
+        },
     }
     for key, value in extra.items():
         node = cfg
@@ -127,8 +141,7 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     run_dir = tmp_path / "run"
     with OpenAIServer(model) as server:
         config = write_config(tmp_path / "llm.yaml", server.url, budget=40)
-        proc = run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET},
-                       timeout=400)
+        proc = run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET}, timeout=400)
         requests = list(server.requests)
     assert "models: openai/scripted-guess" in proc.stderr
     status = cli_json("status", str(run_dir))
@@ -144,8 +157,7 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     for fault in ("RateLimitError 429", "InternalServerError 500", "Timeout", "Expecting property name"):
         assert fault in errors, fault
     reasons = " | ".join(r[0] for r in conn.execute("SELECT reason FROM programs WHERE status='rejected'"))
-    for reason in ("does not match the program", "outside the EVOLVE-BLOCK", "empty reply",
-                   "no SEARCH/REPLACE block"):
+    for reason in ("does not match the program", "outside the EVOLVE-BLOCK", "empty reply", "no SEARCH/REPLACE block"):
         if reason == "no SEARCH/REPLACE block" and reason not in reasons:
             reason = "no fenced code block"  # prose sent to a rewrite instead of a diff
         assert reason in reasons, reason
@@ -194,8 +206,11 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
 
 def test_token_budget_ends_the_run_cleanly(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    with OpenAIServer(lambda r: Reply("Nothing.\n```python\ndef guess():\n    return 1.5\n```\n",
-                                      prompt_tokens=1000, completion_tokens=100)) as server:
+    with OpenAIServer(
+        lambda r: Reply(
+            "Nothing.\n```python\ndef guess():\n    return 1.5\n```\n", prompt_tokens=1000, completion_tokens=100
+        )
+    ) as server:
         config = write_config(tmp_path / "llm.yaml", server.url, budget=50, **{"budget.max_llm_tokens": 3000})
         proc = run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET})
         n_requests = len(server.requests)
@@ -208,33 +223,47 @@ def test_token_budget_ends_the_run_cleanly(tmp_path: Path) -> None:
 
 def test_llm_setup_errors_are_clear_and_create_nothing(tmp_path: Path) -> None:
     config = write_config(tmp_path / "llm.yaml", "http://127.0.0.1:9/v1", budget=5)
-    proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), check=False,
-                   env={"SCRIPTED_API_KEY": ""})
+    proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), check=False, env={"SCRIPTED_API_KEY": ""})
     assert proc.returncode == 2 and "SCRIPTED_API_KEY is not set" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
-    proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), "--set", "llm.prompts_dir=/nonexistent",
-                   check=False, env={"SCRIPTED_API_KEY": SECRET})
+    proc = run_cli(
+        "run",
+        str(config),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--set",
+        "llm.prompts_dir=/nonexistent",
+        check=False,
+        env={"SCRIPTED_API_KEY": SECRET},
+    )
     assert proc.returncode == 2 and "llm.prompts_dir" in proc.stderr
 
 
 def test_no_model_means_genetic_only_and_says_so(tmp_path: Path) -> None:
-    proc = run_cli("run", "--problem", str(REPO / "tests/data/guess_three"), "--run-dir", str(tmp_path / "r"),
-                   "--max-evaluations", "4")
+    proc = run_cli(
+        "run",
+        "--problem",
+        str(REPO / "tests/data/guess_three"),
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--max-evaluations",
+        "4",
+    )
     assert "genetic operators only" in proc.stderr
     ops = {r[0] for r in db(tmp_path / "r").execute("SELECT operator FROM programs")}
     assert ops <= {"seed", "ast_mutate", "ast_crossover"}
 
 
-MOMENTUM_BODY = '''def init_state(param):
+MOMENTUM_BODY = """def init_state(param):
     return {"m": torch.zeros_like(param), "v": torch.zeros_like(param)}
 
 
-def update(param, grad, state, step):
+def update(param, grad, state, step, total_steps):
     m = 0.9 * state["m"] + grad
     v = state["v"]
     direction = m
     return direction, {"m": m, "v": v}
-'''
+"""
 # The zoo's Adam (problems/optimizer_discovery/seeds/adam.py) is the oracle's last step.
 ADAM_BODY = block_bodies((REPO / "problems/optimizer_discovery/seeds/adam.py").read_text())[0]
 
@@ -262,13 +291,18 @@ def test_oracle_model_carries_fitness_up_through_the_loop(tmp_path: Path) -> Non
     run_dir = tmp_path / "run"
     with OpenAIServer(oracle) as server:
         config = write_config(
-            tmp_path / "oracle.yaml", server.url, budget=4,
-            **{"problem": {"name": "optimizer_discovery", "seed_program": "sgd", "options": {"seeds": [0]}},
-               "islands": {"num_islands": 1, "selection": {"exploit_ratio": 1.0, "num_inspirations": 1}},
-               "operators.weights": {"llm_diff": 1, "llm_rewrite": 1},
-               "controller": {"max_in_flight": 1, "max_pending_proposals": 1},
-               "validation": {"island_bests": False, "top_k": 0},
-               "evaluator": {"timeout_s": 300, "memory_mb": 4096}})
+            tmp_path / "oracle.yaml",
+            server.url,
+            budget=4,
+            **{
+                "problem": {"name": "optimizer_discovery", "seed_program": "sgd", "options": {"seeds": [0]}},
+                "islands": {"num_islands": 1, "selection": {"exploit_ratio": 1.0, "num_inspirations": 1}},
+                "operators.weights": {"llm_diff": 1, "llm_rewrite": 1},
+                "controller": {"max_in_flight": 1, "max_pending_proposals": 1},
+                "validation": {"island_bests": False, "top_k": 0},
+                "evaluator": {"timeout_s": 300, "memory_mb": 4096},
+            },
+        )
         run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET}, timeout=600)
     best = cli_json("top", str(run_dir), "-n", "1")[0]
     conn = db(run_dir)
@@ -297,11 +331,26 @@ def test_waiting_for_the_model_does_not_spin(tmp_path: Path, monkeypatch: pytest
     body = "Slow.\n```python\ndef guess():\n    return {}\n```\n"
     counter = iter(range(1000))
     with OpenAIServer(lambda r: Reply(body.format(1.0 + next(counter) / 10), delay_s=1.5)) as server:
-        cfg = load_config(write_config(tmp_path / "llm.yaml", server.url, budget=3, **{
-            "controller": {"max_in_flight": 1, "max_pending_proposals": 1}, "llm.insights_interval": 0,
-            "operators.weights": {"llm_rewrite": 1},
-            "llm.models": [{"model": "openai/slow", "api_base": server.url, "api_key_env": "SCRIPTED_API_KEY",
-                            "timeout_s": 10}]}))
+        cfg = load_config(
+            write_config(
+                tmp_path / "llm.yaml",
+                server.url,
+                budget=3,
+                **{
+                    "controller": {"max_in_flight": 1, "max_pending_proposals": 1},
+                    "llm.insights_interval": 0,
+                    "operators.weights": {"llm_rewrite": 1},
+                    "llm.models": [
+                        {
+                            "model": "openai/slow",
+                            "api_base": server.url,
+                            "api_key_env": "SCRIPTED_API_KEY",
+                            "timeout_s": 10,
+                        }
+                    ],
+                },
+            )
+        )
         tools = llm_tools(cfg)
         store = create_run(cfg, tmp_path / "run")
         start: list[float] = []

@@ -19,8 +19,17 @@ def test_documented_example_is_the_tested_one() -> None:
 
 def test_external_problem_folder_runs(tmp_path: Path) -> None:
     run_dir = tmp_path / "g3"
-    run_cli("run", "--problem", str(REPO / "tests" / "data" / "guess_three"), "--run-dir", str(run_dir),
-            "--max-evaluations", "40", "--set", "controller.max_in_flight=2")
+    run_cli(
+        "run",
+        "--problem",
+        str(REPO / "tests" / "data" / "guess_three"),
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "40",
+        "--set",
+        "controller.max_in_flight=2",
+    )
     status = cli_json("status", str(run_dir))
     assert status["problem"] == "guess_three" and status["evaluations"] == 40
     seed = db(run_dir).execute("SELECT fitness FROM programs WHERE operator='seed'").fetchone()[0]
@@ -29,8 +38,15 @@ def test_external_problem_folder_runs(tmp_path: Path) -> None:
 
 def test_openevolve_layout_folder_runs_in_the_sandbox(tmp_path: Path) -> None:
     run_dir = tmp_path / "oe"
-    run_cli("run", "--problem", str(REPO / "tests" / "data" / "openevolve_circle"), "--run-dir", str(run_dir),
-            "--max-evaluations", "20")
+    run_cli(
+        "run",
+        "--problem",
+        str(REPO / "tests" / "data" / "openevolve_circle"),
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "20",
+    )
     status = cli_json("status", str(run_dir))
     assert status["problem"] == "openevolve_circle" and status["evaluations"] == 20
     best = cli_json("show", str(run_dir), str(status["best"]["id"]))

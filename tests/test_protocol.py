@@ -25,13 +25,16 @@ def test_a_message_with_bytes_round_trips_as_plain_data() -> None:
     assert decode(frames) == message
 
 
-@pytest.mark.parametrize("frames, error", [
-    ([b"not json"], "not JSON"),
-    ([b"[1, 2]"], "not a JSON object"),
-    ([b'{"a": {"$blob": 3}, "$blobs": 1}', b"x"], "bad bytes reference"),
-    ([b'{"a": 1, "$blobs": 2}', b"x"], "do not match"),
-    ([b"[" * 100_000 + b"]" * 100_000], "JSON"),
-])
+@pytest.mark.parametrize(
+    "frames, error",
+    [
+        ([b"not json"], "not JSON"),
+        ([b"[1, 2]"], "not a JSON object"),
+        ([b'{"a": {"$blob": 3}, "$blobs": 1}', b"x"], "bad bytes reference"),
+        ([b'{"a": 1, "$blobs": 2}', b"x"], "do not match"),
+        ([b"[" * 100_000 + b"]" * 100_000], "JSON"),
+    ],
+)
 def test_malformed_messages_are_refused(frames: list[bytes], error: str) -> None:
     with pytest.raises(ProtocolError, match=error):
         decode(frames)
@@ -69,15 +72,17 @@ def test_bytes_frames_share_one_budget() -> None:
 
 
 # A stand-in server that says it is ready, then answers every job with the wrong sequence number.
-OUT_OF_TURN = ("import os, sys; sys.path.insert(0, {root!r})\n"
-               "from evaluators.protocol import Reader, send\n"
-               "inbox = Reader(0)\n"
-               "inbox.message(None, 1 << 20, 0)\n"
-               "send(1, {{'ready': True}})\n"
-               "while True:\n"
-               "    job = inbox.message(None, 1 << 30, 0)\n"
-               "    send(1, {{'seq': job['seq'] + 7, 'returncode': 0, 'timed_out': False, 'result': [],\n"
-               "             'output': '', 'over_limit': None, 'result_error': None}})\n")
+OUT_OF_TURN = (
+    "import os, sys; sys.path.insert(0, {root!r})\n"
+    "from evaluators.protocol import Reader, send\n"
+    "inbox = Reader(0)\n"
+    "inbox.message(None, 1 << 20, 0)\n"
+    "send(1, {{'ready': True}})\n"
+    "while True:\n"
+    "    job = inbox.message(None, 1 << 30, 0)\n"
+    "    send(1, {{'seq': job['seq'] + 7, 'returncode': 0, 'timed_out': False, 'result': [],\n"
+    "             'output': '', 'over_limit': None, 'result_error': None}})\n"
+)
 
 
 def test_a_reply_out_of_turn_kills_the_server(monkeypatch: pytest.MonkeyPatch) -> None:

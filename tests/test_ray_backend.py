@@ -13,8 +13,16 @@ pytestmark = pytest.mark.slow  # end to end: real runs through the CLI, sandbox 
 
 def test_run_on_local_ray(tmp_path: Path) -> None:
     run_dir = tmp_path / "ray-run"
-    run_cli("run", "--run-dir", str(run_dir), "--max-evaluations", "16", "--set", "evaluator.backend=ray",
-            env={"RAY_USAGE_STATS_ENABLED": "0"})
+    run_cli(
+        "run",
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "16",
+        "--set",
+        "evaluator.backend=ray",
+        env={"RAY_USAGE_STATS_ENABLED": "0"},
+    )
     status = cli_json("status", str(run_dir))
     assert status["state"] == "finished" and status["evaluations"] == 16
     conn = db(run_dir)
@@ -22,16 +30,35 @@ def test_run_on_local_ray(tmp_path: Path) -> None:
 
 
 def test_dead_ray_address_fails_fast(tmp_path: Path) -> None:
-    proc = run_cli("run", "--run-dir", str(tmp_path / "r"), "--ray-address", "127.0.0.1:1", "--max-evaluations", "2",
-                   check=False, timeout=120)
+    proc = run_cli(
+        "run",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--ray-address",
+        "127.0.0.1:1",
+        "--max-evaluations",
+        "2",
+        check=False,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "127.0.0.1:1" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_llm_keys_stay_out_of_ray_workers(tmp_path: Path) -> None:
     """The local Ray runtime is started without the controller's secrets, so its workers never hold them."""
     run_dir = tmp_path / "probe"
-    run_cli("run", "--problem", "tests/data/env_probe", "--run-dir", str(run_dir), "--max-evaluations", "2",
-            "--set", "evaluator.backend=ray", env={"RAY_USAGE_STATS_ENABLED": "0", "PROBE_API_KEY": "sk-probe-secret"})
+    run_cli(
+        "run",
+        "--problem",
+        "tests/data/env_probe",
+        "--run-dir",
+        str(run_dir),
+        "--max-evaluations",
+        "2",
+        "--set",
+        "evaluator.backend=ray",
+        env={"RAY_USAGE_STATS_ENABLED": "0", "PROBE_API_KEY": "sk-probe-secret"},
+    )
     rows = db(run_dir).execute("SELECT metrics FROM programs WHERE status='evaluated'").fetchall()
     assert rows
     for (metrics,) in rows:
@@ -45,24 +72,33 @@ def test_the_local_runtime_listens_on_loopback_only_with_token_auth() -> None:
     import subprocess
     import sys
 
-    probe = ("import os, sys\n"
-             "from evaluators.backend import RayBackend\n"
-             "from evolve.config import EvaluatorConfig\n"
-             "from evolve.loader import ProblemRef, builtin_problems\n"
-             "backend = RayBackend(ProblemRef(str(builtin_problems()['function_min']), {}), EvaluatorConfig(), 1)\n"
-             "import ray\n"
-             "from ray._private.authentication.authentication_utils import is_token_auth_enabled\n"
-             "node = ray._private.worker.global_worker.node\n"
-             "port = int(node.gcs_address.rsplit(':', 1)[1])\n"
-             "listening = set()\n"
-             "for line in open('/proc/net/tcp').read().splitlines()[1:] + open('/proc/net/tcp6').read().splitlines()[1:]:\n"
-             "    local, state = line.split()[1], line.split()[3]\n"
-             "    if state == '0A' and int(local.rsplit(':', 1)[1], 16) == port:\n"
-             "        listening.add(local.rsplit(':', 1)[0])\n"
-             "print(node.node_ip_address, node.gcs_address, is_token_auth_enabled(), sorted(listening))\n"
-             "backend.close()\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180,
-                          cwd=Path(__file__).parent.parent, env={**__import__("os").environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    probe = (
+        "import os, sys\n"
+        "from evaluators.backend import RayBackend\n"
+        "from evolve.config import EvaluatorConfig\n"
+        "from evolve.loader import ProblemRef, builtin_problems\n"
+        "backend = RayBackend(ProblemRef(str(builtin_problems()['function_min']), {}), EvaluatorConfig(), 1)\n"
+        "import ray\n"
+        "from ray._private.authentication.authentication_utils import is_token_auth_enabled\n"
+        "node = ray._private.worker.global_worker.node\n"
+        "port = int(node.gcs_address.rsplit(':', 1)[1])\n"
+        "listening = set()\n"
+        "rows = open('/proc/net/tcp').read().splitlines()[1:] + open('/proc/net/tcp6').read().splitlines()[1:]\n"
+        "for line in rows:\n"
+        "    local, state = line.split()[1], line.split()[3]\n"
+        "    if state == '0A' and int(local.rsplit(':', 1)[1], 16) == port:\n"
+        "        listening.add(local.rsplit(':', 1)[0])\n"
+        "print(node.node_ip_address, node.gcs_address, is_token_auth_enabled(), sorted(listening))\n"
+        "backend.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=Path(__file__).parent.parent,
+        env={**__import__("os").environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     ip, gcs, token, listening = done.stdout.strip().splitlines()[-1].split(" ", 3)
     assert ip == "127.0.0.1" and gcs.startswith("127.0.0.1:"), done.stdout + done.stderr
     assert token == "True"

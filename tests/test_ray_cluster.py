@@ -31,16 +31,35 @@ def test_node_removed_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         run_dir = tmp_path / "cluster-run"
         # Slow candidates (1 s each) so that the doomed node always has one in flight.
         proc = subprocess.Popen(
-            evolve_cmd("run", "--problem", str(REPO / "tests" / "data" / "slow_guess"), "--run-dir", str(run_dir),
-                       "--max-evaluations", "24", "--ray-address", cluster.address,
-                       "--set", "evaluator.retries_on_worker_lost=0", "--set", "evaluator.warm_start=false",
-                       "--set", "controller.max_in_flight=2"),
-            cwd=REPO, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            evolve_cmd(
+                "run",
+                "--problem",
+                str(REPO / "tests" / "data" / "slow_guess"),
+                "--run-dir",
+                str(run_dir),
+                "--max-evaluations",
+                "24",
+                "--ray-address",
+                cluster.address,
+                "--set",
+                "evaluator.retries_on_worker_lost=0",
+                "--set",
+                "evaluator.warm_start=false",
+                "--set",
+                "controller.max_in_flight=2",
+            ),
+            cwd=REPO,
+            env={**os.environ, **ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             time.sleep(0.5)
             if (run_dir / "archive.sqlite").exists() and db(run_dir).execute(
-                    "SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed')").fetchone()[0] >= 6:
+                "SELECT COUNT(*) FROM programs WHERE status IN ('evaluated','failed')"
+            ).fetchone()[0] >= 6:
                 break
         cluster.remove_node(doomed)
         out, _ = proc.communicate(timeout=400)

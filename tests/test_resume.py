@@ -50,8 +50,19 @@ def _start(args: list[str]) -> subprocess.Popen[bytes]:
 def test_sigkill_ten_times_then_resume_to_budget(tmp_path: Path) -> None:
     rng = random.Random(1234)
     run_dir = tmp_path / "run"
-    proc = _start(["run", "--run-dir", str(run_dir), "--max-evaluations", str(BUDGET),
-                   "--set", "islands.migration_interval=10", "--set", "islands.stagnation_evaluations=15"])
+    proc = _start(
+        [
+            "run",
+            "--run-dir",
+            str(run_dir),
+            "--max-evaluations",
+            str(BUDGET),
+            "--set",
+            "islands.migration_interval=10",
+            "--set",
+            "islands.stagnation_evaluations=15",
+        ]
+    )
     seen: dict[int, tuple[str, float | None, str]] = {}
     kills = 0
     while kills < 10:
@@ -77,7 +88,8 @@ def test_sigkill_ten_times_then_resume_to_budget(tmp_path: Path) -> None:
         assert final[pid] == row
     conn = db(run_dir)
     children = conn.execute(
-        "SELECT COUNT(*) FROM programs WHERE operator != 'seed' AND status IN ('evaluated','failed')").fetchone()[0]
+        "SELECT COUNT(*) FROM programs WHERE operator != 'seed' AND status IN ('evaluated','failed')"
+    ).fetchone()[0]
     assert children == BUDGET
     assert conn.execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluating','proposed')").fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM programs WHERE operator='seed'").fetchone()[0] == 1
@@ -99,8 +111,10 @@ def test_resumed_run_continues_the_same_sequence(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     run_cli("resume", str(tmp_path / "killed"))
-    seq = [[(r[0], r[1]) for r in db(tmp_path / name).execute("SELECT code, status FROM programs ORDER BY id")]
-           for name in ("straight", "killed")]
+    seq = [
+        [(r[0], r[1]) for r in db(tmp_path / name).execute("SELECT code, status FROM programs ORDER BY id")]
+        for name in ("straight", "killed")
+    ]
     assert seq[0] == seq[1]
 
 

@@ -43,25 +43,32 @@ def test_a_good_program_passes_every_stage() -> None:
     assert r.ok and r.stage_reached == "full" and set(r.metrics) == {"quick", "full"}
 
 
-@pytest.mark.parametrize("code, kind", [
-    ("def search(f, dim, budget, rng):\n    while True:\n        pass\n", FailureKind.TIMEOUT),
-    ("import time\ndef search(f, dim, budget, rng):\n    time.sleep(60)\n", FailureKind.TIMEOUT),
-    ("def search(f, dim, budget, rng):\n    x = [0.0] * (10**10)\n", FailureKind.MEMORY),
-    ("def search(f, dim, budget, rng):\n    return search(f, dim, budget, rng)\n", FailureKind.CRASH),
-    ("import sys\ndef search(f, dim, budget, rng):\n    sys.exit(0)\n", FailureKind.CONTRACT),
-    ("import os\ndef search(f, dim, budget, rng):\n    os._exit(0)\n", FailureKind.CONTRACT),
-    ("import os, signal\ndef search(f, dim, budget, rng):\n    os.kill(os.getpid(), signal.SIGSEGV)\n",
-     FailureKind.CRASH),
-    ("import ctypes\ndef search(f, dim, budget, rng):\n    ctypes.string_at(0)\n", FailureKind.CRASH),
-    ("def search(f, dim, budget, rng):\n    return 'nope'\n", FailureKind.CONTRACT),
-    ("def search(f, dim, budget, rng):\n    return [float('nan')] * dim\n", FailureKind.NAN),
-    ("def search(f, dim, budget, rng):\n    for _ in range(budget + 5):\n        f([0.0] * dim)\n"
-     "    return [0.0] * dim\n",
-     FailureKind.CONTRACT),
-    ("import not_a_module\ndef search(f, dim, budget, rng):\n    return [0.0] * dim\n", FailureKind.IMPORT),
-    ("def search(f, dim, budget, rng) return 1\n", FailureKind.SYNTAX),
-    ("x = 1\n", FailureKind.CONTRACT),
-])
+@pytest.mark.parametrize(
+    "code, kind",
+    [
+        ("def search(f, dim, budget, rng):\n    while True:\n        pass\n", FailureKind.TIMEOUT),
+        ("import time\ndef search(f, dim, budget, rng):\n    time.sleep(60)\n", FailureKind.TIMEOUT),
+        ("def search(f, dim, budget, rng):\n    x = [0.0] * (10**10)\n", FailureKind.MEMORY),
+        ("def search(f, dim, budget, rng):\n    return search(f, dim, budget, rng)\n", FailureKind.CRASH),
+        ("import sys\ndef search(f, dim, budget, rng):\n    sys.exit(0)\n", FailureKind.CONTRACT),
+        ("import os\ndef search(f, dim, budget, rng):\n    os._exit(0)\n", FailureKind.CONTRACT),
+        (
+            "import os, signal\ndef search(f, dim, budget, rng):\n    os.kill(os.getpid(), signal.SIGSEGV)\n",
+            FailureKind.CRASH,
+        ),
+        ("import ctypes\ndef search(f, dim, budget, rng):\n    ctypes.string_at(0)\n", FailureKind.CRASH),
+        ("def search(f, dim, budget, rng):\n    return 'nope'\n", FailureKind.CONTRACT),
+        ("def search(f, dim, budget, rng):\n    return [float('nan')] * dim\n", FailureKind.NAN),
+        (
+            "def search(f, dim, budget, rng):\n    for _ in range(budget + 5):\n        f([0.0] * dim)\n"
+            "    return [0.0] * dim\n",
+            FailureKind.CONTRACT,
+        ),
+        ("import not_a_module\ndef search(f, dim, budget, rng):\n    return [0.0] * dim\n", FailureKind.IMPORT),
+        ("def search(f, dim, budget, rng) return 1\n", FailureKind.SYNTAX),
+        ("x = 1\n", FailureKind.CONTRACT),
+    ],
+)
 @pytest.mark.slow
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 def test_hostile_program_fails_with_the_right_kind(code: str, kind: FailureKind, warm: bool) -> None:
@@ -71,22 +78,26 @@ def test_hostile_program_fails_with_the_right_kind(code: str, kind: FailureKind,
 
 
 def test_threads_left_running_do_not_hang_the_evaluation() -> None:
-    code = ("import threading, time\n"
-            "def search(f, dim, budget, rng):\n"
-            "    threading.Thread(target=time.sleep, args=(600,)).start()\n"
-            "    return [0.0] * dim\n")
+    code = (
+        "import threading, time\n"
+        "def search(f, dim, budget, rng):\n"
+        "    threading.Thread(target=time.sleep, args=(600,)).start()\n"
+        "    return [0.0] * dim\n"
+    )
     r = evaluate(code)
     assert r.ok and r.seconds < 5
 
 
 def test_forged_output_and_metrics_gain_nothing() -> None:
     honest = evaluate(GOOD).fitness
-    forged = ("import json\n"
-              "def search(f, dim, budget, rng):\n"
-              "    print(json.dumps({'ok': True, 'artifacts': {'points': [[0.0]*dim]}, 'fitness': 1e9}))\n"
-              "    with open('result.json', 'w') as fh:\n"
-              "        fh.write(json.dumps({'ok': True, 'artifacts': {'points': [[0.0]*dim]}}))\n"
-              "    return [0.0] * dim\n")
+    forged = (
+        "import json\n"
+        "def search(f, dim, budget, rng):\n"
+        "    print(json.dumps({'ok': True, 'artifacts': {'points': [[0.0]*dim]}, 'fitness': 1e9}))\n"
+        "    with open('result.json', 'w') as fh:\n"
+        "        fh.write(json.dumps({'ok': True, 'artifacts': {'points': [[0.0]*dim]}}))\n"
+        "    return [0.0] * dim\n"
+    )
     r = evaluate(forged)
     assert r.ok and r.fitness == honest  # the harness recomputes f at the returned point
 
@@ -100,23 +111,27 @@ def test_huge_output_is_truncated() -> None:
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 def test_controller_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch, warm: bool) -> None:
     monkeypatch.setenv("EVOLVE_TEST_SECRET", "hunter2-planted")
-    code = ("import os\n"
-            "def search(f, dim, budget, rng):\n"
-            "    assert 'hunter2' not in repr(dict(os.environ)), 'secret in os.environ'\n"
-            "    with open('/proc/self/environ', 'rb') as fh:\n"
-            "        assert b'hunter2' not in fh.read(), 'secret in /proc/self/environ'\n"
-            "    return [0.0] * dim\n")
+    code = (
+        "import os\n"
+        "def search(f, dim, budget, rng):\n"
+        "    assert 'hunter2' not in repr(dict(os.environ)), 'secret in os.environ'\n"
+        "    with open('/proc/self/environ', 'rb') as fh:\n"
+        "        assert b'hunter2' not in fh.read(), 'secret in /proc/self/environ'\n"
+        "    return [0.0] * dim\n"
+    )
     r = evaluate(code, warm=warm)
     assert r.ok, r.reason
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 def test_working_dir_is_fresh_and_on_the_jails_tmpfs(warm: bool) -> None:
-    code = ("import os\n"
-            "def search(f, dim, budget, rng):\n"
-            "    print('CWD=' + os.getcwd(), sorted(os.listdir('.')), sorted(os.listdir('..')))\n"
-            "    open('left-behind.txt', 'w').write('x')\n"
-            "    return [0.0] * dim\n")
+    code = (
+        "import os\n"
+        "def search(f, dim, budget, rng):\n"
+        "    print('CWD=' + os.getcwd(), sorted(os.listdir('.')), sorted(os.listdir('..')))\n"
+        "    open('left-behind.txt', 'w').write('x')\n"
+        "    return [0.0] * dim\n"
+    )
     first, second = evaluate(code, warm=warm), evaluate(code, warm=warm)
     assert first.ok and second.ok
     for r in (first, second):  # /tmp/job-N inside the jail, empty, and the previous job's directory is gone
@@ -124,19 +139,22 @@ def test_working_dir_is_fresh_and_on_the_jails_tmpfs(warm: bool) -> None:
         assert line.startswith("CWD=/tmp/job-") and "[] [" in line and "left-behind" not in line.split("] ")[1]
 
 
-@pytest.mark.parametrize("code, rule", [
-    ("import os\n", "import"),
-    ("import subprocess\n", "import"),
-    ("from socket import socket\n", "import"),
-    ("x = ().__class__\n", "dunder_access"),
-    ("eval('1')\n", "banned_name"),
-    ("open('/etc/passwd')\n", "banned_name"),
-    ("getattr(object, name)\n", "computed_getattr"),
-    ("getattr(object, '_private')\n", "computed_getattr"),
-    ("__builtins__\n", "dunder_access"),
-    ("import random\ndef f():\n    return random._os.popen('id').read()\n", "private_attribute"),
-    ("import random as r\nx = r.Random()._randbelow(3)\n", "private_attribute"),
-])
+@pytest.mark.parametrize(
+    "code, rule",
+    [
+        ("import os\n", "import"),
+        ("import subprocess\n", "import"),
+        ("from socket import socket\n", "import"),
+        ("x = ().__class__\n", "dunder_access"),
+        ("eval('1')\n", "banned_name"),
+        ("open('/etc/passwd')\n", "banned_name"),
+        ("getattr(object, name)\n", "computed_getattr"),
+        ("getattr(object, '_private')\n", "computed_getattr"),
+        ("__builtins__\n", "dunder_access"),
+        ("import random\ndef f():\n    return random._os.popen('id').read()\n", "private_attribute"),
+        ("import random as r\nx = r.Random()._randbelow(3)\n", "private_attribute"),
+    ],
+)
 def test_static_rules(code: str, rule: str) -> None:
     with pytest.raises(StaticRuleViolation) as info:
         check_program(code, frozenset({"math", "random"}))
@@ -144,8 +162,10 @@ def test_static_rules(code: str, rule: str) -> None:
 
 
 def test_static_rules_allow_ordinary_code() -> None:
-    check_program("import math\nfrom random import Random\ndef f(x):\n    return getattr(math, 'sqrt')(x)\n",
-                  frozenset({"math", "random"}))
+    check_program(
+        "import math\nfrom random import Random\ndef f(x):\n    return getattr(math, 'sqrt')(x)\n",
+        frozenset({"math", "random"}),
+    )
 
 
 def test_a_problem_may_open_private_names_of_its_own_objects_but_not_of_modules() -> None:
@@ -171,19 +191,21 @@ def test_no_network_and_read_only_files(tmp_path: Path) -> None:
     server.settimeout(0.5)
     port = server.getsockname()[1]
     target = tmp_path / "written-by-candidate"
-    code = ("import socket\n"
-            "def search(f, dim, budget, rng):\n"
-            "    try:\n"
-            f"        socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
-            "        print('CONNECTED')\n"
-            "    except OSError as exc:\n"
-            "        print('BLOCKED', exc)\n"
-            "    try:\n"
-            f"        open({str(target)!r}, 'w').write('x')\n"
-            "        print('WROTE')\n"
-            "    except OSError as exc:\n"
-            "        print('READONLY', exc)\n"
-            "    return [0.0] * dim\n")
+    code = (
+        "import socket\n"
+        "def search(f, dim, budget, rng):\n"
+        "    try:\n"
+        f"        socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+        "        print('CONNECTED')\n"
+        "    except OSError as exc:\n"
+        "        print('BLOCKED', exc)\n"
+        "    try:\n"
+        f"        open({str(target)!r}, 'w').write('x')\n"
+        "        print('WROTE')\n"
+        "    except OSError as exc:\n"
+        "        print('READONLY', exc)\n"
+        "    return [0.0] * dim\n"
+    )
     r = evaluate(code)
     with pytest.raises(socket.timeout):
         server.accept()
@@ -214,8 +236,11 @@ def test_gpu_path_candidates_never_fork_from_a_cuda_parent(monkeypatch: pytest.M
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     ref = ProblemRef(str(Path(__file__).parent / "data" / "cuda_prepare"), {})
     for warm in (True, False):
-        result = run_job(EvalJob(1, "# EVOLVE-BLOCK-START\ndef value():\n    return 2.0\n# EVOLVE-BLOCK-END\n"),
-                         ref, EvaluatorConfig(timeout_s=60, warm_start=warm))
+        result = run_job(
+            EvalJob(1, "# EVOLVE-BLOCK-START\ndef value():\n    return 2.0\n# EVOLVE-BLOCK-END\n"),
+            ref,
+            EvaluatorConfig(timeout_s=60, warm_start=warm),
+        )
         assert result.ok, result.reason
         metrics = result.metrics["main"]
         assert metrics["cuda_state_inherited"] is False  # a fresh interpreter, not a fork of the server
@@ -236,8 +261,9 @@ def test_the_jail_binds_only_the_gpus_a_task_was_given(monkeypatch: pytest.Monke
         assert cmd[cmd.index("/dev/nvidia0") - 1] == "--dev-bind"
 
 
-def test_the_jail_binds_an_allow_list_and_masks_run_directories(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_jail_binds_an_allow_list_and_masks_run_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A venv under /tmp whose dependencies come from another directory there (a .pth file, as a CI clone's
     test venv does) stays importable; the checkout itself is never bound (a run directory may live in it);
     a run directory inside a bound folder is masked."""
@@ -245,8 +271,9 @@ def test_the_jail_binds_an_allow_list_and_masks_run_directories(tmp_path: Path,
     deps.mkdir()
     problem = tmp_path / "problem"
     (problem / "runs" / "r1").mkdir(parents=True)
-    monkeypatch.setattr(jail.sys, "path", [*jail.sys.path, str(deps), str(tmp_path / "missing"), "/tmp",
-                                           str(jail.REPO_ROOT)])
+    monkeypatch.setattr(
+        jail.sys, "path", [*jail.sys.path, str(deps), str(tmp_path / "missing"), "/tmp", str(jail.REPO_ROOT)]
+    )
     if not jail.probe().ok:
         pytest.skip("bubblewrap cannot run here")
     cmd = jail.command(str(problem), 64, hidden=(str(problem / "runs" / "r1"),))
@@ -293,8 +320,10 @@ def test_replaced_warm_servers_are_dropped() -> None:
 def test_fingerprint_jobs_see_behaviour_not_text() -> None:
     from evaluators.jobs import JobKind
 
-    base = "def search(f, dim, budget, rng):\n    best = [rng.uniform(-1, 1) for _ in range(dim)]\n" \
-           "    for _ in range(50):\n        f(best)\n    return best\n"
+    base = (
+        "def search(f, dim, budget, rng):\n    best = [rng.uniform(-1, 1) for _ in range(dim)]\n"
+        "    for _ in range(50):\n        f(best)\n    return best\n"
+    )
     same = base.replace("    return best\n", "    unused = 3 * 7\n    return best\n")
     other = base.replace("range(50)", "range(51)")
     prints = [run_job(EvalJob(1, code, JobKind.FINGERPRINT), REF, LIMITS) for code in (base, same, other)]
@@ -302,8 +331,9 @@ def test_fingerprint_jobs_see_behaviour_not_text() -> None:
     assert prints[0].fingerprint == prints[1].fingerprint != prints[2].fingerprint
 
 
-NEEDS_MEMORY_CGROUP = pytest.mark.skipif(not __import__("evaluators.cgroups").cgroups.available()["memory"],
-                                         reason="no writable memory cgroup here")
+NEEDS_MEMORY_CGROUP = pytest.mark.skipif(
+    not __import__("evaluators.cgroups").cgroups.available()["memory"], reason="no writable memory cgroup here"
+)
 
 
 @NEEDS_MEMORY_CGROUP
@@ -322,21 +352,23 @@ def test_gpu_jails_cap_memory_with_a_cgroup_instead_of_rlimit_as(warm: bool) -> 
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 def test_memory_is_capped_for_the_candidate_as_a_whole(warm: bool) -> None:
     """Four processes of 200 MB each stay under a per-process limit of 512 MB; together they are over it."""
-    forks = ("import os, time\n"
-             "def search(f, dim, budget, rng):\n"
-             "    kids = []\n"
-             "    for _ in range(4):\n"
-             "        pid = os.fork()\n"
-             "        if pid == 0:\n"
-             "            block = bytearray(200 * 1024 * 1024)\n"
-             "            for i in range(0, len(block), 4096):\n"
-             "                block[i] = 1\n"
-             "            time.sleep(1)\n"
-             "            os._exit(0)\n"
-             "        kids.append(pid)\n"
-             "    for k in kids:\n"
-             "        os.waitpid(k, 0)\n"
-             "    return [0.0] * dim\n")
+    forks = (
+        "import os, time\n"
+        "def search(f, dim, budget, rng):\n"
+        "    kids = []\n"
+        "    for _ in range(4):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            block = bytearray(200 * 1024 * 1024)\n"
+        "            for i in range(0, len(block), 4096):\n"
+        "                block[i] = 1\n"
+        "            time.sleep(1)\n"
+        "            os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "    for k in kids:\n"
+        "        os.waitpid(k, 0)\n"
+        "    return [0.0] * dim\n"
+    )
     r = evaluate(forks, EvaluatorConfig(timeout_s=20, memory_mb=512), warm=warm)
     assert not r.ok and r.failure_kind == FailureKind.MEMORY, r
 
@@ -345,20 +377,22 @@ def test_memory_is_capped_for_the_candidate_as_a_whole(warm: bool) -> None:
 def test_cpu_time_of_the_whole_candidate_is_capped_and_measured() -> None:
     """Three spinning processes get one core between them (num_cpus 1): the kernel's count of their CPU
     time, which the trusted side reads, stays at the wall-clock time."""
-    spin = ("import os, time\n"
-            "def search(f, dim, budget, rng):\n"
-            "    kids = []\n"
-            "    for _ in range(3):\n"
-            "        pid = os.fork()\n"
-            "        if pid == 0:\n"
-            "            end = time.monotonic() + 2\n"
-            "            while time.monotonic() < end:\n"
-            "                pass\n"
-            "            os._exit(0)\n"
-            "        kids.append(pid)\n"
-            "    for k in kids:\n"
-            "        os.waitpid(k, 0)\n"
-            "    return [0.0] * dim\n")
+    spin = (
+        "import os, time\n"
+        "def search(f, dim, budget, rng):\n"
+        "    kids = []\n"
+        "    for _ in range(3):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            end = time.monotonic() + 2\n"
+        "            while time.monotonic() < end:\n"
+        "                pass\n"
+        "            os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "    for k in kids:\n"
+        "        os.waitpid(k, 0)\n"
+        "    return [0.0] * dim\n"
+    )
     r = evaluate(spin, EvaluatorConfig(timeout_s=20, memory_mb=512))
     assert r.ok, r.reason
     cpu = r.metrics["quick"]["cpu_seconds"]
@@ -368,21 +402,29 @@ def test_cpu_time_of_the_whole_candidate_is_capped_and_measured() -> None:
 def test_a_result_too_large_to_parse_cheaply_is_refused_without_growing_the_caller(tmp_path: Path) -> None:
     """16 MB of empty lists (about 750 MB once parsed): refused at the frame, the caller does not grow."""
     program = (Path(__file__).parent / "data" / "hostile" / "programs" / "huge_result.py").read_text()
-    script = ("import resource, sys\n"
-              "from evaluators.cascade import evaluate\n"
-              "from evaluators.jobs import EvalJob\n"
-              "from evolve.config import EvaluatorConfig\n"
-              "from evolve.loader import ProblemRef, builtin_problems\n"
-              "ref = ProblemRef(str(builtin_problems()['function_min']), {'budget': 200, 'trials': 1})\n"
-              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-              "r = evaluate(EvalJob(1, sys.stdin.read()), ref, EvaluatorConfig(timeout_s=30))\n"
-              "grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024\n"
-              "print(r.failure_kind, round(grown), r.reason)\n")
+    script = (
+        "import resource, sys\n"
+        "from evaluators.cascade import evaluate\n"
+        "from evaluators.jobs import EvalJob\n"
+        "from evolve.config import EvaluatorConfig\n"
+        "from evolve.loader import ProblemRef, builtin_problems\n"
+        "ref = ProblemRef(str(builtin_problems()['function_min']), {'budget': 200, 'trials': 1})\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "r = evaluate(EvalJob(1, sys.stdin.read()), ref, EvaluatorConfig(timeout_s=30))\n"
+        "grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024\n"
+        "print(r.failure_kind, round(grown), r.reason)\n"
+    )
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", script], input=program, capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=program,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
     kind, grown, reason = done.stdout.split(" ", 2)
     assert kind == "contract" and "limit" in reason, done.stdout + done.stderr
     assert int(grown) < 100, f"the caller grew by {grown} MB"
@@ -394,13 +436,18 @@ def test_a_daemon_left_by_a_candidate_does_not_outlive_its_job() -> None:
 
     for warm in (False, True):
         marker = f"{_random.randint(1000, 9999)}.{_random.randint(1000, 9999)}"  # a command line nothing else has
-        daemon = ("import subprocess\n"
-                  "def search(f, dim, budget, rng):\n"
-                  f"    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
-                  "    return [0.0] * dim\n")
+        daemon = (
+            "import subprocess\n"
+            "def search(f, dim, budget, rng):\n"
+            f"    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+            "    return [0.0] * dim\n"
+        )
         assert evaluate(daemon, warm=warm).ok
-        left = [p for p in Path("/proc").glob("[0-9]*") if (p / "cmdline").is_file()
-                and (p / "cmdline").read_bytes() == f"sleep\x00{marker}\x00".encode()]
+        left = [
+            p
+            for p in Path("/proc").glob("[0-9]*")
+            if (p / "cmdline").is_file() and (p / "cmdline").read_bytes() == f"sleep\x00{marker}\x00".encode()
+        ]
         assert not left, (warm, left)
 
 
@@ -455,16 +502,20 @@ def test_a_stopped_server_costs_the_caller_its_limit_and_no_more() -> None:
 def test_a_candidate_finds_nothing_a_previous_one_left_in_tmp(warm: bool) -> None:
     """A warm server's /tmp outlives its jobs: what a job wrote there (files, folders, links) is removed
     before the next job, so a candidate can neither fill the disk for the next nor plant files for it."""
-    plant = ("import os\n"
-             "def search(f, dim, budget, rng):\n"
-             "    open('/tmp/planted.txt', 'w').write('x' * 1000)\n"
-             "    os.makedirs('/tmp/nest/deeper', exist_ok=True)\n"
-             "    os.symlink('/tmp/nest', '/tmp/link')\n"
-             "    return [0.0] * dim\n")
-    look = ("import os\n"
-            "def search(f, dim, budget, rng):\n"
-            "    print('SEEN', sorted(n for n in os.listdir('/tmp') if not n.startswith('job-')))\n"
-            "    return [0.0] * dim\n")
+    plant = (
+        "import os\n"
+        "def search(f, dim, budget, rng):\n"
+        "    open('/tmp/planted.txt', 'w').write('x' * 1000)\n"
+        "    os.makedirs('/tmp/nest/deeper', exist_ok=True)\n"
+        "    os.symlink('/tmp/nest', '/tmp/link')\n"
+        "    return [0.0] * dim\n"
+    )
+    look = (
+        "import os\n"
+        "def search(f, dim, budget, rng):\n"
+        "    print('SEEN', sorted(n for n in os.listdir('/tmp') if not n.startswith('job-')))\n"
+        "    return [0.0] * dim\n"
+    )
     assert evaluate(plant, warm=warm).ok
     seen = evaluate(look, warm=warm)
     assert seen.ok and "planted" not in seen.output and "nest" not in seen.output and "link" not in seen.output

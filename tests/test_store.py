@@ -24,8 +24,15 @@ def _store(tmp_path: Path) -> LineageStore:
 
 
 def _child(parent: int, **kw: object) -> Program:
-    return Program(code=f"x = {kw.pop('n', 1)}", parent_ids=[parent], operator="ast_mutate", island=0, generation=1,
-                   code_hash=str(kw.pop("h", "h")), **kw)  # type: ignore[arg-type]
+    return Program(
+        code=f"x = {kw.pop('n', 1)}",
+        parent_ids=[parent],
+        operator="ast_mutate",
+        island=0,
+        generation=1,
+        code_hash=str(kw.pop("h", "h")),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_a_child_goes_proposed_evaluating_evaluated(tmp_path: Path) -> None:
@@ -39,8 +46,11 @@ def test_a_child_goes_proposed_evaluating_evaluated(tmp_path: Path) -> None:
     store.submit(cid)
     assert store.get(cid).status == Status.EVALUATING and store.submitted_children() == 1
     child.status, child.fitness, child.descriptors = Status.EVALUATED, 0.5, {"d": 1.0}
-    store.complete(child, [IslandEvent(EventKind.ELITE_ADDED, 0, cid, {"fitness": 0.5, "descriptors": {"d": 1.0}})],
-                   [IslandRow(0, 1, 0, 0.5, cid)])
+    store.complete(
+        child,
+        [IslandEvent(EventKind.ELITE_ADDED, 0, cid, {"fitness": 0.5, "descriptors": {"d": 1.0}})],
+        [IslandRow(0, 1, 0, 0.5, cid)],
+    )
     got = store.get(cid)
     assert (got.status, got.fitness, got.descriptors) == (Status.EVALUATED, 0.5, {"d": 1.0})
     assert store.completed_evaluations() == 1 and store.pending() == [store.get(sid)]
@@ -54,8 +64,14 @@ def test_rejections_duplicates_and_fingerprints(tmp_path: Path) -> None:
     sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, status=Status.EVALUATING, code_hash="s"))
     a = store.propose(_child(sid, h="ha", status=Status.EVALUATING), [], None)
     assert store.find_by_hash("ha") == a
-    dup = _child(sid, h="ha", status=Status.REJECTED, rejection=RejectionKind.DUPLICATE_CODE, duplicate_of=a,
-                 reason=f"duplicate of program {a}")
+    dup = _child(
+        sid,
+        h="ha",
+        status=Status.REJECTED,
+        rejection=RejectionKind.DUPLICATE_CODE,
+        duplicate_of=a,
+        reason=f"duplicate of program {a}",
+    )
     store.reject(dup, [], None)
     assert store.find_by_hash("ha") == a  # duplicates never become the original
     store.set_fingerprint(a, "fp")
@@ -73,8 +89,9 @@ def test_rejections_duplicates_and_fingerprints(tmp_path: Path) -> None:
 
 def test_validation_and_heldout_results_leave_search_fitness_alone(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, status=Status.EVALUATED, fitness=1.0,
-                                 code_hash="s"))
+    sid = store.add_seed(
+        Program(code="x = 0", operator="seed", island=0, status=Status.EVALUATED, fitness=1.0, code_hash="s")
+    )
     other = store.propose(_child(sid, status=Status.EVALUATED, fitness=2.0), [], None)
     assert store.needs_validation([sid, other]) == [sid, other] and store.top_unvalidated(1) == [other]
     store.record_stage(other, "validate", {"fitness": 0.7})
@@ -96,8 +113,9 @@ def test_llm_provenance_round_trips_through_the_columns(tmp_path: Path) -> None:
     llm = LLMProvenance(model="m", prompt="[]", response="r", tokens_in=3, tokens_out=4, cost=0.01, latency_s=0.5)
     cid = store.propose(_child(sid, llm=llm, status=Status.PROPOSED), [], None)
     assert store.get(cid).llm == llm
-    row = sqlite3.connect(store.path).execute("SELECT llm_model, llm_cost FROM programs WHERE id = ?",
-                                              (cid,)).fetchone()
+    row = (
+        sqlite3.connect(store.path).execute("SELECT llm_model, llm_cost FROM programs WHERE id = ?", (cid,)).fetchone()
+    )
     assert row == ("m", 0.01)  # plain columns for sqlite3/pandas readers
 
 
@@ -210,15 +228,30 @@ def test_non_finite_metrics_are_stored_as_standard_json(tmp_path: Path) -> None:
     (the store's own validation queries use them, and so do users' queries)."""
     store = _store(tmp_path)
     sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, code_hash="s"))
-    diverged = _child(sid, status=Status.EVALUATED, fitness=2.0, h="d",
-                      metrics={"select": {"tasks": {"a": {"val_loss": float("inf"), "drift": float("-inf")},
-                                                    "b": {"val_loss": float("nan"), "score": 0.25}}}})
+    diverged = _child(
+        sid,
+        status=Status.EVALUATED,
+        fitness=2.0,
+        h="d",
+        metrics={
+            "select": {
+                "tasks": {
+                    "a": {"val_loss": float("inf"), "drift": float("-inf")},
+                    "b": {"val_loss": float("nan"), "score": 0.25},
+                }
+            }
+        },
+    )
     did = store.propose(diverged, [], None)
     store.record_stage(did, "heldout", {"fitness": 0.3, "metrics": {"val_loss": float("nan")}})
     raw = sqlite3.connect(tmp_path / "archive.sqlite")
     assert raw.execute("SELECT COUNT(*) FROM programs WHERE json_valid(metrics) = 0").fetchone()[0] == 0
-    assert raw.execute("SELECT json_extract(metrics, '$.select.tasks.b.score') FROM programs WHERE id = ?",
-                       (did,)).fetchone()[0] == 0.25
+    assert (
+        raw.execute(
+            "SELECT json_extract(metrics, '$.select.tasks.b.score') FROM programs WHERE id = ?", (did,)
+        ).fetchone()[0]
+        == 0.25
+    )
     assert store.top_unvalidated(5) == [did] and store.needs_validation([did]) == [did]
     tasks = store.get(did).metrics["select"]["tasks"]
     assert tasks["a"] == {"val_loss": None, "drift": None} and tasks["b"]["val_loss"] is None
@@ -234,12 +267,21 @@ SECRETS = {
     "pem": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
     "query token": "https://host/api?access_token=abcdef123456&x=1",
 }
-LEAKS = ["AIzaSyA1b2C3", "sk-proj-abc", "hf_AbCdEf", "ghp_0123", "github_pat_11", "xoxb-1234", "AKIAIOSFODNN7",
-         "b3BlbnNzaC1r", "abcdef123456", "hunter2-env-secret"]
+LEAKS = [
+    "AIzaSyA1b2C3",
+    "sk-proj-abc",
+    "hf_AbCdEf",
+    "ghp_0123",
+    "github_pat_11",
+    "xoxb-1234",
+    "AKIAIOSFODNN7",
+    "b3BlbnNzaC1r",
+    "abcdef123456",
+    "hunter2-env-secret",
+]
 
 
-def test_secrets_are_redacted_wherever_text_enters_the_archive(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_are_redacted_wherever_text_enters_the_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Reasons, outputs, metrics, LLM prompts/replies/errors and insights: key-shaped strings and the values
     of secret-named environment variables never reach the file (the code itself is kept as written)."""
     from evolve.llm.client import CallRecord
@@ -248,16 +290,37 @@ def test_secrets_are_redacted_wherever_text_enters_the_archive(tmp_path: Path,
     store = _store(tmp_path)
     text = "\n".join([*SECRETS.values(), "the env said hunter2-env-secret"])
     sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, status=Status.EVALUATING, code_hash="s"))
-    child = _child(sid, status=Status.FAILED, reason=text, output=text, metrics={"stage": {"error": text}},
-                   llm=LLMProvenance(model="m", prompt=text, response=text))
-    cid = store.propose(child, [CallRecord(purpose="llm_diff", model="m", attempt=0, messages=[
-        {"role": "user", "content": text}], response=text, error=text, latency_s=0.1, started_at=0.0)], None)
+    child = _child(
+        sid,
+        status=Status.FAILED,
+        reason=text,
+        output=text,
+        metrics={"stage": {"error": text}},
+        llm=LLMProvenance(model="m", prompt=text, response=text),
+    )
+    cid = store.propose(
+        child,
+        [
+            CallRecord(
+                purpose="llm_diff",
+                model="m",
+                attempt=0,
+                messages=[{"role": "user", "content": text}],
+                response=text,
+                error=text,
+                latency_s=0.1,
+                started_at=0.0,
+            )
+        ],
+        None,
+    )
     store.record_stage(cid, "validate", {"failure_kind": "crash", "reason": text})
     store.add_insight([], 1, "m", text)
     store.set_state(RunState.FAILED, text)
     store.close()
     raw = (tmp_path / "archive.sqlite").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("archive.sqlite-*"))
+        p.read_bytes() for p in tmp_path.glob("archive.sqlite-*")
+    )
     for leak in LEAKS:
         assert leak.encode() not in raw, leak
     assert b"[REDACTED]" in raw and b"x = 1" in raw

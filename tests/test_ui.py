@@ -31,16 +31,20 @@ except ImportError:  # pragma: no cover - the dev extra installs it
     sync_playwright = None  # type: ignore[assignment]
 
 # CI installs both (scripts/setup.sh), so there a missing browser fails the tests instead of skipping them.
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif((CHROMIUM is None or sync_playwright is None) and not os.environ.get("CI"),
-                                 reason="needs chromium (scripts/setup.sh installs it as root) and playwright")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        (CHROMIUM is None or sync_playwright is None) and not os.environ.get("CI"),
+        reason="needs chromium (scripts/setup.sh installs it as root) and playwright",
+    ),
+]
 
 PAYLOAD = '<script>window.__xss = 1</script>"><img src=x onerror="window.__xss = 2">'
-XSS_PROGRAM = f'''def search(f, dim, budget, rng):
+XSS_PROGRAM = f"""def search(f, dim, budget, rng):
     # {PAYLOAD}
     print({PAYLOAD!r})
     return [0.0] * dim
-'''
+"""
 SECRET = "sk-ui-test-0123456789SECRET"
 
 
@@ -59,21 +63,44 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ui")
     with OpenAIServer(_hostile_model) as server:
         config = root / "ui.yaml"
-        config.write_text(yaml.safe_dump({
-            "seed": 2, "problem": {"name": "function_min"}, "budget": {"max_evaluations": 36},
-            "islands": {"num_islands": 2, "migration_interval": 8, "stagnation_evaluations": 12},
-            "operators": {"weights": {"ast_mutate": 6, "ast_crossover": 1, "llm_rewrite": 2}},
-            "llm": {"models": [{"model": "openai/hostile", "api_base": server.url, "api_key_env": "UI_TEST_KEY",
-                                "price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0}],
-                    "insights_interval": 0, "repair": False}}))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "seed": 2,
+                    "problem": {"name": "function_min"},
+                    "budget": {"max_evaluations": 36},
+                    "islands": {"num_islands": 2, "migration_interval": 8, "stagnation_evaluations": 12},
+                    "operators": {"weights": {"ast_mutate": 6, "ast_crossover": 1, "llm_rewrite": 2}},
+                    "llm": {
+                        "models": [
+                            {
+                                "model": "openai/hostile",
+                                "api_base": server.url,
+                                "api_key_env": "UI_TEST_KEY",
+                                "price_in_per_mtok": 1.0,
+                                "price_out_per_mtok": 2.0,
+                            }
+                        ],
+                        "insights_interval": 0,
+                        "repair": False,
+                    },
+                }
+            )
+        )
         run_cli("run", str(config), "--run-dir", str(root / "run"), env={"UI_TEST_KEY": SECRET}, timeout=300)
     return root / "run"
 
 
 class UI:
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(evolve_cmd("ui", *args), cwd=REPO, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            evolve_cmd("ui", *args),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()
         match = re.search(r"(http://\S+)", line)
@@ -121,8 +148,9 @@ class Watched:
     def assert_clean(self, origin: str) -> None:
         assert not self.errors, self.errors
         assert not self.dialogs, self.dialogs
-        assert all(u.startswith((origin, "data:")) for u in self.requests), \
-            [u for u in self.requests if not u.startswith(origin)]
+        assert all(u.startswith((origin, "data:")) for u in self.requests), [
+            u for u in self.requests if not u.startswith(origin)
+        ]
         assert self.page.evaluate("window.__xss") is None
 
 
@@ -168,8 +196,10 @@ def test_heatmaps_match_the_islands_at_each_point_of_the_event_log(ui: UI, brows
     w = Watched(browser)
     page = w.open(f"{ui.url}#/map")
     for k in sorted({1, len(events) // 3, len(events) // 2, len(events)}):
-        page.evaluate(f"(() => {{ const s = document.getElementById('replay'); s.value = {k}; "
-                      "s.dispatchEvent(new Event('input')); })()")
+        page.evaluate(
+            f"(() => {{ const s = document.getElementById('replay'); s.value = {k}; "
+            "s.dispatchEvent(new Event('input')); })()"
+        )
         arch = Archipelago(cfg.islands, problem.descriptors)
         arch.replay(events[:k], {})
         shown = [int(b.get_attribute("data-filled") or -1) for b in page.locator(".island .chart").all()]
@@ -226,9 +256,13 @@ def test_the_live_page_picks_up_a_new_evaluation(run_dir: Path, browser: object,
         w = Watched(browser)
         page = w.open(f"{server.url}#/overview")
         assert page.inner_text("#evaluations").startswith(f"{before} /")
-        resume = subprocess.Popen(evolve_cmd("resume", str(live), "--max-evaluations", str(before + 3)), cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={**os.environ, "UI_TEST_KEY": SECRET})
+        resume = subprocess.Popen(
+            evolve_cmd("resume", str(live), "--max-evaluations", str(before + 3)),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "UI_TEST_KEY": SECRET},
+        )
         assert resume.wait(timeout=120) == 0
         expect(page.locator("#evaluations")).to_have_text(re.compile(rf"^{before + 3} /"), timeout=30_000)
         w.assert_clean(server.url.rstrip("/"))
@@ -236,8 +270,7 @@ def test_the_live_page_picks_up_a_new_evaluation(run_dir: Path, browser: object,
         server.close()
 
 
-def test_the_report_opens_from_disk_and_shows_the_same_champion(run_dir: Path, browser: object,
-                                                                tmp_path: Path) -> None:
+def test_the_report_opens_from_disk_and_shows_the_same_champion(run_dir: Path, browser: object, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     run_cli("report", str(run_dir), "-o", str(out))
     champion = cli_json("status", str(run_dir))["champion"]["id"]

@@ -24,12 +24,23 @@ def _strict(text: str) -> object:
 def test_endpoints_send_strict_json_from_an_archive_holding_infinity(tmp_path: Path) -> None:
     store = LineageStore.create(tmp_path / "archive.sqlite")
     store.init_run("{}", 0, "toy", "1", {"python": "3"})
-    sid = store.add_seed(Program(code="x = 0", operator="seed", island=0, code_hash="s", status=Status.EVALUATED,
-                                 fitness=1.0, descriptors={"d": 0.5}))
+    sid = store.add_seed(
+        Program(
+            code="x = 0",
+            operator="seed",
+            island=0,
+            code_hash="s",
+            status=Status.EVALUATED,
+            fitness=1.0,
+            descriptors={"d": 0.5},
+        )
+    )
     store.close()
     with sqlite3.connect(tmp_path / "archive.sqlite") as raw:  # as an older evolve wrote a diverged run
-        raw.execute("UPDATE programs SET descriptors = ?, metrics = ? WHERE id = ?",
-                    ('{"d": Infinity}', '{"select": {"val_loss": Infinity}}', sid))
+        raw.execute(
+            "UPDATE programs SET descriptors = ?, metrics = ? WHERE id = ?",
+            ('{"d": Infinity}', '{"select": {"val_loss": Infinity}}', sid),
+        )
     server = UIServer([tmp_path])
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:

@@ -53,8 +53,11 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 
 def numeric(metrics: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in skip and not math.isnan(float(v))}
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in skip and not math.isnan(float(v))
+    }
 
 
 def passes(metrics: dict[str, Any], threshold: float) -> bool:
@@ -81,8 +84,13 @@ def text_artifacts(artifacts: Any) -> dict[str, str]:
         return {}
     out = {}
     for key, value in artifacts.items():
-        out[str(key)] = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else \
-            value if isinstance(value, str) else str(value)
+        out[str(key)] = (
+            value.decode("utf-8", errors="replace")
+            if isinstance(value, bytes)
+            else value
+            if isinstance(value, str)
+            else str(value)
+        )
     return out
 
 
@@ -106,12 +114,19 @@ class OpenEvolveProblem(Problem):
         config = read_config(folder)
         message = (config.get("prompt") or {}).get("system_message")
         readme = folder / "README.md"
-        self.description = message if isinstance(message, str) and message.strip() else \
-            readme.read_text()[:4000] if readme.is_file() else \
-            f"Improve the program in {folder.name}; fitness is its evaluator's combined_score."
+        self.description = (
+            message
+            if isinstance(message, str) and message.strip()
+            else readme.read_text()[:4000]
+            if readme.is_file()
+            else f"Improve the program in {folder.name}; fitness is its evaluator's combined_score."
+        )
         evaluator_cfg = config.get("evaluator") or {}
-        self.cascade = [f for f in STAGE_FUNCTIONS if f"def {f}(" in evaluator] \
-            if evaluator_cfg.get("cascade_evaluation", True) else []
+        self.cascade = (
+            [f for f in STAGE_FUNCTIONS if f"def {f}(" in evaluator]
+            if evaluator_cfg.get("cascade_evaluation", True)
+            else []
+        )
         self.thresholds = tuple(float(t) for t in evaluator_cfg.get("cascade_thresholds", DEFAULT_THRESHOLDS))
         timeout = float(evaluator_cfg.get("timeout", 300))  # per evaluator call, as in OpenEvolve
         self.stages = (Stage("cascade" if self.cascade else "evaluate", timeout_s=timeout * max(1, len(self.cascade))),)
@@ -178,8 +193,15 @@ class OpenEvolveProblem(Problem):
         if not math.isfinite(fitness):
             raise ContractError("non-finite fitness")
         stages_run = artifacts.get("stages_run")
-        return StageScore(fitness, {**metrics, "artifacts": text_artifacts(artifacts.get("artifacts")),
-                                    "stages_run": stages_run if isinstance(stages_run, list) else []}, {})
+        return StageScore(
+            fitness,
+            {
+                **metrics,
+                "artifacts": text_artifacts(artifacts.get("artifacts")),
+                "stages_run": stages_run if isinstance(stages_run, list) else [],
+            },
+            {},
+        )
 
 
 def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:

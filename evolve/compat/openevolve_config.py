@@ -15,8 +15,12 @@ from typing import Any
 from evolve.compat.openevolve import is_openevolve_folder, read_config
 
 # Read by the problem itself (evolve.compat.openevolve): not config of evolve's, not unmapped either.
-PROBLEM_KEYS = {"evaluator.cascade_evaluation", "evaluator.cascade_thresholds", "evaluator.timeout",
-                "prompt.system_message"}
+PROBLEM_KEYS = {
+    "evaluator.cascade_evaluation",
+    "evaluator.cascade_thresholds",
+    "evaluator.timeout",
+    "prompt.system_message",
+}
 
 
 def _leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
@@ -35,8 +39,13 @@ def _model(entry: dict[str, Any], llm: dict[str, Any], used: set[str], where: st
     if not name:
         return None
     model: dict[str, Any] = {"model": name if "/" in str(name) else f"openai/{name}"}
-    for ours, theirs in (("weight", "weight"), ("temperature", "temperature"), ("max_tokens", "max_tokens"),
-                         ("timeout_s", "timeout"), ("api_base", "api_base")):
+    for ours, theirs in (
+        ("weight", "weight"),
+        ("temperature", "temperature"),
+        ("max_tokens", "max_tokens"),
+        ("timeout_s", "timeout"),
+        ("api_base", "api_base"),
+    ):
         value = entry.get(theirs, llm.get(theirs))
         if value is not None:
             model[ours] = value
@@ -90,10 +99,16 @@ def evolve_defaults(folder: Path) -> tuple[dict[str, Any], list[str]]:
     if isinstance(prompt.get("num_top_programs"), int):
         put("islands.selection.num_inspirations", prompt["num_top_programs"], "prompt.num_top_programs")
     if isinstance(oe.get("diff_based_evolution"), bool):
-        weights = {"llm_diff": 3.0, "llm_rewrite": 1.0} if oe["diff_based_evolution"] else \
-            {"llm_diff": 0.0, "llm_rewrite": 1.0}
-        put("operators.weights", {"ast_mutate": 0.8, "ast_crossover": 0.2, **weights, "llm_crossover": 1.0},
-            "diff_based_evolution")
+        weights = (
+            {"llm_diff": 3.0, "llm_rewrite": 1.0}
+            if oe["diff_based_evolution"]
+            else {"llm_diff": 0.0, "llm_rewrite": 1.0}
+        )
+        put(
+            "operators.weights",
+            {"ast_mutate": 0.8, "ast_crossover": 0.2, **weights, "llm_crossover": 1.0},
+            "diff_based_evolution",
+        )
     llm = oe.get("llm") or {}
     entries = [(m, f"llm.models[{i}]") for i, m in enumerate(llm.get("models") or []) if isinstance(m, dict)]
     for role, default in (("primary", 1.0), ("secondary", 0.2)):
@@ -111,4 +126,3 @@ def evolve_defaults(folder: Path) -> tuple[dict[str, Any], list[str]]:
         put("llm.backoff_s", llm["retry_delay"], "llm.retry_delay")
     unmapped = [k for k in _leaves(oe) if k not in used and not (k == "llm.models" and models)]
     return out, unmapped
-

@@ -32,11 +32,13 @@ def available() -> bool:
 
 def stand_in(code: str) -> str:
     """The file the evaluator loads instead of the program: its source is kept, for reading only."""
-    return ("# evolve: this file stands for the candidate program, which runs in a jail of its own; loading it\n"
-            "# attaches to it, and calls cross as plain data (numbers, strings, lists, arrays).\n"
-            "import evolve_candidate as _evolve_candidate\n\n"
-            f"SOURCE = {code!r}\n\n"
-            "_evolve_candidate.attach(globals())\n")
+    return (
+        "# evolve: this file stands for the candidate program, which runs in a jail of its own; loading it\n"
+        "# attaches to it, and calls cross as plain data (numbers, strings, lists, arrays).\n"
+        "import evolve_candidate as _evolve_candidate\n\n"
+        f"SOURCE = {code!r}\n\n"
+        "_evolve_candidate.attach(globals())\n"
+    )
 
 
 @contextmanager
@@ -49,10 +51,13 @@ def candidate(code: str, workdir: Path, folder: Path) -> Iterator[None]:
 
     prefix = json.loads(os.environ[JAIL_ENV])
     ours, theirs = socket.socketpair()
-    boot = (f"import sys; sys.path[:0] = [{str(SHIMS)!r}, {str(folder)!r}]; "
-            f"import evolve_candidate; evolve_candidate.host({theirs.fileno()})")
-    proc = subprocess.Popen([*prefix, sys.executable, "-I", "-c", boot], pass_fds=(theirs.fileno(),),
-                            stdin=subprocess.DEVNULL)
+    boot = (
+        f"import sys; sys.path[:0] = [{str(SHIMS)!r}, {str(folder)!r}]; "
+        f"import evolve_candidate; evolve_candidate.host({theirs.fileno()})"
+    )
+    proc = subprocess.Popen(
+        [*prefix, sys.executable, "-I", "-c", boot], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
+    )
     theirs.close()
     try:
         evolve_candidate.send_message(ours, evolve_candidate.encode({"code": code, "filename": CANDIDATE_FILE}))

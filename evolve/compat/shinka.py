@@ -42,8 +42,11 @@ class ShinkaProblem(Problem):
         script = (folder / "evaluate.py").read_text()
         self.version = "shinka-" + hashlib.sha256(script.encode()).hexdigest()[:10]
         readme = folder / "README.md"
-        self.description = readme.read_text()[:4000] if readme.is_file() else \
-            f"Improve the program in {folder.name}; fitness is its evaluator's combined_score."
+        self.description = (
+            readme.read_text()[:4000]
+            if readme.is_file()
+            else f"Improve the program in {folder.name}; fitness is its evaluator's combined_score."
+        )
         self.stages = (Stage("evaluate", timeout_s=TIMEOUT_S),)
         self.allowed_imports = frozenset(sys.stdlib_module_names)  # + the seed's imports (the engine adds them)
 
@@ -85,8 +88,11 @@ class ShinkaProblem(Problem):
         feedback = metrics.get("text_feedback", "")
         feedback = "\n".join(map(str, feedback)) if isinstance(feedback, list) else str(feedback or "")
         kept = {k: v for k, v in metrics.items() if k not in ("text_feedback", "combined_score")}
-        return StageScore(float(score), {"combined_score": float(score), **kept,
-                                         "artifacts": {"text_feedback": feedback} if feedback else {}}, {})
+        return StageScore(
+            float(score),
+            {"combined_score": float(score), **kept, "artifacts": {"text_feedback": feedback} if feedback else {}},
+            {},
+        )
 
 
 def _read(path: Path) -> Any:

@@ -59,8 +59,9 @@ def import_litellm() -> Any:
     try:
         import litellm
     except ImportError:
-        raise ConfigError("llm.models is set but litellm is not installed: pip install -e '.[llm]' "
-                          "(scripts/setup.sh installs it)") from None
+        raise ConfigError(
+            "llm.models is set but litellm is not installed: pip install -e '.[llm]' (scripts/setup.sh installs it)"
+        ) from None
 
     litellm.suppress_debug_info = True
     litellm.drop_params = True  # a provider without e.g. temperature gets the call without it
@@ -113,9 +114,16 @@ class LLMClient:
                 t0 = time.monotonic()
                 try:
                     resp = self._litellm.completion(
-                        model=model.model, messages=messages, temperature=model.temperature,
-                        max_tokens=model.max_tokens, timeout=model.timeout_s, api_base=model.api_base,
-                        api_key=self._api_key(model), num_retries=0, max_retries=0)
+                        model=model.model,
+                        messages=messages,
+                        temperature=model.temperature,
+                        max_tokens=model.max_tokens,
+                        timeout=model.timeout_s,
+                        api_base=model.api_base,
+                        api_key=self._api_key(model),
+                        num_retries=0,
+                        max_retries=0,
+                    )
                     record.latency_s = time.monotonic() - t0
                     self._read_reply(model, resp, record)
                     return record.response or "", calls
@@ -152,8 +160,10 @@ class LLMClient:
 
     def _cost(self, model: ModelConfig, resp: Any, record: CallRecord) -> float | None:
         if model.price_in_per_mtok is not None or model.price_out_per_mtok is not None:
-            return ((record.tokens_in or 0) * (model.price_in_per_mtok or 0.0)
-                    + (record.tokens_out or 0) * (model.price_out_per_mtok or 0.0)) / 1e6
+            return (
+                (record.tokens_in or 0) * (model.price_in_per_mtok or 0.0)
+                + (record.tokens_out or 0) * (model.price_out_per_mtok or 0.0)
+            ) / 1e6
         try:  # litellm knows the prices of hosted models; it raises for custom/local ones
             return float(self._litellm.completion_cost(completion_response=resp))
         except Exception:  # noqa: BLE001
@@ -163,11 +173,19 @@ class LLMClient:
         if status is not None:
             return int(status) in RETRYABLE_STATUS or int(status) >= 500
         lit = self._litellm
-        return isinstance(exc, (lit.Timeout, lit.APIConnectionError, lit.InternalServerError,
-                                lit.ServiceUnavailableError, lit.RateLimitError))
+        return isinstance(
+            exc,
+            (
+                lit.Timeout,
+                lit.APIConnectionError,
+                lit.InternalServerError,
+                lit.ServiceUnavailableError,
+                lit.RateLimitError,
+            ),
+        )
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(self.cfg.backoff_s * 2 ** attempt, self.cfg.backoff_max_s) * random.uniform(0.5, 1.0)
+        delay = min(self.cfg.backoff_s * 2**attempt, self.cfg.backoff_max_s) * random.uniform(0.5, 1.0)
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
         return float(delay)

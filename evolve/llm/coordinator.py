@@ -26,8 +26,14 @@ from evolve.program import FailureKind, Program
 from evolve.store import LineageStore
 
 # Failures a model can plausibly fix from the error message alone.
-REPAIRABLE = {FailureKind.SYNTAX, FailureKind.STATIC_RULE, FailureKind.CRASH, FailureKind.NAN,
-              FailureKind.CONTRACT, FailureKind.IMPORT}
+REPAIRABLE = {
+    FailureKind.SYNTAX,
+    FailureKind.STATIC_RULE,
+    FailureKind.CRASH,
+    FailureKind.NAN,
+    FailureKind.CONTRACT,
+    FailureKind.IMPORT,
+}
 
 
 def reward(outcome: dict[str, Any]) -> float:
@@ -40,8 +46,9 @@ def reward(outcome: dict[str, Any]) -> float:
 
 
 def needs_repair(outcome: dict[str, Any]) -> bool:
-    return outcome["operator"] in LLM_OPERATORS and outcome["failure_kind"] in REPAIRABLE \
-        and bool(outcome["code_chars"])
+    return (
+        outcome["operator"] in LLM_OPERATORS and outcome["failure_kind"] in REPAIRABLE and bool(outcome["code_chars"])
+    )
 
 
 def replay_selector(cfg: LLMConfig, store: LineageStore) -> tuple[ModelSelector, list[dict[str, Any]]]:
@@ -66,8 +73,9 @@ class LLMCoordinator:
         self.tools.client.spent.tokens, self.tools.client.spent.cost = self.store.llm_totals()
         self.selector, outcomes = replay_selector(self.cfg, self.store)
         repaired = self.store.repaired_parents()
-        self.repairs = deque(o["id"] for o in outcomes
-                             if self.repair_op is not None and needs_repair(o) and o["id"] not in repaired)
+        self.repairs = deque(
+            o["id"] for o in outcomes if self.repair_op is not None and needs_repair(o) and o["id"] not in repaired
+        )
         self.insight = self.store.latest_insight()
 
     # -- proposing -------------------------------------------------------------------------------
@@ -81,7 +89,7 @@ class LLMCoordinator:
         """Fill an LLM operator's context: the model, the lineage, what was tried, the latest insight."""
         ctx.model = self.selector.choose(rng)
         ctx.insight = self.insight
-        chain = self.store.lineage(parents[0].id or 0)[1:1 + self.cfg.history_length]
+        chain = self.store.lineage(parents[0].id or 0)[1 : 1 + self.cfg.history_length]
         ctx.ancestors = self.store.get_many(row["id"] for row in chain)[::-1]  # parent's parent first
         # What was already tried on this parent, so the model does not propose it again.
         ctx.tried = self.store.children(parents[0].id or 0, limit=5)

@@ -33,16 +33,26 @@ def insight_messages(store: LineageStore, tools: LLMTools, problem: Problem) -> 
         if pf is not None and p.fitness is not None:
             delta = f" ({p.fitness - pf:+.4f})"
         lines.append(f"- {p.operator}: {fitness_text(p)}{delta}; {what_changed(p)}")
-    failures = [f"- {p.operator} ({p.failure_kind or 'rejected'}): "
-                + redact(truncate(" ".join((p.reason or "").split()), 200), tools.secrets)
-                for p in recent if p.status in (Status.FAILED, Status.REJECTED) and not p.duplicate_of][:10]
-    best_text = "\n".join(f"## program {p.id}, fitness {fitness_text(p)}; {metrics_summary(p.metrics, 300)}\n"
-                          f"```python\n{p.code.rstrip()}\n```" for p in best[:3])
-    user = tools.prompts.render("insights", {
-        "previous_insights": f"# Your previous note\n{previous}\n" if previous else "",
-        "best": best_text or "(none yet)", "recent": "\n".join(lines) or "(none yet)",
-        "failures": "\n".join(failures) or "(none)",
-    })
+    failures = [
+        f"- {p.operator} ({p.failure_kind or 'rejected'}): "
+        + redact(truncate(" ".join((p.reason or "").split()), 200), tools.secrets)
+        for p in recent
+        if p.status in (Status.FAILED, Status.REJECTED) and not p.duplicate_of
+    ][:10]
+    best_text = "\n".join(
+        f"## program {p.id}, fitness {fitness_text(p)}; {metrics_summary(p.metrics, 300)}\n"
+        f"```python\n{p.code.rstrip()}\n```"
+        for p in best[:3]
+    )
+    user = tools.prompts.render(
+        "insights",
+        {
+            "previous_insights": f"# Your previous note\n{previous}\n" if previous else "",
+            "best": best_text or "(none yet)",
+            "recent": "\n".join(lines) or "(none yet)",
+            "failures": "\n".join(failures) or "(none)",
+        },
+    )
     return [{"role": "system", "content": system_prompt(tools, problem)}, {"role": "user", "content": user}]
 
 

@@ -39,10 +39,14 @@ class LLMTools:
 
 
 def system_prompt(tools: LLMTools, problem: Problem) -> str:
-    return tools.prompts.render("system", {
-        "problem_name": problem.name, "problem_description": problem.description.strip(),
-        "allowed_imports": ", ".join(sorted(problem.allowed_imports)) or "none",
-    })
+    return tools.prompts.render(
+        "system",
+        {
+            "problem_name": problem.name,
+            "problem_description": problem.description.strip(),
+            "allowed_imports": ", ".join(sorted(problem.allowed_imports)) or "none",
+        },
+    )
 
 
 def _user_prompt(template: str, tools: LLMTools, parents: list[Program], ctx: OperatorContext) -> str:
@@ -55,8 +59,9 @@ def _user_prompt(template: str, tools: LLMTools, parents: list[Program], ctx: Op
         "insights": insights_section(ctx.insight),
     }
     if template == "crossover":
-        values["parents"] = "\n".join(program_section(f"Parent {i + 1}", p, n, tools.secrets)
-                                      for i, p in enumerate(parents))
+        values["parents"] = "\n".join(
+            program_section(f"Parent {i + 1}", p, n, tools.secrets) for i, p in enumerate(parents)
+        )
     if template == "repair":
         failure = f"{parent.failure_kind or parent.status}: {parent.reason or ''}\n{parent.output or ''}".strip()
         values["failure"] = "```\n" + redact(truncate(failure, max(n, 200)), tools.secrets) + "\n```"
@@ -64,36 +69,47 @@ def _user_prompt(template: str, tools: LLMTools, parents: list[Program], ctx: Op
     return tools.prompts.render(template, values)
 
 
-def _provenance(model: str, messages: list[dict[str, str]], calls: list[CallRecord], reply: str | None,
-                secrets: list[str]) -> LLMProvenance:
+def _provenance(
+    model: str, messages: list[dict[str, str]], calls: list[CallRecord], reply: str | None, secrets: list[str]
+) -> LLMProvenance:
     """The prompt and reply of the answered attempt, totals over attempts."""
     costs = [c.cost for c in calls if c.cost is not None]
     return LLMProvenance(
-        model=model, prompt=json.dumps(messages), response=redact(reply, secrets) if reply else reply,
-        tokens_in=sum(c.tokens_in or 0 for c in calls), tokens_out=sum(c.tokens_out or 0 for c in calls),
-        cost=sum(costs) if costs else None, latency_s=sum(c.latency_s for c in calls),
+        model=model,
+        prompt=json.dumps(messages),
+        response=redact(reply, secrets) if reply else reply,
+        tokens_in=sum(c.tokens_in or 0 for c in calls),
+        tokens_out=sum(c.tokens_out or 0 for c in calls),
+        cost=sum(costs) if costs else None,
+        latency_s=sum(c.latency_s for c in calls),
     )
 
 
 class LLMOperator:
     blocking = True
 
-    def __init__(self, name: str, template: str, num_parents: int, apply: Callable[[str, str], str],
-                 tools: LLMTools) -> None:
+    def __init__(
+        self, name: str, template: str, num_parents: int, apply: Callable[[str, str], str], tools: LLMTools
+    ) -> None:
         self.name, self.template, self.num_parents = name, template, num_parents
         self._apply, self.tools = apply, tools
 
     def propose(self, parents: list[Program], ctx: OperatorContext) -> Proposal:
         assert ctx.model is not None, "the controller picks the model"
-        messages = [{"role": "system", "content": system_prompt(self.tools, ctx.problem)},
-                    {"role": "user", "content": _user_prompt(self.template, self.tools, parents, ctx)}]
+        messages = [
+            {"role": "system", "content": system_prompt(self.tools, ctx.problem)},
+            {"role": "user", "content": _user_prompt(self.template, self.tools, parents, ctx)},
+        ]
         info: dict[str, Any] = {"model": ctx.model}
         try:
             reply, calls = self.tools.client.complete(ctx.model, messages, self.name)
         except LLMCallFailed as exc:
-            raise OperatorFailed(f"{self.name}: LLM call failed: {exc}",
-                                 _provenance(ctx.model, messages, exc.calls, None, self.tools.secrets),
-                                 exc.calls, info) from None
+            raise OperatorFailed(
+                f"{self.name}: LLM call failed: {exc}",
+                _provenance(ctx.model, messages, exc.calls, None, self.tools.secrets),
+                exc.calls,
+                info,
+            ) from None
         llm = _provenance(ctx.model, messages, calls, reply, self.tools.secrets)
         info["summary"] = explanation(reply)
         if not reply.strip():

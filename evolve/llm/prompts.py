@@ -46,8 +46,9 @@ class PromptLibrary:
 
         def fill(m: re.Match[str]) -> str:
             if m.group(1) not in values:
-                raise PromptError(f"{path}: unknown placeholder {{{{{m.group(1)}}}}} "
-                                  f"(known here: {', '.join(sorted(values))})")
+                raise PromptError(
+                    f"{path}: unknown placeholder {{{{{m.group(1)}}}}} (known here: {', '.join(sorted(values))})"
+                )
             return values[m.group(1)]
 
         return _PLACEHOLDER.sub(fill, text).strip() + "\n"
@@ -102,10 +103,16 @@ def artifacts_of(p: Program) -> dict[str, str]:
 
 
 def program_section(title: str, p: Program, feedback_chars: int, secrets: list[str]) -> str:
-    metrics = {k: {a: b for a, b in v.items() if a != "artifacts"} if isinstance(v, dict) else v
-               for k, v in p.metrics.items()}
-    out = [f"# {title} (program {p.id}, fitness {fitness_text(p)})",
-           f"Metrics: {metrics_summary(metrics)}", "```python", p.code.rstrip("\n"), "```"]
+    metrics = {
+        k: {a: b for a, b in v.items() if a != "artifacts"} if isinstance(v, dict) else v for k, v in p.metrics.items()
+    }
+    out = [
+        f"# {title} (program {p.id}, fitness {fitness_text(p)})",
+        f"Metrics: {metrics_summary(metrics)}",
+        "```python",
+        p.code.rstrip("\n"),
+        "```",
+    ]
     feedback = (p.reason or "") + ("\n" + p.output if p.output else "")
     if feedback.strip() and feedback_chars:
         out += ["Its last run said:", "```", redact(truncate(feedback.strip(), feedback_chars), secrets), "```"]
@@ -127,8 +134,10 @@ def history_section(parent: Program, ancestors: list[Program]) -> str:
         delta = ""
         if before.fitness is not None and after.fitness is not None:
             delta = f" ({after.fitness - before.fitness:+.4f})"
-        lines.append(f"- program {after.id} from {before.id} by {after.operator}: fitness "
-                     f"{fitness_text(before)} -> {fitness_text(after)}{delta}; {what_changed(after)}")
+        lines.append(
+            f"- program {after.id} from {before.id} by {after.operator}: fitness "
+            f"{fitness_text(before)} -> {fitness_text(after)}{delta}; {what_changed(after)}"
+        )
     return "\n".join(lines) + "\n\n"
 
 

@@ -18,7 +18,13 @@ from evolve.mutation.blocks import block_bodies, replace_block_bodies
 from evolve.problem import Primitives
 
 _BINOPS: dict[str, type[ast.operator]] = {
-    "+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "//": ast.FloorDiv, "%": ast.Mod,
+    "+": ast.Add,
+    "-": ast.Sub,
+    "*": ast.Mult,
+    "/": ast.Div,
+    "**": ast.Pow,
+    "//": ast.FloorDiv,
+    "%": ast.Mod,
 }
 _BINOP_NAMES = {v: k for k, v in _BINOPS.items()}
 
@@ -86,8 +92,9 @@ def _value_exprs(trees: list[ast.Module]) -> list[tuple[ast.AST, str, int | None
                 if isinstance(value, ast.expr) and _replaceable(value):
                     slots.append((parent, fld, None))
                 elif isinstance(value, list):
-                    slots.extend((parent, fld, i) for i, v in enumerate(value)
-                                 if isinstance(v, ast.expr) and _replaceable(v))
+                    slots.extend(
+                        (parent, fld, i) for i, v in enumerate(value) if isinstance(v, ast.expr) and _replaceable(v)
+                    )
     return slots
 
 
@@ -116,8 +123,11 @@ def _set(slot: tuple[ast.AST, str, int | None], new: ast.expr) -> None:
 def _enclosing_function(trees: list[ast.Module], line: int | None) -> ast.AST | None:
     if line is None:
         return None
-    funcs = [f for f in _nodes(trees, ast.FunctionDef) + _nodes(trees, ast.AsyncFunctionDef)
-             if f.lineno <= line <= (f.end_lineno or f.lineno)]
+    funcs = [
+        f
+        for f in _nodes(trees, ast.FunctionDef) + _nodes(trees, ast.AsyncFunctionDef)
+        if f.lineno <= line <= (f.end_lineno or f.lineno)
+    ]
     return max(funcs, key=lambda f: f.lineno, default=None)  # the innermost
 
 
@@ -132,12 +142,22 @@ def _in_scope_names(trees: list[ast.Module], at: ast.AST | None = None) -> list[
     scope = _enclosing_function(trees, line)
     scope_trees: list[ast.AST] = [scope] if scope is not None else list(trees)
     names = {a.arg for t in scope_trees for a in ast.walk(t) if isinstance(a, ast.arg)}
-    comp_targets = {n.id for t in scope_trees for c in ast.walk(t) if isinstance(c, ast.comprehension)
-                    for n in ast.walk(c.target) if isinstance(n, ast.Name)}
+    comp_targets = {
+        n.id
+        for t in scope_trees
+        for c in ast.walk(t)
+        if isinstance(c, ast.comprehension)
+        for n in ast.walk(c.target)
+        if isinstance(n, ast.Name)
+    }
     for t in scope_trees:
         for n in ast.walk(t):
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in comp_targets \
-                    and (line is None or getattr(n, "lineno", line) < line):
+            if (
+                isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Store)
+                and n.id not in comp_targets
+                and (line is None or getattr(n, "lineno", line) < line)
+            ):
                 names.add(n.id)
     return sorted(names - {"self"})
 
@@ -162,8 +182,11 @@ class Mutator:
 
     # -- individual edits ---------------------------------------------------------------------
     def perturb_constant(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
-        consts = [c for c in _nodes(trees, ast.Constant)
-                  if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)]
+        consts = [
+            c
+            for c in _nodes(trees, ast.Constant)
+            if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)
+        ]
         if not consts:
             raise EditFailed("no numeric constant")
         c = consts[int(rng.integers(len(consts)))]
@@ -223,8 +246,9 @@ class Mutator:
                 arg = ast.Name(names[int(rng.integers(len(names)))], ast.Load())
             return ast.Call(_name_expr(str(rng.choice(self.p.calls))), [arg], [])
         op = str(rng.choice([o for o in self.p.binary_ops if o in _BINOPS]))
-        return ast.BinOp(self._random_expr(names, rng, depth - 1), _BINOPS[op](),
-                         self._random_expr(names, rng, depth - 1))
+        return ast.BinOp(
+            self._random_expr(names, rng, depth - 1), _BINOPS[op](), self._random_expr(names, rng, depth - 1)
+        )
 
     def replace_subexpression(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
         slots = _value_exprs(trees)
@@ -245,8 +269,10 @@ class Mutator:
         else:
             op = str(rng.choice([o for o in self.p.binary_ops if o in _BINOPS]))
             other = self._random_expr(_in_scope_names(trees, old), rng, depth=1)
-            _set(slot, ast.BinOp(old, _BINOPS[op](), other) if rng.random() < 0.7
-                 else ast.BinOp(other, _BINOPS[op](), old))
+            _set(
+                slot,
+                ast.BinOp(old, _BINOPS[op](), other) if rng.random() < 0.7 else ast.BinOp(other, _BINOPS[op](), old),
+            )
 
     def apply_template(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
         """e -> one of the problem's templates around e, e.g. e / (abs(n) + c): its domain's idioms."""
@@ -273,8 +299,9 @@ class Mutator:
                 if isinstance(value, ast.Name) and value.id == "__evolve_x__":
                     setattr(node, fld, copy.deepcopy(old))
                 elif isinstance(value, list):
-                    value[:] = [copy.deepcopy(old) if isinstance(v, ast.Name) and v.id == "__evolve_x__" else v
-                                for v in value]
+                    value[:] = [
+                        copy.deepcopy(old) if isinstance(v, ast.Name) and v.id == "__evolve_x__" else v for v in value
+                    ]
         _set(slot, copy.deepcopy(old) if isinstance(new, ast.Name) and new.id == "__evolve_x__" else new)
 
     def duplicate_statement(self, trees: list[ast.Module], rng: np.random.Generator) -> None:

@@ -23,8 +23,13 @@ class OperatorFailed(Exception):
     a rejected child keeps its prompt, reply and cost.
     """
 
-    def __init__(self, message: str, llm: LLMProvenance | None = None, calls: list[Any] | None = None,
-                 info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        llm: LLMProvenance | None = None,
+        calls: list[Any] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.llm, self.calls, self.info = llm, calls or [], info or {}
 

@@ -78,8 +78,8 @@ def apply_diff(code: str, edits: list[Edit]) -> str:
         mask = scan_lines(lines)
         stripped = [ln.rstrip() for ln in lines]
         k = len(search)
-        starts = [i for i in range(len(lines) - k + 1) if stripped[i:i + k] == search]
-        inside = [i for i in starts if mask[i] >= 0 and len(set(mask[i:i + k])) == 1]
+        starts = [i for i in range(len(lines) - k + 1) if stripped[i : i + k] == search]
+        inside = [i for i in starts if mask[i] >= 0 and len(set(mask[i : i + k])) == 1]
         first = next(s for s in search if s.strip()).strip()
         if not inside:
             where = "touches code outside the EVOLVE-BLOCK regions" if starts else "does not match the program"
@@ -87,7 +87,7 @@ def apply_diff(code: str, edits: list[Edit]) -> str:
         if len(inside) > 1:
             raise DiffError(f"diff block {n}: SEARCH text matches {len(inside)} places (first line: {first[:80]!r})")
         i = inside[0]
-        lines[i:i + k] = edit.replace
+        lines[i : i + k] = edit.replace
     child = "\n".join(lines)
     _check_outside_kept(code, child)
     return child
@@ -139,7 +139,6 @@ def apply_rewrite(code: str, reply: str) -> str:
 def explanation(reply: str, max_chars: int = 300) -> str:
     """The reply's prose before its first block: what the model says it changed (for lineage)."""
     text = reply.replace("\r\n", "\n")
-    cut = min([m.start() for m in (_CODE_BLOCK.search(text), re.search(r"<{5,}\s*SEARCH", text)) if m]
-              or [len(text)])
+    cut = min([m.start() for m in (_CODE_BLOCK.search(text), re.search(r"<{5,}\s*SEARCH", text)) if m] or [len(text)])
     prose = " ".join(text[:cut].split())
     return prose[:max_chars]

@@ -33,8 +33,10 @@ def build_operators(cfg: OperatorsConfig, llm: LLMTools | None) -> tuple[dict[st
         elif llm is not None:
             ops[name] = llm_operator(name, llm)
     if not ops:
-        raise ConfigError("operators.weights: no usable operator (LLM operators need llm.models; "
-                          "give ast_mutate or ast_crossover a positive weight, or configure a model)")
+        raise ConfigError(
+            "operators.weights: no usable operator (LLM operators need llm.models; "
+            "give ast_mutate or ast_crossover a positive weight, or configure a model)"
+        )
     return ops, {n: cfg.weights[n] for n in ops}
 
 

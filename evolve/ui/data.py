@@ -63,38 +63,57 @@ def overview(store: LineageStore) -> dict[str, Any]:
     chunk = max(5, math.ceil(len(finished) / 40))  # a share over at least 5 evaluations
     failure_share = []
     for lo in range(0, len(finished), chunk):
-        part = finished[lo:lo + chunk]
+        part = finished[lo : lo + chunk]
         kinds = Counter(str(f[3]) for f in part if f[2] == "failed")
         failure_share.append({"evaluations": lo + len(part), **{k: v / len(part) for k, v in kinds.items()}})
     spend = store.llm_spend_timeline()
     tokens, cost = store.llm_totals()
     return {
-        "run": {"state": str(info["state"]), "stop_reason": info["stop_reason"], "problem": info["problem_name"],
-                "problem_version": info["problem_version"], "seed": info["seed"], "created_at": start,
-                "updated_at": info["updated_at"], "versions": info["versions"], "declaration": info["problem"]},
+        "run": {
+            "state": str(info["state"]),
+            "stop_reason": info["stop_reason"],
+            "problem": info["problem_name"],
+            "problem_version": info["problem_version"],
+            "seed": info["seed"],
+            "created_at": start,
+            "updated_at": info["updated_at"],
+            "versions": info["versions"],
+            "declaration": info["problem"],
+        },
         "config": cfg,
-        "budget": {"max_evaluations": cfg["budget"]["max_evaluations"], "evaluations": len(finished),
-                   "max_llm_tokens": cfg["budget"]["max_llm_tokens"], "max_llm_cost": cfg["budget"]["max_llm_cost"],
-                   "llm_tokens": tokens, "llm_cost": cost},
-        "champion": None if champion is None else {
-            "id": champion.id, "fitness": champion.fitness, "validated_fitness": champion.validated_fitness,
-            "heldout_fitness": champion.heldout_fitness, "operator": champion.operator},
+        "budget": {
+            "max_evaluations": cfg["budget"]["max_evaluations"],
+            "evaluations": len(finished),
+            "max_llm_tokens": cfg["budget"]["max_llm_tokens"],
+            "max_llm_cost": cfg["budget"]["max_llm_cost"],
+            "llm_tokens": tokens,
+            "llm_cost": cost,
+        },
+        "champion": None if champion is None else champion.champion_summary(),
+        "isolation": info["isolation"],
         "counts": store.counts(),
         "islands": [row.__dict__ for row in store.island_rows().values()],
         "series": {
-            "best": _downsample(best_series), "islands": [_downsample(s) for s in island_series],
-            "rate_per_minute": rate, "failure_share": failure_share,
+            "best": _downsample(best_series),
+            "islands": [_downsample(s) for s in island_series],
+            "rate_per_minute": rate,
+            "failure_share": failure_share,
             "llm_spend": _downsample([[round(t - start, 2), c, k] for t, c, k in spend]),
         },
         "llm": store.llm_spend(),
-        "last_id": store.last_id(), "last_event": store.last_event_seq(),
+        "last_id": store.last_id(),
+        "last_event": store.last_event_seq(),
     }
 
 
 def head(store: LineageStore) -> dict[str, Any]:
     """What a live page polls: has anything new landed since it last looked?"""
-    return {"last_id": store.last_id(), "last_event": store.last_event_seq(), "state": str(store.run_info()["state"]),
-            "evaluations": store.completed_evaluations()}
+    return {
+        "last_id": store.last_id(),
+        "last_event": store.last_event_seq(),
+        "state": str(store.run_info()["state"]),
+        "evaluations": store.completed_evaluations(),
+    }
 
 
 def programs(store: LineageStore, after: int = 0, limit: int = 5000) -> dict[str, Any]:
@@ -116,21 +135,40 @@ def lineage(store: LineageStore, top: int = 20, all_up_to: int = 3000) -> dict[s
         nodes = store.summaries_of(store.ancestors(wanted))
         pruned = True
     ids = {n["id"] for n in nodes}
-    edges = [{"source": p, "target": n["id"], "operator": n["operator"], "mate": i > 0}
-             for n in nodes for i, p in enumerate(n["parent_ids"]) if p in ids]
+    edges = [
+        {"source": p, "target": n["id"], "operator": n["operator"], "mate": i > 0}
+        for n in nodes
+        for i, p in enumerate(n["parent_ids"])
+        if p in ids
+    ]
     return {"nodes": nodes, "edges": edges, "champion_path": path, "pruned": pruned, "total": total, "top": top}
 
 
 def program(store: LineageStore, program_id: int) -> dict[str, Any]:
     p = store.get(program_id)
     parents = store.get_many(p.parent_ids)
-    diffs = [{"parent": q.id, "fitness": q.fitness,
-              "diff": "".join(difflib.unified_diff(q.code.splitlines(keepends=True), p.code.splitlines(keepends=True),
-                                                   fromfile=f"program {q.id}", tofile=f"program {p.id}"))}
-             for q in parents]
-    return {"program": p.model_dump(mode="json"), "diffs": diffs, "llm_calls": store.llm_calls(program_id),
-            "children": store.summaries_of(c.id for c in store.children(program_id, limit=200) if c.id),
-            "duplicates": store.duplicates_of(program_id)}
+    diffs = [
+        {
+            "parent": q.id,
+            "fitness": q.fitness,
+            "diff": "".join(
+                difflib.unified_diff(
+                    q.code.splitlines(keepends=True),
+                    p.code.splitlines(keepends=True),
+                    fromfile=f"program {q.id}",
+                    tofile=f"program {p.id}",
+                )
+            ),
+        }
+        for q in parents
+    ]
+    return {
+        "program": p.model_dump(mode="json"),
+        "diffs": diffs,
+        "llm_calls": store.llm_calls(program_id),
+        "children": store.summaries_of(c.id for c in store.children(program_id, limit=200) if c.id),
+        "duplicates": store.duplicates_of(program_id),
+    }
 
 
 def cell_of(value: float, low: float, high: float, bins: int) -> int:
@@ -146,13 +184,30 @@ def events(store: LineageStore, after: int = 0) -> dict[str, Any]:
     out = []
     for ev in store.events(after):
         values = ev.data.get("descriptors", {})
-        cell = [cell_of(float(values.get(d["name"], d["low"])), d["low"], d["high"], d["bins"]) for d in descriptors] \
-            if descriptors else [0]
-        out.append({"seq": ev.seq, "kind": str(ev.kind), "island": ev.island, "program_id": ev.program_id,
-                    "fitness": ev.data.get("fitness"), "cell": cell, "from_island": ev.data.get("from_island"),
-                    "donor_island": ev.data.get("donor_island"), "finished": ev.data.get("evaluations")})
-    return {"descriptors": descriptors, "num_islands": _config(store)["islands"]["num_islands"], "events": out,
-            "last_event": out[-1]["seq"] if out else after}
+        cell = (
+            [cell_of(float(values.get(d["name"], d["low"])), d["low"], d["high"], d["bins"]) for d in descriptors]
+            if descriptors
+            else [0]
+        )
+        out.append(
+            {
+                "seq": ev.seq,
+                "kind": str(ev.kind),
+                "island": ev.island,
+                "program_id": ev.program_id,
+                "fitness": ev.data.get("fitness"),
+                "cell": cell,
+                "from_island": ev.data.get("from_island"),
+                "donor_island": ev.data.get("donor_island"),
+                "finished": ev.data.get("evaluations"),
+            }
+        )
+    return {
+        "descriptors": descriptors,
+        "num_islands": _config(store)["islands"]["num_islands"],
+        "events": out,
+        "last_event": out[-1]["seq"] if out else after,
+    }
 
 
 def failures(store: LineageStore, limit: int = 500) -> dict[str, Any]:
@@ -162,8 +217,12 @@ def failures(store: LineageStore, limit: int = 500) -> dict[str, Any]:
         by["kind"][kind] += n
         by["operator"][operator] += n
         by["model"][model or "(genetic)"] += n
-    return {"rows": rows, "by_kind": dict(by["kind"]), "by_operator": dict(by["operator"]),
-            "by_model": dict(by["model"])}
+    return {
+        "rows": rows,
+        "by_kind": dict(by["kind"]),
+        "by_operator": dict(by["operator"]),
+        "by_model": dict(by["model"]),
+    }
 
 
 def compare(stores: dict[str, LineageStore]) -> dict[str, Any]:
@@ -185,7 +244,13 @@ def compare(stores: dict[str, LineageStore]) -> dict[str, Any]:
                     by_time.append([round(t - start, 2), best])
                     k = bisect.bisect_right(spend_times, t)
                     by_cost.append([spend[k - 1][1] if k else 0.0, best])
-        runs[name] = {"problem": info["problem_name"], "state": str(info["state"]), "evaluations": len(finished),
-                      "by_evaluations": _downsample(by_evals), "by_time": _downsample(by_time),
-                      "by_cost": _downsample(by_cost), "total_cost": spend[-1][1] if spend else 0.0}
+        runs[name] = {
+            "problem": info["problem_name"],
+            "state": str(info["state"]),
+            "evaluations": len(finished),
+            "by_evaluations": _downsample(by_evals),
+            "by_time": _downsample(by_time),
+            "by_cost": _downsample(by_cost),
+            "total_cost": spend[-1][1] if spend else 0.0,
+        }
     return {"runs": runs}

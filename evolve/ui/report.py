@@ -27,8 +27,11 @@ def collect(store: LineageStore, name: str, programs: int = 50) -> dict[str, Any
     """Every payload the report's pages will ask for, keyed by API path."""
     info = store.run_info()
     out: dict[str, Any] = {
-        "0/overview": data.overview(store), f"0/lineage?top={LINEAGE_TOP}": data.lineage(store, LINEAGE_TOP),
-        "0/events": data.events(store), "0/failures": data.failures(store), "compare": data.compare({name: store}),
+        "0/overview": data.overview(store),
+        f"0/lineage?top={LINEAGE_TOP}": data.lineage(store, LINEAGE_TOP),
+        "0/events": data.events(store),
+        "0/failures": data.failures(store),
+        "compare": data.compare({name: store}),
     }
     champion = store.champion()
     wanted = set(store.top_ids(programs, by="validated"))
@@ -66,14 +69,18 @@ def build(run_dir: Path, programs: int = 50) -> str:
     html = re.sub(r'<link rel="stylesheet" href="/static/([\w/.-]+)">', inline_style, html)
     html = re.sub(r'<script src="/static/app.js" defer></script>', "", html)
     html = re.sub(r'<script src="/static/([\w/.-]+)"></script>', inline_script, html)
-    csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
-           "base-uri 'none'; form-action 'none'")
+    csp = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; "
+        "base-uri 'none'; form-action 'none'"
+    )
     head = f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
     app_js = (STATIC / "app.js").read_text().replace("</script", "<\\/script")
-    boot = (f'<script type="application/json" id="evolve-report">{_script_json(report)}</script>\n'
-            f'<script nonce="{nonce}">window.EVOLVE_REPORT = JSON.parse('
-            f'document.getElementById("evolve-report").textContent);</script>\n'
-            f'<script nonce="{nonce}">{app_js}</script>')
+    boot = (
+        f'<script type="application/json" id="evolve-report">{_script_json(report)}</script>\n'
+        f'<script nonce="{nonce}">window.EVOLVE_REPORT = JSON.parse('
+        f'document.getElementById("evolve-report").textContent);</script>\n'
+        f'<script nonce="{nonce}">{app_js}</script>'
+    )
     html = html.replace('<meta charset="utf-8">', '<meta charset="utf-8">\n' + head, 1)
     before, tag, after = html.rpartition("</body>")  # the last one: inlined libraries may contain the text
     return before + boot + "\n" + tag + after

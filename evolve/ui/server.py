@@ -29,8 +29,10 @@ from evolve.ui import data
 STATIC = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
 
@@ -126,8 +128,11 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         ok, cookie = self._authorised(query)
         if not ok:
-            return self._send(403, b"forbidden: this view needs its access token (see `evolve ui` output)",
-                              "text/plain; charset=utf-8")
+            return self._send(
+                403,
+                b"forbidden: this view needs its access token (see `evolve ui` output)",
+                "text/plain; charset=utf-8",
+            )
         parts = [p for p in url.path.split("/") if p]
         try:
             if not parts:
@@ -151,6 +156,7 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, parts: list[str], query: dict[str, list[str]]) -> None:
         runs = self.server.runs
         if parts == ["runs"]:
+
             def describe(s: LineageStore) -> dict[str, str]:
                 info = s.run_info()
                 return {"problem": info["problem_name"], "state": str(info["state"])}

@@ -114,14 +114,15 @@ class FunctionMin(Problem):
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         points = artifacts.get("points")
         expected, dim = len(self._trials(stage)), self._dim(stage)
-        if not isinstance(points, list) or len(points) != expected or any(
-            not isinstance(p, list) or len(p) != dim for p in points
+        if (
+            not isinstance(points, list)
+            or len(points) != expected
+            or any(not isinstance(p, list) or len(p) != dim for p in points)
         ):
             raise ContractError(f"expected {expected} points of dimension {dim}")
         values = [shifted(trial, dim, p) for trial, p in zip(self._trials(stage), points, strict=True)]
         fitness = -sum(math.log10(1.0 + v) for v in values) / len(values)
-        return StageScore(fitness, {"mean_f": sum(values) / len(values), "best_f": min(values)},
-                          _descriptors(code))
+        return StageScore(fitness, {"mean_f": sum(values) / len(values), "best_f": min(values)}, _descriptors(code))
 
 
 def _descriptors(code: str) -> dict[str, float]:

@@ -32,7 +32,9 @@ from typing import Any
 import torch
 
 from evolve.problem import ProblemError
-from problems.optimizer_discovery.tasks import ROLE_TASKS, SEEDS, SUITES, get_task, task_signature, task_steps
+from problems.optimizer_discovery import tasks
+from problems.optimizer_discovery import train as train_module
+from problems.optimizer_discovery.tasks import ROLE_TASKS, SEEDS, SUITES, TASKS, get_task, task_steps
 from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, refined, train, val_losses
 
 HARNESS_VERSION = "4"
@@ -50,12 +52,13 @@ def adamw_update(beta2: float) -> UpdateFn:
     """AdamW's direction with this beta2; the same arithmetic as the adamw seed program, so the seed
     reproduces the baseline's grid configurations exactly."""
 
-    def update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], step: int,
-               total_steps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def update(
+        param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], step: int, total_steps: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         m = 0.9 * state["m"] + (1 - 0.9) * grad
         v = beta2 * state["v"] + (1 - beta2) * grad * grad
-        m_hat = m / (1 - 0.9 ** step)
-        v_hat = v / (1 - beta2 ** step)
+        m_hat = m / (1 - 0.9**step)
+        v_hat = v / (1 - beta2**step)
         return m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
 
     return update
@@ -70,15 +73,40 @@ def _harness_hash() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+def task_signature(name: str) -> str:
+    """A short hash of a task's definition: its keyword arguments and defaults, the source of the tasks
+    module (models, data preparation, generators) and of the training loop: the cached curves are keyed by it."""
+    spec = TASKS[name]
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(spec.func).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    args: dict[str, Any] = {k: getattr(v, "__name__", v) for k, v in sorted({**defaults, **spec.keywords}.items())}
+    text = (
+        f"{spec.func.__name__}:{sorted(args.items())}:{_source_hash(inspect.getsource(tasks))}:"
+        f"{_source_hash(inspect.getsource(train_module))}"
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+@cache
+def _source_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def cache_key(task_name: str, device: str, seeds: tuple[int, ...]) -> str:
     """Keyed by device kind: a GPU's numerics differ from a CPU's, so each kind has its own curves."""
     kind = torch.device(device).type
-    return (f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}-{_harness_hash()}/"
-            f"n{task_steps(task_name)}/seeds{'-'.join(map(str, seeds))}")
+    return (
+        f"v{HARNESS_VERSION}/{kind}/{task_name}/{task_signature(task_name)}-{_harness_hash()}/"
+        f"n{task_steps(task_name)}/seeds{'-'.join(map(str, seeds))}"
+    )
 
 
-def _losses(task_name: str, device: str, seeds: tuple[int, ...], budget: int, beta2: float,
-            lrs: list[float]) -> list[list[float]]:
+def _losses(
+    task_name: str, device: str, seeds: tuple[int, ...], budget: int, beta2: float, lrs: list[float]
+) -> list[list[float]]:
     task = get_task(task_name, device)
     update = adamw_update(beta2)
     return [val_losses(task, train(task, adamw_init, update, s, budget, tuple(lrs))) for s in seeds]
@@ -87,8 +115,12 @@ def _losses(task_name: str, device: str, seeds: tuple[int, ...], budget: int, be
 def measure_curve(task_name: str, device: str, seeds: tuple[int, ...]) -> dict[str, Any]:
     """Per budget: the configurations tried ([lr, beta2]) and each one's validation loss per seed."""
     n = get_task(task_name, device).steps
-    out: dict[str, Any] = {"n": n, "budgets": [max(1, int(n * f)) for f in BUDGET_FACTORS], "seeds": list(seeds),
-                           "per_budget": []}
+    out: dict[str, Any] = {
+        "n": n,
+        "budgets": [max(1, int(n * f)) for f in BUDGET_FACTORS],
+        "seeds": list(seeds),
+        "per_budget": [],
+    }
     for budget in out["budgets"]:
         configs: list[list[float]] = []
         per_seed: list[list[float]] = [[] for _ in seeds]
@@ -158,8 +190,10 @@ def adamw_curve(task_name: str, device: str, seeds: tuple[int, ...], suite: str 
         if key not in cached:
             kind = torch.device(device).type
             command = MEASURE.format(device=kind, suite=suite)
-            raise ProblemError(f"optimizer_discovery: no tuned-AdamW curve for task {task_name} on {kind} (harness "
-                               f"{HARNESS_VERSION}); measure the missing ones with `{command}`")
+            raise ProblemError(
+                f"optimizer_discovery: no tuned-AdamW curve for task {task_name} on {kind} (harness "
+                f"{HARNESS_VERSION}); measure the missing ones with `{command}`"
+            )
         _MEMO[key] = cached[key]
     return _MEMO[key]
 
@@ -217,14 +251,17 @@ def _measure(job: tuple[str, str, tuple[int, ...]]) -> str:
 def main(argv: list[str]) -> None:
     """Measure every missing curve of a suite (and drop the stale ones of this device kind):
     python -m problems.optimizer_discovery.baselines [device] [suite] [jobs]."""
-    device, suite, workers = (argv + ["cpu", "cpu", "2"][len(argv):])[:3]
+    device, suite, workers = (argv + ["cpu", "cpu", "2"][len(argv) :])[:3]
     wanted = [(task, device, seeds) for _, task, seeds in jobs(suite)]
     with _locked():
         current = {cache_key(*j) for j in wanted}
         kind = torch.device(device).type
         ours = f"v{HARNESS_VERSION}/{kind}/"  # other harness versions are stale; other device kinds are kept
-        kept = {k: v for k, v in _load().items()
-                if k.startswith(f"v{HARNESS_VERSION}/") and (k in current or not k.startswith(ours))}
+        kept = {
+            k: v
+            for k, v in _load().items()
+            if k.startswith(f"v{HARNESS_VERSION}/") and (k in current or not k.startswith(ours))
+        }
         _write(kept)
     todo = sorted((j for j in wanted if cache_key(*j) not in kept), key=lambda j: -task_steps(j[0]))
     print(f"{len(todo)} curve(s) to measure on {device}: {', '.join(t for t, _, _ in todo) or 'none'}", flush=True)

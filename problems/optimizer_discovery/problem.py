@@ -65,8 +65,13 @@ from problems.optimizer_discovery.train import (
     val_losses,
 )
 
-DEFAULT_SEEDS = {"filter": (0, 1), "select": (0, 1), "validate": SEEDS["validate"], "confirm": SEEDS["confirm"],
-                 "heldout": SEEDS["heldout"]}
+DEFAULT_SEEDS = {
+    "filter": (0, 1),
+    "select": (0, 1),
+    "validate": SEEDS["validate"],
+    "confirm": SEEDS["confirm"],
+    "heldout": SEEDS["heldout"],
+}
 OPTIONS = ("seeds", "validate_seeds", "heldout_seeds", "device", "suite", "compute_penalty")
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
@@ -121,8 +126,10 @@ def resolve_device(requested: str) -> str:
         return "cuda" if requested == "auto" else requested
     if requested == "auto":
         return "cpu"
-    raise ContractError(f"problem.options.device: {requested!r} but no CUDA device is visible to this evaluator "
-                        "(CUDA_VISIBLE_DEVICES is set per evaluation by Ray from evaluator.num_gpus)")
+    raise ContractError(
+        f"problem.options.device: {requested!r} but no CUDA device is visible to this evaluator "
+        "(CUDA_VISIBLE_DEVICES is set per evaluation by Ray from evaluator.num_gpus)"
+    )
 
 
 def load_rule(code: str) -> tuple[Any, Any]:
@@ -130,8 +137,9 @@ def load_rule(code: str) -> tuple[Any, Any]:
     exec(compile(code, "candidate.py", "exec"), namespace)
     init_state, update = namespace.get("init_state"), namespace.get("update")
     if not callable(init_state) or not callable(update):
-        raise ContractError("the program must define init_state(param) and update(param, grad, state, step, "
-                            "total_steps)")
+        raise ContractError(
+            "the program must define init_state(param) and update(param, grad, state, step, total_steps)"
+        )
     return init_state, update
 
 
@@ -139,8 +147,10 @@ def _seeds(value: Any, role: str) -> tuple[int, ...]:
     seeds = tuple(int(s) for s in value)
     allowed = SEEDS[role]
     if not seeds or not set(seeds) <= set(allowed):
-        raise ProblemError(f"problem.options: {role} seeds {list(seeds)} must be a non-empty subset of the "
-                           f"baseline's {role} seeds {list(allowed)}")
+        raise ProblemError(
+            f"problem.options: {role} seeds {list(seeds)} must be a non-empty subset of the "
+            f"baseline's {role} seeds {list(allowed)}"
+        )
     return seeds
 
 
@@ -171,8 +181,13 @@ class OptimizerDiscovery(Problem):
     confirm = Stage("confirm", timeout_s=1200)
     heldout = Stage("heldout", timeout_s=1800)
     allowed_imports = frozenset({"torch", "math"})
-    code_rules = CodeRules(banned_attributes=BANNED_ATTRIBUTES, banned_names=BANNED_NAMES, private_attributes=False,
-                           attribute_assignment=False, classes=False)
+    code_rules = CodeRules(
+        banned_attributes=BANNED_ATTRIBUTES,
+        banned_names=BANNED_NAMES,
+        private_attributes=False,
+        attribute_assignment=False,
+        classes=False,
+    )
     primitives = Primitives(
         binary_ops=("+", "-", "*", "/"),
         calls=("torch.sqrt", "torch.sign", "torch.abs", "torch.square", "torch.tanh", "torch.rsqrt"),
@@ -223,8 +238,10 @@ class OptimizerDiscovery(Problem):
         kind = torch.device(resolve_device(self.requested_device) if self.requested_device != "cpu" else "cpu").type
         absent = missing(kind, self.suite)
         if absent:
-            raise ProblemError(f"optimizer_discovery: no tuned-AdamW curve on {kind} for {', '.join(absent)}; measure "
-                               f"them with `python -m problems.optimizer_discovery.baselines {kind} {self.suite} 2`")
+            raise ProblemError(
+                f"optimizer_discovery: no tuned-AdamW curve on {kind} for {', '.join(absent)}; measure "
+                f"them with `python -m problems.optimizer_discovery.baselines {kind} {self.suite} 2`"
+            )
 
     @property
     def device(self) -> str:
@@ -265,18 +282,30 @@ class OptimizerDiscovery(Problem):
         try:
             if stage == "fingerprint":
                 return {"probe": scale_free(probe(init_state, update))}
-            out: dict[str, Any] = {"state_tensors": len(_checked_state(init_state)), "tasks": {},
-                                   "probe": probe(init_state, update)}
-            for name in self.tasks_for(stage):
-                lrs = list(LR_GRID) if request is None else [float(x) for x in request["lrs"][name]]
-                task = get_task(name, self.device)
-                params_by_seed, vectorised = run_rule(task, lambda: load_rule(code), self.seeds[stage], task.steps,
-                                                      lrs)
-                out["tasks"][name] = {"vectorised": vectorised, "params": {
-                    str(s): {n: encode(p) for n, p in params.items()} for s, params in params_by_seed.items()}}
+            out = self.train_stage(stage, lambda name: lambda: load_rule(code), request)
+            return {"state_tensors": len(_checked_state(init_state)), "probe": probe(init_state, update), **out}
         except RuleContractError as exc:
             raise ContractError(str(exc)) from None
-        return out
+
+    def train_stage(self, stage: str, rule_for: Any, request: dict[str, Any] | None) -> dict[str, Any]:
+        """One round of a stage: ``rule_for(task)`` makes fresh instances of the rule trained on that task."""
+        tasks: dict[str, Any] = {}
+        for name in self.tasks_for(stage):
+            lrs = list(LR_GRID) if request is None else [float(x) for x in request["lrs"][name]]
+            task = get_task(name, self.device)
+            params_by_seed, vectorised = run_rule(task, rule_for(name), self.seeds[stage], task.steps, lrs)
+            tasks[name] = {
+                "vectorised": vectorised,
+                "params": {str(s): {n: encode(p) for n, p in params.items()} for s, params in params_by_seed.items()},
+            }
+        return {"tasks": tasks}
+
+    def score_in_process(self, stage: str, rule_for: Any) -> StageScore:
+        """A stage for rules of the harness's own (the baseline, rescaled AdamW in the benchmarks and tests):
+        trained in this process, through the same rounds and the same trusted scoring as a candidate's."""
+        first = self.train_stage(stage, rule_for, None)
+        second = self.train_stage(stage, rule_for, self.follow_up(stage, [first]))
+        return self.score_rounds("", stage, [first, second])
 
     # -- trusted, in the evaluator's process ---------------------------------------------------------
     def _measured(self, stage: str, name: str, entry: Any, lrs: list[float]) -> list[list[float]]:
@@ -293,13 +322,18 @@ class OptimizerDiscovery(Problem):
             per_seed = params[str(seed)]
             if not isinstance(per_seed, dict) or set(per_seed) != set(reference):
                 raise ContractError(f"task {name}: malformed parameters for seed {seed}")
-            digest = hashlib.sha256(b"".join(per_seed[n]["data"] for n in reference
-                                             if isinstance(per_seed[n], dict) and
-                                             isinstance(per_seed[n].get("data"), bytes))).hexdigest()
+            digest = hashlib.sha256(
+                b"".join(
+                    per_seed[n]["data"]
+                    for n in reference
+                    if isinstance(per_seed[n], dict) and isinstance(per_seed[n].get("data"), bytes)
+                )
+            ).hexdigest()
             key = (name, f"{seed}:{lrs}:{digest}")
             if key not in self._losses:
-                stacked = {n: decode(per_seed[n], (len(lrs), *ref.shape)).to(task.device)
-                           for n, ref in reference.items()}
+                stacked = {
+                    n: decode(per_seed[n], (len(lrs), *ref.shape)).to(task.device) for n, ref in reference.items()
+                }
                 self._losses[key] = val_losses(task, stacked)
             out.append(self._losses[key])
         return out
@@ -336,21 +370,45 @@ class OptimizerDiscovery(Problem):
             at_n = curve["budgets"].index(curve["n"])
             for i, s in enumerate(seeds):  # each seed against AdamW tuned on that seed alone: the spread
                 per_seed_scores[i].append(budget_ratio(losses[i][best], self.baseline(name, stage, (s,))))
-            metrics[name] = {"score": budget_ratio(means[best], curve), "val_loss": means[best], "best_lr": lrs[best],
-                             "initial_loss": start, "adamw_val_loss_at_n": curve["best_loss"][at_n],
-                             "adamw_config_at_n": curve["best_config"][at_n],
-                             "lr_robustness": sum(1 for m in means if math.isfinite(m) and m <= means[best] * 1.1),
-                             "vectorised": bool(_task_entry(rounds[0], name).get("vectorised", False))}
+            metrics[name] = {
+                "score": budget_ratio(means[best], curve),
+                "val_loss": means[best],
+                "best_lr": lrs[best],
+                "initial_loss": start,
+                "adamw_val_loss_at_n": curve["best_loss"][at_n],
+                "adamw_config_at_n": curve["best_config"][at_n],
+                "lr_robustness": sum(1 for m in means if math.isfinite(m) and m <= means[best] * 1.1),
+                "vectorised": bool(_task_entry(rounds[0], name).get("vectorised", False)),
+            }
         fitness = _geomean([metrics[n]["score"] for n in self.tasks_for(stage)])
         by_seed = [_geomean(s) for s in per_seed_scores]
         state_tensors = rounds[0].get("state_tensors", 0)
-        descriptors = {"state_tensors": float(state_tensors) if isinstance(state_tensors, int) else 0.0,
-                       **_descriptors(rounds[0].get("probe"))}
-        return StageScore(fitness, {"tasks": metrics, "stage_fitness": fitness, "seeds": list(seeds),
-                                    "per_seed_fitness": by_seed, "interval": interval(by_seed)}, descriptors)
+        descriptors = {
+            "state_tensors": float(state_tensors) if isinstance(state_tensors, int) else 0.0,
+            **_descriptors(rounds[0].get("probe")),
+        }
+        return StageScore(
+            fitness,
+            {
+                "tasks": metrics,
+                "stage_fitness": fitness,
+                "seeds": list(seeds),
+                "per_seed_fitness": by_seed,
+                "interval": interval(by_seed),
+            },
+            descriptors,
+        )
 
     def score(self, code: str, stage: str, artifacts: dict[str, Any]) -> StageScore:
         raise ContractError("optimizer_discovery scores a stage from its two rounds (score_rounds)")
+
+    def task_scores(self, stage_metrics: dict[str, Any]) -> dict[str, float]:
+        tasks = stage_metrics.get("tasks")
+        return (
+            {k: float(v["score"]) for k, v in tasks.items() if isinstance(v, dict) and "score" in v}
+            if isinstance(tasks, dict)
+            else {}
+        )
 
     def apply_cost(self, score: StageScore, compute_ratio: float | None) -> StageScore:
         """``compute_penalty`` p: fitness / max(1, compute ratio) ** p (a rule that spends more CPU per step than
@@ -370,8 +428,9 @@ class _Diverged(ContractError):
 
 
 def _diverged(name: str, loss: float, start: float) -> ContractError:
-    what = "no finite loss" if not math.isfinite(loss) else \
-        f"best loss {loss:.4g} is not below the untrained {start:.4g}"
+    what = (
+        "no finite loss" if not math.isfinite(loss) else f"best loss {loss:.4g} is not below the untrained {start:.4g}"
+    )
     return _Diverged(f"diverged on {name}: at every learning rate tried, {what}")
 
 

@@ -24,28 +24,118 @@ from typing import Any
 import torch
 
 # Attribute names that lead from a library to the interpreter, other modules, files or devices.
-BANNED_ATTRIBUTES = frozenset({
-    "sys", "os", "modules", "builtins", "importlib", "subprocess", "gc", "inspect", "ctypes", "pickle", "marshal",
-    "shutil", "socket", "signal", "threading", "multiprocessing", "load", "loads", "save", "library", "utils", "hub",
-    "ops", "cpp_extension", "serialization", "f_globals", "f_locals", "f_back", "f_builtins", "tb_frame", "gi_frame",
-    "cr_frame", "func_globals", "set_num_threads", "manual_seed", "seed", "set_default_dtype", "set_default_device",
-    "package", "cuda", "backends", "from_file", "jit", "compile", "distributed", "storage",
-    "untyped_storage", "set_per_process_memory_fraction", "tofile", "fromfile", "module", "testing",
-    # ways to a tensor subclass or a hook that would see the harness's later operations on the tensor
-    "as_subclass", "register_hook", "register_post_accumulate_grad_hook", "data", "grad_fn", "Tensor", "Parameter",
-    "autograd", "func", "nn", "overrides", "fx", "export",
-})
+BANNED_ATTRIBUTES = frozenset(
+    {
+        "sys",
+        "os",
+        "modules",
+        "builtins",
+        "importlib",
+        "subprocess",
+        "gc",
+        "inspect",
+        "ctypes",
+        "pickle",
+        "marshal",
+        "shutil",
+        "socket",
+        "signal",
+        "threading",
+        "multiprocessing",
+        "load",
+        "loads",
+        "save",
+        "library",
+        "utils",
+        "hub",
+        "ops",
+        "cpp_extension",
+        "serialization",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "f_builtins",
+        "tb_frame",
+        "gi_frame",
+        "cr_frame",
+        "func_globals",
+        "set_num_threads",
+        "manual_seed",
+        "seed",
+        "set_default_dtype",
+        "set_default_device",
+        "package",
+        "cuda",
+        "backends",
+        "from_file",
+        "jit",
+        "compile",
+        "distributed",
+        "storage",
+        "untyped_storage",
+        "set_per_process_memory_fraction",
+        "tofile",
+        "fromfile",
+        "module",
+        "testing",
+        # ways to a tensor subclass or a hook that would see the harness's later operations on the tensor
+        "as_subclass",
+        "register_hook",
+        "register_post_accumulate_grad_hook",
+        "data",
+        "grad_fn",
+        "Tensor",
+        "Parameter",
+        "autograd",
+        "func",
+        "nn",
+        "overrides",
+        "fx",
+        "export",
+    }
+)
 # Builtins that make classes or reach types: an update rule needs none of them.
-BANNED_NAMES = frozenset({"type", "object", "super", "classmethod", "staticmethod", "property", "isinstance",
-                          "issubclass", "__build_class__", "dir", "id", "hash"})
+BANNED_NAMES = frozenset(
+    {
+        "type",
+        "object",
+        "super",
+        "classmethod",
+        "staticmethod",
+        "property",
+        "isinstance",
+        "issubclass",
+        "__build_class__",
+        "dir",
+        "id",
+        "hash",
+    }
+)
 # Tensor functions that touch files, global state or other processes anyway.
-_DENIED = frozenset({"from_file", "set_flush_denormal", "set_num_threads", "set_num_interop_threads", "manual_seed",
-                     "seed", "set_default_dtype", "set_default_device", "set_rng_state", "get_rng_state"})
+_DENIED = frozenset(
+    {
+        "from_file",
+        "set_flush_denormal",
+        "set_num_threads",
+        "set_num_interop_threads",
+        "manual_seed",
+        "seed",
+        "set_default_dtype",
+        "set_default_device",
+        "set_rng_state",
+        "get_rng_state",
+    }
+)
 
 
 def _public_functions(module: types.ModuleType) -> frozenset[str]:
-    return frozenset(n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n, None))
-                     and not isinstance(getattr(module, n, None), (types.ModuleType, type)))
+    return frozenset(
+        n
+        for n in dir(module)
+        if not n.startswith("_")
+        and callable(getattr(module, n, None))
+        and not isinstance(getattr(module, n, None), (types.ModuleType, type))
+    )
 
 
 def _torch_names() -> frozenset[str]:
@@ -78,8 +168,10 @@ def _view(module: types.ModuleType, allowed: frozenset[str], subviews: dict[str,
     return View(label)
 
 
-_SUB = {name: _view(getattr(torch, name), _public_functions(getattr(torch, name)), {})
-        for name in ("linalg", "special", "fft")}
+_SUB = {
+    name: _view(getattr(torch, name), _public_functions(getattr(torch, name)), {})
+    for name in ("linalg", "special", "fft")
+}
 VIEWS = {
     "torch": _view(torch, _torch_names(), _SUB),
     "math": _view(math, frozenset(n for n in dir(math) if not n.startswith("_")), {}),
@@ -90,8 +182,9 @@ VIEWS = {
 def _import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
     """``import torch`` / ``import torch.linalg as la`` / ``from torch import linalg``: views, never modules."""
     if level or name not in VIEWS:
-        raise ImportError(f"update rules may import only torch (with torch.linalg, torch.special, torch.fft) and "
-                          f"math, not {name!r}")
+        raise ImportError(
+            f"update rules may import only torch (with torch.linalg, torch.special, torch.fft) and math, not {name!r}"
+        )
     return VIEWS[name] if fromlist else VIEWS[name.split(".")[0]]
 
 
@@ -101,10 +194,31 @@ def _getattr(obj: Any, name: str, *default: Any) -> Any:
     return getattr(obj, name, *default)
 
 
-SAFE_BUILTINS = {k: v for k, v in vars(builtins).items()
-                 if k not in {"open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "input",
-                              "breakpoint", "help", "exit", "quit", "setattr", "delattr", "memoryview", "getattr"}
-                 and k not in BANNED_NAMES}
+SAFE_BUILTINS = {
+    k: v
+    for k, v in vars(builtins).items()
+    if k
+    not in {
+        "open",
+        "exec",
+        "eval",
+        "compile",
+        "__import__",
+        "globals",
+        "locals",
+        "vars",
+        "input",
+        "breakpoint",
+        "help",
+        "exit",
+        "quit",
+        "setattr",
+        "delattr",
+        "memoryview",
+        "getattr",
+    }
+    and k not in BANNED_NAMES
+}
 SAFE_BUILTINS["__import__"] = _import
 SAFE_BUILTINS["getattr"] = _getattr
 

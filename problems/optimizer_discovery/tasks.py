@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
-from typing import Any
 
 import torch
 from torch import nn
@@ -58,9 +57,17 @@ def _mix(*values: int) -> int:
     return int.from_bytes(hashlib.sha256(repr(values).encode()).digest()[:7], "big")
 
 
-def _module_task(name: str, steps: int, wd: float, device: torch.device, make_module: Callable[[], nn.Module],
-                 make_batch: Callable[[torch.Generator], Batch], make_val: Callable[[], Batch],
-                 criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], stream: int) -> Task:
+def _module_task(
+    name: str,
+    steps: int,
+    wd: float,
+    device: torch.device,
+    make_module: Callable[[], nn.Module],
+    make_batch: Callable[[torch.Generator], Batch],
+    make_val: Callable[[], Batch],
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    stream: int,
+) -> Task:
     module = make_module().to(device)
 
     def init(seed: int) -> Params:
@@ -132,8 +139,17 @@ def _sk_split(name: str, part: str, device: torch.device) -> tuple[torch.Tensor,
     return x[rows].to(device), y[rows].to(device)
 
 
-def sk_task(device: torch.device, name: str, data: str, steps: int, batch: int, make_module: Callable[[], nn.Module],
-            stream: int, wd: float = 0.0, reconstruct: bool = False) -> Task:
+def sk_task(
+    device: torch.device,
+    name: str,
+    data: str,
+    steps: int,
+    batch: int,
+    make_module: Callable[[], nn.Module],
+    stream: int,
+    wd: float = 0.0,
+    reconstruct: bool = False,
+) -> Task:
     """A scikit-learn dataset: classification, or (``reconstruct``) an autoencoder of its features."""
     xt, yt = _sk_split(data, "train", device)
 
@@ -154,8 +170,9 @@ def _digits_mlp(width: int = 64) -> nn.Module:
 
 
 def _autoencoder() -> nn.Module:
-    return nn.Sequential(nn.Linear(30, 16), nn.Tanh(), nn.Linear(16, 4), nn.Tanh(), nn.Linear(4, 16), nn.Tanh(),
-                         nn.Linear(16, 30))
+    return nn.Sequential(
+        nn.Linear(30, 16), nn.Tanh(), nn.Linear(16, 4), nn.Tanh(), nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 30)
+    )
 
 
 @cache
@@ -211,9 +228,20 @@ class CharLM(nn.Module):
         return self.head(self.ln(self.blocks(self.emb(idx) + self.pos[: idx.shape[1]])))
 
 
-def char_lm(device: torch.device, name: str, stream: int, width: int = 32, steps: int = 150, ctx: int = 32,
-            batch: int = 8, layers: int = 1, heads: int = 2, val_sequences: int = 256, corpus: str = "pydoc",
-            wd: float = 0.01) -> Task:
+def char_lm(
+    device: torch.device,
+    name: str,
+    stream: int,
+    width: int = 32,
+    steps: int = 150,
+    ctx: int = 32,
+    batch: int = 8,
+    layers: int = 1,
+    heads: int = 2,
+    val_sequences: int = 256,
+    corpus: str = "pydoc",
+    wd: float = 0.01,
+) -> Task:
     train = _corpus(corpus, "train").to(device)
     offsets = torch.arange(ctx, device=device)
 
@@ -228,8 +256,9 @@ def char_lm(device: torch.device, name: str, stream: int, width: int = 32, steps
         val = _corpus(corpus, "val").to(device)
         return windows(val, torch.randint(len(val) - ctx - 1, (val_sequences,), generator=_fixed(_mix(stream, 99))))
 
-    return _module_task(name, steps, wd, device, lambda: CharLM(256, width, layers, heads, ctx), make_batch,
-                        make_val, _ce, stream)
+    return _module_task(
+        name, steps, wd, device, lambda: CharLM(256, width, layers, heads, ctx), make_batch, make_val, _ce, stream
+    )
 
 
 # -- teacher-student tasks: fresh batches every step (no overfitting) ----------------------------------
@@ -251,14 +280,32 @@ class ResMLP(nn.Module):
         return self.out(self.ln(h))
 
 
-def teacher(device: torch.device, name: str, kind: str, stream: int, teacher_seed: int, din: int = 32,
-            teacher_width: int = 64, width: int = 128, depth: int = 2, batch: int = 64, steps: int = 200,
-            val_size: int = 4096, classes: int = 10, student: str = "mlp") -> Task:
+def teacher(
+    device: torch.device,
+    name: str,
+    kind: str,
+    stream: int,
+    teacher_seed: int,
+    din: int = 32,
+    teacher_width: int = 64,
+    width: int = 128,
+    depth: int = 2,
+    batch: int = 64,
+    steps: int = 200,
+    val_size: int = 4096,
+    classes: int = 10,
+    student: str = "mlp",
+) -> Task:
     """Regression onto (``kind="reg"``) or classification by (``"cls"``) a fixed random teacher network."""
     torch.manual_seed(teacher_seed)
     out = 1 if kind == "reg" else classes
-    net = nn.Sequential(nn.Linear(din, teacher_width), nn.Tanh(), nn.Linear(teacher_width, teacher_width), nn.Tanh(),
-                        nn.Linear(teacher_width, out)).to(device)
+    net = nn.Sequential(
+        nn.Linear(din, teacher_width),
+        nn.Tanh(),
+        nn.Linear(teacher_width, teacher_width),
+        nn.Tanh(),
+        nn.Linear(teacher_width, out),
+    ).to(device)
     for p in net.parameters():
         p.requires_grad_(False)
 
@@ -307,9 +354,19 @@ class GRU(nn.Module):
         return self.head(h)
 
 
-def sequence_teacher(device: torch.device, name: str, stream: int, teacher_seed: int, length: int = 12,
-                     din: int = 4, hidden: int = 32, classes: int = 6, batch: int = 64, steps: int = 300,
-                     val_size: int = 2048) -> Task:
+def sequence_teacher(
+    device: torch.device,
+    name: str,
+    stream: int,
+    teacher_seed: int,
+    length: int = 12,
+    din: int = 4,
+    hidden: int = 32,
+    classes: int = 6,
+    batch: int = 64,
+    steps: int = 300,
+    val_size: int = 2048,
+) -> Task:
     """Sequences labelled by a fixed random recurrent teacher; a GRU student learns to read them."""
     torch.manual_seed(teacher_seed)
     net = GRU(din, 24, classes).to(device)
@@ -330,8 +387,7 @@ def sequence_teacher(device: torch.device, name: str, stream: int, teacher_seed:
         xv = torch.randn(val_size, length, din, generator=_fixed(_mix(stream, 8))).to(device)
         return xv, label(xv)
 
-    return _module_task(name, steps, 0.0, device, lambda: GRU(din, hidden, classes), make_batch, make_val, _ce,
-                        stream)
+    return _module_task(name, steps, 0.0, device, lambda: GRU(din, hidden, classes), make_batch, make_val, _ce, stream)
 
 
 # -- generated images: convolutional nets ----------------------------------------------------------------
@@ -366,8 +422,9 @@ def _bars(gen: torch.Generator, n: int, side: int, device: torch.device) -> Batc
 
 def _gratings(gen: torch.Generator, n: int, side: int, device: torch.device) -> Batch:
     """Sinusoidal gratings at a random angle and phase, in noise: the class is one of four frequencies."""
-    ys, xs = torch.meshgrid(torch.arange(side, device=device).float(), torch.arange(side, device=device).float(),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(side, device=device).float(), torch.arange(side, device=device).float(), indexing="ij"
+    )
     label = _randint(4, n, gen)
     freq = torch.tensor([0.5, 0.7, 0.9, 1.1], device=device)[label]
     angle = torch.rand(n, generator=gen, device=gen.device) * math.pi
@@ -377,8 +434,16 @@ def _gratings(gen: torch.Generator, n: int, side: int, device: torch.device) -> 
     return image + 1.6 * torch.randn(n, side, side, generator=gen, device=gen.device), label
 
 
-def image_task(device: torch.device, name: str, stream: int, images: str, steps: int = 250, batch: int = 32,
-               side: int = 12, val_size: int = 1024) -> Task:
+def image_task(
+    device: torch.device,
+    name: str,
+    stream: int,
+    images: str,
+    steps: int = 250,
+    batch: int = 32,
+    side: int = 12,
+    val_size: int = 1024,
+) -> Task:
     draw = {"bars": _bars, "gratings": _gratings}[images]
 
     def make_batch(gen: torch.Generator) -> Batch:
@@ -396,43 +461,153 @@ def image_task(device: torch.device, name: str, stream: int, images: str, steps:
 TASKS: dict[str, Callable[..., Task]] = {
     # filter: a cheap gate
     "quadratic": partial(noisy_quadratic),
-    "teacher_reg_small": partial(teacher, name="teacher_reg_small", kind="reg", stream=2, teacher_seed=11, din=8,
-                                 teacher_width=16, width=32, depth=1, batch=32, steps=100, val_size=1024),
+    "teacher_reg_small": partial(
+        teacher,
+        name="teacher_reg_small",
+        kind="reg",
+        stream=2,
+        teacher_seed=11,
+        din=8,
+        teacher_width=16,
+        width=32,
+        depth=1,
+        batch=32,
+        steps=100,
+        val_size=1024,
+    ),
     # select: the search fitness
-    "mlp_digits": partial(sk_task, name="mlp_digits", data="digits", steps=150, batch=32, make_module=_digits_mlp,
-                          stream=10),
+    "mlp_digits": partial(
+        sk_task, name="mlp_digits", data="digits", steps=150, batch=32, make_module=_digits_mlp, stream=10
+    ),
     "char_lm": partial(char_lm, name="char_lm", stream=11),
     "teacher_cls": partial(teacher, name="teacher_cls", kind="cls", stream=12, teacher_seed=7),
     # validate: picks the champion (other data, teachers, families and shapes)
-    "char_lm_stdlib": partial(char_lm, name="char_lm_stdlib", stream=20, width=40, layers=2, steps=200,
-                              corpus="stdlib_a"),
-    "resmlp_cls": partial(teacher, name="resmlp_cls", kind="cls", stream=21, teacher_seed=17, din=24, width=96,
-                          depth=2, classes=8, steps=250, student="resmlp"),
+    "char_lm_stdlib": partial(
+        char_lm, name="char_lm_stdlib", stream=20, width=40, layers=2, steps=200, corpus="stdlib_a"
+    ),
+    "resmlp_cls": partial(
+        teacher,
+        name="resmlp_cls",
+        kind="cls",
+        stream=21,
+        teacher_seed=17,
+        din=24,
+        width=96,
+        depth=2,
+        classes=8,
+        steps=250,
+        student="resmlp",
+    ),
     "gru_seq": partial(sequence_teacher, name="gru_seq", stream=22, teacher_seed=19, steps=200),
     "cnn_bars": partial(image_task, name="cnn_bars", stream=23, images="bars", steps=200),
     # held out: report only (other data again, and a long horizon: 1000 steps)
-    "teacher_reg_long": partial(teacher, name="teacher_reg_long", kind="reg", stream=30, teacher_seed=27, din=16,
-                                teacher_width=32, width=64, depth=2, batch=32, steps=1000),
-    "char_lm_stdlib_b": partial(char_lm, name="char_lm_stdlib_b", stream=31, width=64, steps=200,
-                                corpus="stdlib_b"),
-    "autoencoder": partial(sk_task, name="autoencoder", data="breast_cancer", steps=300, batch=32,
-                           make_module=_autoencoder, stream=32, reconstruct=True),
+    "teacher_reg_long": partial(
+        teacher,
+        name="teacher_reg_long",
+        kind="reg",
+        stream=30,
+        teacher_seed=27,
+        din=16,
+        teacher_width=32,
+        width=64,
+        depth=2,
+        batch=32,
+        steps=1000,
+    ),
+    "char_lm_stdlib_b": partial(char_lm, name="char_lm_stdlib_b", stream=31, width=64, steps=200, corpus="stdlib_b"),
+    "autoencoder": partial(
+        sk_task,
+        name="autoencoder",
+        data="breast_cancer",
+        steps=300,
+        batch=32,
+        make_module=_autoencoder,
+        stream=32,
+        reconstruct=True,
+    ),
     "cnn_gratings": partial(image_task, name="cnn_gratings", stream=33, images="gratings", steps=200),
     # gpu suite: the same roles at 10-100x the size (a few to tens of seconds per candidate on one GPU)
-    "char_lm_gpu": partial(char_lm, name="char_lm_gpu", stream=40, width=256, layers=4, heads=4, ctx=128, batch=32,
-                           steps=400, val_sequences=512),
-    "teacher_cls_gpu": partial(teacher, name="teacher_cls_gpu", kind="cls", stream=41, teacher_seed=41, din=64,
-                               teacher_width=128, width=1024, depth=3, batch=512, steps=500, val_size=16384),
-    "char_lm_gpu_deep": partial(char_lm, name="char_lm_gpu_deep", stream=42, width=384, layers=6, heads=6, ctx=256,
-                                batch=32, steps=600, val_sequences=512, corpus="stdlib_a"),
-    "resmlp_cls_gpu": partial(teacher, name="resmlp_cls_gpu", kind="cls", stream=43, teacher_seed=43, din=64,
-                              teacher_width=128, width=1024, depth=4, batch=1024, steps=800, val_size=16384,
-                              student="resmlp"),
-    "char_lm_gpu_w512": partial(char_lm, name="char_lm_gpu_w512", stream=44, width=512, layers=4, heads=8, ctx=128,
-                                batch=32, steps=400, val_sequences=512, corpus="stdlib_b"),
-    "teacher_reg_gpu_long": partial(teacher, name="teacher_reg_gpu_long", kind="reg", stream=45, teacher_seed=45,
-                                    din=64, teacher_width=128, width=1024, depth=3, batch=512, steps=2500,
-                                    val_size=16384),
+    "char_lm_gpu": partial(
+        char_lm,
+        name="char_lm_gpu",
+        stream=40,
+        width=256,
+        layers=4,
+        heads=4,
+        ctx=128,
+        batch=32,
+        steps=400,
+        val_sequences=512,
+    ),
+    "teacher_cls_gpu": partial(
+        teacher,
+        name="teacher_cls_gpu",
+        kind="cls",
+        stream=41,
+        teacher_seed=41,
+        din=64,
+        teacher_width=128,
+        width=1024,
+        depth=3,
+        batch=512,
+        steps=500,
+        val_size=16384,
+    ),
+    "char_lm_gpu_deep": partial(
+        char_lm,
+        name="char_lm_gpu_deep",
+        stream=42,
+        width=384,
+        layers=6,
+        heads=6,
+        ctx=256,
+        batch=32,
+        steps=600,
+        val_sequences=512,
+        corpus="stdlib_a",
+    ),
+    "resmlp_cls_gpu": partial(
+        teacher,
+        name="resmlp_cls_gpu",
+        kind="cls",
+        stream=43,
+        teacher_seed=43,
+        din=64,
+        teacher_width=128,
+        width=1024,
+        depth=4,
+        batch=1024,
+        steps=800,
+        val_size=16384,
+        student="resmlp",
+    ),
+    "char_lm_gpu_w512": partial(
+        char_lm,
+        name="char_lm_gpu_w512",
+        stream=44,
+        width=512,
+        layers=4,
+        heads=8,
+        ctx=128,
+        batch=32,
+        steps=400,
+        val_sequences=512,
+        corpus="stdlib_b",
+    ),
+    "teacher_reg_gpu_long": partial(
+        teacher,
+        name="teacher_reg_gpu_long",
+        kind="reg",
+        stream=45,
+        teacher_seed=45,
+        din=64,
+        teacher_width=128,
+        width=1024,
+        depth=3,
+        batch=512,
+        steps=2500,
+        val_size=16384,
+    ),
 }
 
 SUITES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -452,33 +627,18 @@ SUITES: dict[str, dict[str, tuple[str, ...]]] = {
 
 # Training seeds per role, disjoint between the tiers: each tier trains from starts, and on batch
 # streams, the others never saw. "validate" ranks; "confirm" re-scores the champion on fresh seeds.
-SEEDS: dict[str, tuple[int, ...]] = {"filter": (0, 1, 2, 3, 4), "select": (0, 1, 2, 3, 4),
-                                     "validate": (100, 101, 102), "confirm": (103, 104, 105),
-                                     "heldout": (200, 201, 202)}
+SEEDS: dict[str, tuple[int, ...]] = {
+    "filter": (0, 1, 2, 3, 4),
+    "select": (0, 1, 2, 3, 4),
+    "validate": (100, 101, 102),
+    "confirm": (103, 104, 105),
+    "heldout": (200, 201, 202),
+}
 ROLE_TASKS = {"confirm": "validate"}  # a role that trains on another role's tasks
 
 
 def tasks_of(suite: str, role: str) -> tuple[str, ...]:
     return SUITES[suite][ROLE_TASKS.get(role, role)]
-
-
-def task_signature(name: str) -> str:
-    """A short hash of a task's definition: its keyword arguments and defaults, the source of this module
-    (models, data preparation, generators) and of the training loop: the cached AdamW curves are keyed by it."""
-    from problems.optimizer_discovery import train
-
-    spec = TASKS[name]
-    defaults = {k: p.default for k, p in inspect.signature(spec.func).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    args: dict[str, Any] = {k: getattr(v, "__name__", v) for k, v in sorted({**defaults, **spec.keywords}.items())}
-    text = f"{spec.func.__name__}:{sorted(args.items())}:{_source_hash(inspect.getsource(inspect.getmodule(_mix)))}:" \
-           f"{_source_hash(inspect.getsource(train))}"
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-@cache
-def _source_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def task_steps(name: str) -> int:

@@ -48,7 +48,7 @@ def schedule(step: int, steps: int) -> float:
 
 
 def refined(centre: float) -> list[float]:
-    return [centre * 10 ** d for d in REFINE_DECADES]
+    return [centre * 10**d for d in REFINE_DECADES]
 
 
 def _plain(value: Any, like: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -80,8 +80,11 @@ def _state(value: Any, like: torch.Tensor, batch: int | None) -> dict[str, torch
 def takes_total_steps(update: UpdateFn) -> bool:
     """Rules written for harness 3 take (param, grad, state, step): still accepted."""
     try:
-        params = [p for p in inspect.signature(update).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(update).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         return True
     return len(params) >= 5
@@ -91,9 +94,16 @@ Rule = tuple[InitFn, UpdateFn]
 RuleFactory = Callable[[], Rule]
 
 
-def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: int,
-          lrs: tuple[float, ...] | list[float] = LR_GRID, vectorise: bool = True,
-          per_lr: list[Rule] | None = None) -> dict[str, torch.Tensor]:
+def train(
+    task: Task,
+    init_state: InitFn,
+    update: UpdateFn,
+    seed: int,
+    steps: int,
+    lrs: tuple[float, ...] | list[float] = LR_GRID,
+    vectorise: bool = True,
+    per_lr: list[Rule] | None = None,
+) -> dict[str, torch.Tensor]:
     """Train one copy of the model per learning rate; return the final parameters stacked on dim 0.
 
     ``per_lr`` (sequential only) gives each LR's copy its own instance of the rule, so that copies
@@ -118,8 +128,9 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
                 direction, new_state = step_fn(p.clone(), grads[n].clone(), state[n], step, *extra)
                 state[n] = _state(new_state, p, k)
                 eta = (mult * lr_vec).reshape(-1, *([1] * (p.dim() - 1)))
-                params[n] = (p - eta * _plain(direction, p, "the direction", tuple(p.shape)) -
-                             eta * task.weight_decay * p).detach()
+                params[n] = (
+                    p - eta * _plain(direction, p, "the direction", tuple(p.shape)) - eta * task.weight_decay * p
+                ).detach()
         return params
     # Sequential fallback for rules vmap cannot batch (data-dependent Python control flow...).
     rules = per_lr or [(init_state, update)] * k
@@ -136,8 +147,9 @@ def train(task: Task, init_state: InitFn, update: UpdateFn, seed: int, steps: in
                 direction, new_state = rules[i][1](p.clone(), grads[n].clone(), seq_states[i][n], step, *extras[i])
                 seq_states[i][n] = _state(new_state, p, None)
                 eta = mult * float(lr_vec[i])
-                copies[i][n] = (p - eta * _plain(direction, p, "the direction", tuple(p.shape)) -
-                                eta * task.weight_decay * p).detach()
+                copies[i][n] = (
+                    p - eta * _plain(direction, p, "the direction", tuple(p.shape)) - eta * task.weight_decay * p
+                ).detach()
     return {n: torch.stack([c[n] for c in copies]) for n in base}
 
 
@@ -157,12 +169,18 @@ def val_losses(task: Task, stacked: dict[str, torch.Tensor]) -> list[float]:
 
 def initial_loss(task: Task, seeds: tuple[int, ...]) -> float:
     """The validation loss before training, averaged over seeds: a rule that ends above it made no progress."""
-    return sum(val_losses(task, {n: p.unsqueeze(0) for n, p in task.init_params(s).items()})[0]
-               for s in seeds) / len(seeds)
+    return sum(val_losses(task, {n: p.unsqueeze(0) for n, p in task.init_params(s).items()})[0] for s in seeds) / len(
+        seeds
+    )
 
 
-def run_rule(task: Task, make_rule: RuleFactory, seeds: tuple[int, ...], steps: int,
-             lrs: tuple[float, ...] | list[float] = LR_GRID) -> tuple[dict[int, dict[str, torch.Tensor]], bool]:
+def run_rule(
+    task: Task,
+    make_rule: RuleFactory,
+    seeds: tuple[int, ...],
+    steps: int,
+    lrs: tuple[float, ...] | list[float] = LR_GRID,
+) -> tuple[dict[int, dict[str, torch.Tensor]], bool]:
     """Train for every seed; vmapped when the rule allows it. Returns (params by seed, vectorised?).
 
     Each seed gets a fresh instance of the rule (and each LR one, when sequential): a rule cannot carry
@@ -179,15 +197,15 @@ def run_rule(task: Task, make_rule: RuleFactory, seeds: tuple[int, ...], steps: 
                 if isinstance(exc, RuleContractError) or not _is_vmap_limitation(exc):
                     raise
                 vectorise = False
-        out[seed] = train(task, *make_rule(), seed, steps, lrs, vectorise=False,
-                          per_lr=[make_rule() for _ in range(len(lrs))])
+        out[seed] = train(
+            task, *make_rule(), seed, steps, lrs, vectorise=False, per_lr=[make_rule() for _ in range(len(lrs))]
+        )
     return out, vectorise
 
 
 def _is_vmap_limitation(exc: Exception) -> bool:
     text = str(exc).lower()
-    return any(s in text for s in ("vmap", "batched tensor", "data-dependent", ".item()", "batching rule",
-                                   "functorch"))
+    return any(s in text for s in ("vmap", "batched tensor", "data-dependent", ".item()", "batching rule", "functorch"))
 
 
 # -- choosing the best learning rate -----------------------------------------------------------

@@ -99,8 +99,13 @@ async function overview(root) {
       card("problem", `${o.run.problem} v${o.run.problem_version}`),
       el("div", { class: "card", id: "evaluations-card" }, el("div", { class: "label" }, "evaluations"),
         el("div", { class: "value", id: "evaluations" }, `${b.evaluations} / ${b.max_evaluations}`)),
-      card("champion", c ? el("span", {}, plink(c.id), c.validated_fitness != null ? ` validated ${fmt(c.validated_fitness)}` : ` fitness ${fmt(c.fitness)}`) : "–",
-        c ? el("div", { class: "note", id: "champion" }, `search ${fmt(c.fitness)} · held-out ${fmt(c.heldout_fitness)}`) : null),
+      card("champion", c ? el("span", {}, plink(c.id), c.validated_fitness != null ? ` validated ${withInterval(c.validated_fitness, c.validated_interval)}` : ` fitness ${fmt(c.fitness)}`) : "–",
+        c ? el("div", { class: "note", id: "champion" }, `search ${fmt(c.fitness)}` +
+          (c.confirmed_fitness != null ? ` · confirmed on fresh seeds ${withInterval(c.confirmed_fitness, c.confirmed_interval)}` : "") +
+          ` · held-out ${withInterval(c.heldout_fitness, c.heldout_interval)}`) : null),
+      card("isolation", o.isolation ? (o.isolation.fitness === "self-reported" ? "SELF-REPORTED fitness" : o.isolation.mode) : "unknown",
+        el("div", { class: "note", id: "isolation" }, o.isolation ? o.isolation.summary + (o.isolation.fitness === "self-reported" ?
+          " · the candidate shares its evaluator's process and can set its own score" : "") : "recorded since schema 3")),
       card("LLM spend", o.budget.llm_tokens ? `$${fmt(o.budget.llm_cost, 3)} · ${o.budget.llm_tokens} tokens` : "no LLM calls",
         o.budget.max_llm_cost ? el("div", { class: "note" }, `budget $${o.budget.max_llm_cost}`) : null),
     ));
@@ -324,12 +329,21 @@ function metricsView(m) {
   if (m && typeof m === "object") return kv(Object.entries(m).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : fmt(v)]));
   return el("span", {}, fmt(m));
 }
+function tierInterval(p, role) {
+  const r = (p.metrics || {})[role];
+  return r && r.metrics && r.metrics[role] ? r.metrics[role].interval : null;
+}
+function withInterval(v, iv) {
+  if (v == null) return "–";
+  return iv ? `${fmt(v)} [${fmt(iv[0], 3)}, ${fmt(iv[1], 3)}]` : fmt(v);
+}
 async function programPage(root, id) {
   const d = await api(`${S.run}/program/${Number(id)}`);
   const p = d.program;
   root.append(el("h1", {}, `Program #${p.id} `, el("span", { class: "badge " + p.status }, p.status), ` ${p.operator}`));
   root.append(el("div", { class: "cards" },
-    card("search fitness", fmt(p.fitness)), card("validated", fmt(p.validated_fitness)), card("held-out", fmt(p.heldout_fitness)),
+    card("search fitness", fmt(p.fitness)), card("validated", withInterval(p.validated_fitness, tierInterval(p, "validate"))),
+    card("held-out", withInterval(p.heldout_fitness, tierInterval(p, "heldout"))),
     card("island / generation", `${p.island} / ${p.generation}`)));
   root.append(section("Record", kv([
     ["parents", p.parent_ids.length ? el("span", {}, p.parent_ids.map((i) => [plink(i), " "])) : "none (seed)"],
@@ -340,11 +354,12 @@ async function programPage(root, id) {
     ["fingerprint", p.fingerprint], ["evaluation seconds", fmt(p.eval_seconds, 3)],
     ["what changed", p.operator_info ? JSON.stringify(p.operator_info) : null],
   ])));
-  const stages = Object.entries(p.metrics || {}).filter(([k]) => !["validate", "heldout", "cached", "artifacts"].includes(k));
+  const stages = Object.entries(p.metrics || {}).filter(([k]) => !["validate", "confirm", "heldout", "cached", "artifacts"].includes(k));
   if (stages.length) root.append(section("Metrics per stage", ...stages.map(([k, v]) => el("div", {}, el("h3", {}, k), metricsView(v)))));
-  for (const role of ["validate", "heldout"]) {
+  for (const role of ["validate", "confirm", "heldout"]) {
     const r = (p.metrics || {})[role];
-    if (r) root.append(section(role === "validate" ? "Validation" : "Held-out", r.fitness != null ? el("div", {}, kv([["fitness", fmt(r.fitness)]]), ...Object.entries(r.metrics || {}).map(([k, v]) => el("div", {}, el("h3", {}, k), metricsView(v)))) : kv([["failure", r.failure_kind], ["reason", r.reason]])));
+    const title = { validate: "Validation", confirm: "Confirmation on fresh seeds", heldout: "Held-out" }[role];
+    if (r) root.append(section(title, r.fitness != null ? el("div", {}, kv([["fitness (95% over seeds)", withInterval(r.fitness, tierInterval(p, role))]]), ...Object.entries(r.metrics || {}).map(([k, v]) => el("div", {}, el("h3", {}, k), metricsView(v)))) : kv([["failure", r.failure_kind], ["reason", r.reason]])));
   }
   if ((p.metrics || {}).artifacts) root.append(section("Artifacts", kv(Object.entries(p.metrics.artifacts).map(([k, v]) => [k, el("pre", {}, typeof v === "string" ? v : JSON.stringify(v, null, 2))]))));
   root.append(section("Code", codeView(p.code)));

@@ -21,8 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_METRICS_ON_ERROR: dict[str, Any] = {
-    "combined_score": 0.0, "execution_time_mean": 0.0, "execution_time_std": 0.0, "num_successful_runs": 0,
-    "num_valid_runs": 0, "num_invalid_runs": 0, "all_validation_errors": [],
+    "combined_score": 0.0,
+    "execution_time_mean": 0.0,
+    "execution_time_std": 0.0,
+    "num_successful_runs": 0,
+    "num_valid_runs": 0,
+    "num_invalid_runs": 0,
+    "all_validation_errors": [],
 }
 
 
@@ -46,17 +51,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_shinka_eval(program_path: str, results_dir: str, experiment_fn_name: str, num_runs: int,
-                    get_experiment_kwargs: Callable[[int], dict[str, Any]] | None = None,
-                    aggregate_metrics_fn: Callable[[list[Any]], dict[str, Any]] | None = None,
-                    validate_fn: Callable[[Any], tuple[bool, str | None]] | None = None,
-                    plotting_fn: Callable[[Any], list[tuple[Any, str]]] | None = None,
-                    default_metrics_on_error: dict[str, Any] | None = None,
-                    early_stop_method: str | None = None, early_stop_threshold: float | None = None,
-                    early_stop_score_fn: Callable[[Any], float] | None = None,
-                    early_stop_kwargs: dict[str, Any] | None = None, run_workers: int = 1,
-                    max_workers_cap: int | None = None, verbose: bool | None = None,
-                    ) -> tuple[dict[str, Any], bool, str | None]:
+def run_shinka_eval(
+    program_path: str,
+    results_dir: str,
+    experiment_fn_name: str,
+    num_runs: int,
+    get_experiment_kwargs: Callable[[int], dict[str, Any]] | None = None,
+    aggregate_metrics_fn: Callable[[list[Any]], dict[str, Any]] | None = None,
+    validate_fn: Callable[[Any], tuple[bool, str | None]] | None = None,
+    plotting_fn: Callable[[Any], list[tuple[Any, str]]] | None = None,
+    default_metrics_on_error: dict[str, Any] | None = None,
+    early_stop_method: str | None = None,
+    early_stop_threshold: float | None = None,
+    early_stop_score_fn: Callable[[Any], float] | None = None,
+    early_stop_kwargs: dict[str, Any] | None = None,
+    run_workers: int = 1,
+    max_workers_cap: int | None = None,
+    verbose: bool | None = None,
+) -> tuple[dict[str, Any], bool, str | None]:
     if run_workers < 1 or (max_workers_cap is not None and max_workers_cap < 1):
         raise ValueError("run_workers and max_workers_cap must be at least 1")
     if early_stop_method not in (None, "none") and early_stop_threshold is None:
@@ -88,18 +100,25 @@ def run_shinka_eval(program_path: str, results_dir: str, experiment_fn_name: str
         if aggregate_metrics_fn is not None:
             metrics = dict(aggregate_metrics_fn(results))
         else:
-            metrics = {"num_successful_runs": len(results),
-                       "first_run_result_type": str(type(results[0])) if results else "N/A",
-                       "raw_results_preview": str(results[:2]) if results else "N/A"}
+            metrics = {
+                "num_successful_runs": len(results),
+                "first_run_result_type": str(type(results[0])) if results else "N/A",
+                "raw_results_preview": str(results[:2]) if results else "N/A",
+            }
         mean = sum(times) / len(times) if times else 0.0
         metrics["execution_time_mean"] = mean
         metrics["execution_time_std"] = math.sqrt(sum((t - mean) ** 2 for t in times) / len(times)) if times else 0.0
         if validate_fn is not None:
             metrics.update({"num_valid_runs": valid, "num_invalid_runs": invalid, "all_validation_errors": errors})
         if early_stop_method not in (None, "none"):
-            metrics["early_stop"] = {"method": early_stop_method, "threshold": early_stop_threshold, "triggered": False,
-                                     "runs_completed": len(results), "runs_requested": num_runs,
-                                     "reason": "early stopping is not supported under evolve: every run was made"}
+            metrics["early_stop"] = {
+                "method": early_stop_method,
+                "threshold": early_stop_threshold,
+                "triggered": False,
+                "runs_completed": len(results),
+                "runs_requested": num_runs,
+                "reason": "early stopping is not supported under evolve: every run was made",
+            }
         score = metrics.get("combined_score")
         if isinstance(score, float) and math.isnan(score):
             correct, first_error = False, "combined_score is NaN"
