@@ -563,3 +563,19 @@ def test_tier_seeds_are_those_the_baseline_was_measured_on() -> None:
         assert set(PROBLEM.seeds[role]) <= set(TIER_SEEDS[role])
         for task in PROBLEM.tasks_for(role):
             assert set(PROBLEM.seeds[role]) <= set(baseline_seeds("cpu", task))
+
+
+@pytest.mark.slow
+@pytest.mark.harness
+@pytest.mark.parametrize("stage", ["filter", "select"])
+def test_rescaling_tuned_adamw_gains_nothing(stage: str) -> None:
+    """Same LR treatment for both sides: tuned AdamW's direction times 10^(k/8), k = -3..3, through the
+    candidates' sweep and refinement, scores within 3% of 1.0 (benchmarks/lr_scale.py also runs the
+    validate and held-out stages)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from lr_scale import KS, scores
+
+    for k in KS:
+        assert scores(stage, k) == pytest.approx(1.0, abs=0.03), (stage, k)

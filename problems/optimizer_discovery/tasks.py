@@ -477,7 +477,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     ),
     # select: the search fitness
     "mlp_digits": partial(
-        sk_task, name="mlp_digits", data="digits", steps=150, batch=32, make_module=_digits_mlp, stream=10
+        sk_task, name="mlp_digits", data="digits", steps=75, batch=32, make_module=_digits_mlp, stream=10
     ),
     "char_lm": partial(char_lm, name="char_lm", stream=11),
     "teacher_cls": partial(teacher, name="teacher_cls", kind="cls", stream=12, teacher_seed=7),
