@@ -4,7 +4,7 @@ P1: wall time of a sandboxed evaluation (warm server, bubblewrap, trusted scorin
     time the same training takes in-process. Candidate: the AdamW seed, both selection stages.
 P2: candidates per hour on 2 cores, 2 at a time, for the zoo's seeds: warm fork server vs a fresh
     Python interpreter per candidate stage (the way OpenEvolve and ShinkaEvolve evaluate).
-Usage: .venv/bin/python benchmarks/evaluation_speed.py
+Usage: .venv/bin/python benchmarks/evaluation_speed.py [p1] [p2]   (both by default)
 """
 
 from __future__ import annotations
@@ -71,5 +71,8 @@ def p2() -> None:
 
 
 if __name__ == "__main__":
-    p1()
-    p2()
+    parts = sys.argv[1:] or ["p1", "p2"]
+    if "p1" in parts:
+        p1()
+    if "p2" in parts:
+        p2()

@@ -318,7 +318,9 @@ def test_oracle_model_carries_fitness_up_through_the_loop(tmp_path: Path) -> Non
     fitness = [r["fitness"] for r in chain]
     assert "direction = m" in chain[1]["code"] and "sqrt" in chain[2]["code"]
     assert fitness[0] < fitness[1] < fitness[2], fitness  # SGD < momentum < Adam
-    assert best["fitness"] > 0.9 and fitness[0] < 0.75  # the SGD seed: 0.63 in the zoo table (scoring 3.1)
+    # Harness 4, seed 0: SGD 0.78, Adam 1.01 (tuned AdamW scores 1 by construction); the margin
+    # between them is far above the seed-to-seed spread of either (zoo table, benchmarks/RESULTS.md).
+    assert best["fitness"] > 0.95 and best["fitness"] - fitness[0] > 0.15, fitness
 
 
 def test_waiting_for_the_model_does_not_spin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,17 +3,17 @@ from typing import Any
 
 from evolve.problem import ContractError, Descriptor, Primitives, Problem, Stage, StageScore
 
-SEED = '''
+SEED = """
 # EVOLVE-BLOCK-START
 def guess():
     return 0.5
 # EVOLVE-BLOCK-END
-'''
+"""
 
 
 class GuessThree(Problem):
     name = "guess_three"
-    version = "1"                      # bump when scoring changes
+    version = "1"  # bump when scoring changes
     description = "Write guess() returning a float; fitness is -(x - 3)**2."
     descriptors = (Descriptor("x", -10, 10, 20),)
     stages = (Stage("main", timeout_s=10),)
@@ -32,7 +32,7 @@ class GuessThree(Problem):
         x = artifacts.get("x")
         if not isinstance(x, float):
             raise ContractError("x must be a float")
-        return StageScore(fitness=-(x - 3.0) ** 2, metrics={"x": x}, descriptors={"x": x})
+        return StageScore(fitness=-((x - 3.0) ** 2), metrics={"x": x}, descriptors={"x": x})
 
 
 def make_problem(folder: Path, options: dict[str, Any]) -> Problem:
