@@ -19,12 +19,13 @@ def markdown(headers: list[str], rows: list[list[str]], align: str = "") -> str:
 
 
 def publish(name: str, text: str, files: tuple[str, ...] = ("README.md", "benchmarks/RESULTS.md")) -> None:
-    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+    # The section may be empty (a new marker pair): the text between the markers is optional.
+    pattern = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
     for rel in files:
         path = ROOT / rel
         doc = path.read_text()
         if pattern.search(doc):
-            path.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), doc))
+            path.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), doc))
 
 
 def fmt(x: float | None, digits: int = 3) -> str:

@@ -75,3 +75,52 @@ def test_templates_wrap_a_subexpression_with_the_problems_idioms() -> None:
     )
     assert any("0.01 * d + (1 - 0.01) * " in s for s in seen)  # the same constant in both places
     assert all("__evolve_x__" not in s for s in seen)
+
+
+def test_unbound_names_are_those_read_before_any_assignment() -> None:
+    from evolve.mutation.names import new_unbound_names, unbound_names
+
+    parent = "import torch\n\ndef update(param, grad, state, step):\n    d = torch.tanh(grad)\n    return d, state\n"
+    deleted = parent.replace("    d = torch.tanh(grad)\n", "")
+    moved = "import torch\n\ndef update(param, grad, state, step):\n    e = d * 2\n    d = grad\n    return e, state\n"
+    assert unbound_names(parent) == {}
+    assert unbound_names(deleted) == {"d": 4} and unbound_names(moved) == {"d": 4}
+    assert unbound_names("def f(:\n") == {}  # the syntax check reports that one
+    injected = "def update(param, grad):\n    return HARNESS_SCALE * grad\n"  # a name the harness provides
+    assert unbound_names(injected) == {"HARNESS_SCALE": 2}
+    assert new_unbound_names(injected.replace("grad\n", "grad + 1\n"), [injected]) == {}
+
+
+@pytest.mark.parametrize("problem_name", ["function_min", "optimizer_discovery"])
+def test_genetic_children_never_read_a_name_they_do_not_bind(problem_name: str) -> None:
+    """The raw edits do leave names unbound (deleting an assignment, duplicating a statement above it);
+    the operators discard those and try again, so no such child reaches an evaluation."""
+    from evolve.mutation.base import OperatorContext, OperatorFailed
+    from evolve.mutation.genetic import AstCrossover, AstMutate
+    from evolve.mutation.names import unbound_names
+    from evolve.program import Program
+
+    problem = load_problem_folder(builtin_problems()[problem_name], {})
+    seeds = list(problem.seed_programs().values())
+    mutator, rng = Mutator(problem.primitives), np.random.default_rng(1)
+    raw = 0
+    for i in range(300):
+        try:
+            raw += bool(unbound_names(mutator.mutate(seeds[i % len(seeds)], rng, max_edits=3)[0]))
+        except EditFailed:
+            pass
+    assert raw > 0  # else this test could not fail
+    mutate, cross = AstMutate(max_edits=3, max_attempts=20), AstCrossover(max_attempts=20)
+    ctx = OperatorContext(problem, np.random.default_rng(2))
+    made = 0
+    for i in range(300):
+        a = Program(code=seeds[i % len(seeds)], operator="seed", island=0)
+        b = Program(code=seeds[(i + 1) % len(seeds)], operator="seed", island=0)
+        for op, parents in ((mutate, [a]), (cross, [a, b])):
+            try:
+                child = op.propose(parents, ctx).code
+            except OperatorFailed:
+                continue
+            made += 1
+            assert not unbound_names(child), child
+    assert made > 400

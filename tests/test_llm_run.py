@@ -36,7 +36,7 @@ class GuessModel:
     """Moves guess() toward 3; 30% of calls fail in the ways real endpoints and models do."""
 
     def __init__(self) -> None:
-        self.n = self.faults = 0
+        self.n = self.faults = self.broken = 0
         self.kinds: list[str] = []
         self.lock = threading.Lock()
 
@@ -61,7 +61,10 @@ class GuessModel:
         rng = random.Random(n)
         if kind == "good" and not repair and rng.random() < 0.25:
             kind = "broken"  # valid format, broken program: goes to repair
-        self.kinds.append(kind)
+        with self.lock:
+            self.kinds.append(kind)
+            broken = self.broken
+            self.broken += kind == "broken"
         x = _value(prompt)
         new = round(x + rng.uniform(0.2, 0.8) * (3.0 - x), 4)
         body = f"def guess():\n    return {new}\n"
@@ -83,8 +86,8 @@ class GuessModel:
             return Reply(f"Tweak.\n<<<<<<< SEARCH\n    return 123456.0\n=======\n    return {new}\n>>>>>>> REPLACE\n")
         if kind == "outside":
             return Reply("Tweak.\n<<<<<<< SEARCH\n# EVOLVE-BLOCK-END\n=======\nprint('hi')\n>>>>>>> REPLACE\n")
-        if kind == "broken":  # right format, broken program (a crash or a syntax error)
-            bad = rng.choice([f"1 / (0 * {new})", f"({new}"])
+        if kind == "broken":  # right format, broken program (a crash, a syntax error, a name never assigned)
+            bad = [f"1 / (0 * {new})", f"({new}", f"{new} + offset"][broken % 3]
             if "SEARCH/REPLACE" in prompt:
                 m = re.search(r"# Current program.*?\n(    return [-0-9.e]+)\n", prompt, re.S)
                 old = m.group(1) if m else "    return 0.5"
@@ -161,6 +164,9 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
         if reason == "no SEARCH/REPLACE block" and reason not in reasons:
             reason = "no fenced code block"  # prose sent to a rewrite instead of a diff
         assert reason in reasons, reason
+    # A child reading a name it never assigns is refused before it runs (no evaluation spent), named.
+    unbound = conn.execute("SELECT * FROM programs WHERE reason LIKE '%read before any assignment%'").fetchall()
+    assert unbound and all(r["status"] == "rejected" and "'offset' (line" in r["reason"] for r in unbound)
     # Each LLM child carries its provenance; rejected ones keep their prompt and reply.
     llm_children = conn.execute("SELECT * FROM programs WHERE operator LIKE 'llm_%'").fetchall()
     assert llm_children and all(p["llm_model"] == "openai/scripted-guess" and p["llm_prompt"] for p in llm_children)
@@ -170,7 +176,7 @@ def test_fault_injection_run_completes_and_records_every_failure(tmp_path: Path)
     assert repairs
     for r in repairs:
         parent = conn.execute("SELECT * FROM programs WHERE id=?", (json.loads(r["parent_ids"])[0],)).fetchone()
-        assert parent["failure_kind"] in ("crash", "syntax") and parent["operator"] != "llm_repair"
+        assert parent["failure_kind"] in ("crash", "syntax", "static_rule") and parent["operator"] != "llm_repair"
     assert len({json.loads(r["parent_ids"])[0] for r in repairs}) == len(repairs)  # once each
     assert any(r["status"] == "evaluated" for r in repairs)
     # Insights were written and later prompts carry them.

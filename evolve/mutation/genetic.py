@@ -1,10 +1,12 @@
-"""The genetic operators (the offline default): AST mutation and crossover."""
+"""The genetic operators (the offline default): AST mutation and crossover. An edit that leaves a name
+read without a binding (a deleted assignment, a statement moved above it) is discarded and another tried."""
 
 from __future__ import annotations
 
 from evolve.hashing import code_hash
 from evolve.mutation.ast_ops import EditFailed, Mutator, crossover
 from evolve.mutation.base import OperatorContext, OperatorFailed, Proposal
+from evolve.mutation.names import new_unbound_names
 from evolve.program import Program
 
 
@@ -26,7 +28,9 @@ class AstMutate:
                 code, edits = mutator.mutate(parent.code, ctx.rng, self.max_edits)
             except (EditFailed, SyntaxError):
                 continue
-            if code != parent.code and (h := code_hash(code)) != parent_hash:
+            if code == parent.code or new_unbound_names(code, [parent.code]):
+                continue
+            if (h := code_hash(code)) != parent_hash:
                 return Proposal(code, {"edits": edits}, code_hash=h)
         raise OperatorFailed(f"ast_mutate: no changed child after {self.max_attempts} attempts")
 
@@ -46,6 +50,8 @@ class AstCrossover:
             try:
                 code, how = crossover(a.code, b.code, ctx.rng)
             except (EditFailed, SyntaxError):
+                continue
+            if new_unbound_names(code, [a.code, b.code]):
                 continue
             if (h := code_hash(code)) not in hashes:
                 return Proposal(code, {"crossover": how}, code_hash=h)
