@@ -18,11 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${missing[@]}") >/dev/null 2>&1 \
-      || echo "setup: could not install ${missing[*]} (bubblewrap: candidates run without network/file-system" \
-              "isolation; chromium: the web-view tests are skipped)" >&2
+      || echo "setup: could not install ${missing[*]} (without bubblewrap a run refuses to start unless" \
+              "evaluator.isolation: none says so; without chromium the web-view tests are skipped)" >&2
   else
-    echo "setup: missing ${missing[*]}; install them for candidate isolation (bubblewrap) and the web-view" \
-         "tests (chromium)" >&2
+    echo "setup: missing ${missing[*]}; install them for candidate isolation (bubblewrap: without it a run" \
+         "refuses to start) and the web-view tests (chromium)" >&2
   fi
 fi
 echo "setup: ok ($(.venv/bin/python --version))"

@@ -7,6 +7,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -441,7 +442,7 @@ def test_a_cheating_rule_gains_nothing_over_the_honest_sgd_seed(name: str) -> No
     assert isinstance(honest, float)
     got = _search(_cheat(name))
     assert got["fitness"] is None or got["fitness"] <= honest * 1.05, (name, got["fitness"], honest, got["reason"])
-    if name in ("subclass", "reading_data", "in_place"):
+    if name in ("subclass", "reading_data"):  # in_place passes them: the copies it is handed are its wall
         with pytest.raises(StaticRuleViolation):
             check_program(_cheat(name), PROBLEM.allowed_imports, PROBLEM.code_rules)
 
@@ -579,3 +580,31 @@ def test_rescaling_tuned_adamw_gains_nothing(stage: str) -> None:
 
     for k in KS:
         assert scores(stage, k) == pytest.approx(1.0, abs=0.03), (stage, k)
+
+
+def test_trusted_losses_are_right_while_two_evaluations_score_at_once() -> None:
+    """The process backend scores two evaluations at once in threads of the controller; a task's model is
+    shared, and torch.func.functional_call swaps its tensors in place, so the trusted side must not measure
+    one program's losses with the other's parameters (it did: adam scored 0.25 on char_lm beside lion)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from problems.optimizer_discovery.problem import encode
+
+    problem = load_problem_folder(FOLDER, {})
+    task, seeds = get_task("char_lm"), problem.seeds["select"]
+
+    def entry(shift: int) -> dict[str, Any]:
+        return {
+            "params": {
+                str(s): {n: encode(p.unsqueeze(0)) for n, p in task.init_params(s + shift).items()} for s in seeds
+            }
+        }
+
+    entries = [entry(0), entry(50)]
+    expected = [problem._measured("select", "char_lm", e, [1e-3]) for e in entries]
+    assert expected[0] != expected[1]
+    for _ in range(3):
+        problem._losses.clear()
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(lambda i: problem._measured("select", "char_lm", entries[i % 2], [1e-3]), range(20)))
+        assert got == [expected[i % 2] for i in range(20)]
