@@ -76,7 +76,10 @@ def main() -> None:
     )
     note = (
         f"\n\nOne evaluation of each of the {len(rows)} programs per tier (intervals: 95% over that tier's seeds; "
-        f"Spearman over the {len(scored)} that every tier scored). `.venv/bin/python benchmarks/zoo.py` "
+        f"Spearman over the {len(scored)} that every tier scored). "
+        "The fitness is the score of the mean loss over a tier's seeds; the interval is over the per-seed "
+        "fitness (each seed against AdamW tuned on that seed alone), so a point can sit just outside its "
+        "interval. `.venv/bin/python benchmarks/zoo.py` "
         f"({minutes:.0f} min on 2 cores)."
     )
     publish("zoo", table + note)
