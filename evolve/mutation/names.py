@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable
+from functools import lru_cache
 
 from pyflakes import checker, messages
 
 _UNBOUND = (messages.UndefinedName, messages.UndefinedLocal)
 
 
+@lru_cache(maxsize=4096)  # a parent is checked once, not once per attempt and again by the proposer
 def unbound_names(code: str) -> dict[str, int]:
     """Each name ``code`` reads without a binding in reach, with the first line that does; {} when the code
-    does not parse (the syntax check reports that)."""
+    does not parse (the syntax check reports that). Shared between callers: do not modify the result."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
