@@ -38,7 +38,7 @@ from evolve.loader import ProblemRef, builtin_problems, load_problem_folder  # n
 from evolve.runner import evaluate_all  # noqa: E402
 from problems.optimizer_discovery import baselines  # noqa: E402
 from problems.optimizer_discovery.problem import load_rule  # noqa: E402
-from problems.optimizer_discovery.tasks import SUITES, get_task  # noqa: E402
+from problems.optimizer_discovery.suites import SUITES, get_task  # noqa: E402
 from problems.optimizer_discovery.train import LR_GRID, train  # noqa: E402
 
 FOLDER = builtin_problems()["optimizer_discovery"]

@@ -69,7 +69,12 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
     table = markdown(["servers", "contained / total", "not contained"], rows, align="lrl")
-    note = f"\n\n`.venv/bin/python benchmarks/hostile.py` ({(time.perf_counter() - t0) / 60:.0f} min on 2 cores)."
+    note = (
+        f"\n\nOne run of each program of tests/data/hostile per server kind, measured {time.strftime('%Y-%m-%d')}. "
+        "Contained: it ends exactly as tests/test_hostile.py expects (the attack fails, its failure is classified, "
+        "and a program that survives scores only the point it returned). "
+        f"`.venv/bin/python benchmarks/hostile.py` ({(time.perf_counter() - t0) / 60:.0f} min on 2 cores)."
+    )
     publish("hostile", table + note, ("benchmarks/RESULTS.md",))
     print(table)
 

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 
 from evolve.loader import builtin_problems, load_problem_folder  # noqa: E402
 from problems.optimizer_discovery.problem import load_rule  # noqa: E402
-from problems.optimizer_discovery.tasks import SUITES, get_task  # noqa: E402
+from problems.optimizer_discovery.suites import SUITES, get_task  # noqa: E402
 from problems.optimizer_discovery.train import LR_GRID, train  # noqa: E402
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from tables import markdown, publish  # noqa: E402
 
-from problems.optimizer_discovery.tasks import SEEDS, SUITES, TASKS, get_task  # noqa: E402
+from problems.optimizer_discovery.suites import SEEDS, SUITES, TASKS, get_task  # noqa: E402
 
 DATA = {
     "digits": "scikit-learn digits (train 3/4, val 1/4)",

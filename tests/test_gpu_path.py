@@ -20,7 +20,7 @@ from evolve.loader import ProblemRef, builtin_problems, load_problem_folder
 from evolve.problem import ProblemError, Stage
 from problems.optimizer_discovery.baselines import cache_key
 from problems.optimizer_discovery.problem import load_rule, resolve_device
-from problems.optimizer_discovery.tasks import SUITES, get_task, task_steps
+from problems.optimizer_discovery.suites import SUITES, get_task, task_steps
 
 FOLDER = builtin_problems()["optimizer_discovery"]
 HAS_CUDA = torch.cuda.is_available()

@@ -34,8 +34,8 @@ from problems.optimizer_discovery.baselines import (
 from problems.optimizer_discovery.probe import behaviour, probe, scale_free
 from problems.optimizer_discovery.problem import interval, load_rule
 from problems.optimizer_discovery.scoring import budget_ratio
-from problems.optimizer_discovery.tasks import SEEDS as TIER_SEEDS
-from problems.optimizer_discovery.tasks import SUITES, TASKS, get_task, task_steps
+from problems.optimizer_discovery.suites import SEEDS as TIER_SEEDS
+from problems.optimizer_discovery.suites import SUITES, TASKS, get_task, task_steps
 from problems.optimizer_discovery.train import (
     LR_GRID,
     RuleContractError,

@@ -34,7 +34,7 @@ import torch
 from evolve.problem import ProblemError
 from problems.optimizer_discovery import tasks
 from problems.optimizer_discovery import train as train_module
-from problems.optimizer_discovery.tasks import ROLE_TASKS, SEEDS, SUITES, TASKS, get_task, task_steps
+from problems.optimizer_discovery.suites import ROLE_TASKS, SEEDS, SUITES, TASKS, get_task, task_steps
 from problems.optimizer_discovery.train import LR_GRID, UpdateFn, best_loss, lr_means, refined, train, val_losses
 
 HARNESS_VERSION = "4"

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ from problems.optimizer_discovery.baselines import (
 from problems.optimizer_discovery.probe import behaviour, probe, scale_free
 from problems.optimizer_discovery.restricted import BANNED_ATTRIBUTES, BANNED_NAMES, rule_namespace
 from problems.optimizer_discovery.scoring import budget_ratio
-from problems.optimizer_discovery.tasks import SEEDS, SUITES, get_task, tasks_of
+from problems.optimizer_discovery.suites import SEEDS, SUITES, get_task, tasks_of
 from problems.optimizer_discovery.train import (
     LR_GRID,
     RuleContractError,
@@ -74,10 +73,6 @@ DEFAULT_SEEDS = {
     "heldout": SEEDS["heldout"],
 }
 OPTIONS = ("seeds", "validate_seeds", "heldout_seeds", "device", "suite", "compute_penalty")
-# A task's model is shared by everything in this process, and torch.func.functional_call swaps its tensors in
-# place while it runs: two evaluations scored at once (the process backend's threads) would measure one
-# program's validation loss with the other's parameters. The trusted side measures one at a time.
-_TRUSTED_LOSSES = threading.Lock()
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 DESCRIPTION = """\
@@ -339,8 +334,7 @@ class OptimizerDiscovery(Problem):
                 stacked = {
                     n: decode(per_seed[n], (len(lrs), *ref.shape)).to(task.device) for n, ref in reference.items()
                 }
-                with _TRUSTED_LOSSES:
-                    self._losses[key] = val_losses(task, stacked)
+                self._losses[key] = val_losses(task, stacked)
             out.append(self._losses[key])
         return out
 
@@ -369,8 +363,7 @@ class OptimizerDiscovery(Problem):
             losses = [g + f for g, f in zip(grid, fine, strict=True)]
             means = lr_means(losses)
             best = min(range(len(means)), key=lambda i: means[i])
-            with _TRUSTED_LOSSES:
-                start = initial_loss(get_task(name, self.device), seeds)
+            start = initial_loss(get_task(name, self.device), seeds)
             if not math.isfinite(means[best]) or means[best] >= start:
                 raise _diverged(name, means[best], start)
             curve = self.baseline(name, stage, seeds)
