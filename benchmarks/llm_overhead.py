@@ -29,12 +29,12 @@ from openai_server import OpenAIServer, Reply, Request  # noqa: E402
 from evaluators.static_rules import check_program  # noqa: E402
 from evolve.config import load_config  # noqa: E402
 from evolve.hashing import code_hash  # noqa: E402
+from evolve.llm.diff import apply_diff, parse_diff  # noqa: E402
 from evolve.llm.operators import LLMTools, _user_prompt, llm_operator, system_prompt  # noqa: E402
 from evolve.llm.prompts import PromptLibrary  # noqa: E402
 from evolve.loader import load_problem_folder  # noqa: E402
 from evolve.mutation.base import OperatorContext  # noqa: E402
 from evolve.mutation.blocks import split_blocks  # noqa: E402
-from evolve.mutation.diff import apply_diff, parse_diff  # noqa: E402
 from evolve.program import Program  # noqa: E402
 from evolve.runner import create_run, execute, llm_tools  # noqa: E402
 

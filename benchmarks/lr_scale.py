@@ -5,7 +5,7 @@ A rule that only rescales AdamW must score 1.0 whatever its scale: grid luck is 
 For each task the direction is AdamW with the beta2 the baseline itself picked at N on those seeds, so k = 0
 is the tuned baseline written as a candidate. Writes the table into benchmarks/RESULTS.md (marker lr-scale).
 Usage: .venv/bin/python benchmarks/lr_scale.py [stage ...]   (default: filter select validate heldout;
-about 25 minutes on one core)
+minutes per stage on one core; the rows of stages not named are kept)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from tables import fmt, markdown, publish  # noqa: E402
+from tables import fmt, markdown, publish, published_rows  # noqa: E402
 
 from evolve.loader import builtin_problems, load_problem_folder  # noqa: E402
 from problems.optimizer_discovery.baselines import adamw_init, adamw_update  # noqa: E402
@@ -47,20 +47,29 @@ def scores(stage: str, k: int) -> float:
     return problem.score_in_process(stage, scaled_adamw(problem, stage, k)).fitness
 
 
+STAGES = ("filter", "select", "validate", "heldout")
+
+
 def main() -> None:
     torch.set_num_threads(1)
-    stages = sys.argv[1:] or ["filter", "select", "validate", "heldout"]
-    t0 = time.perf_counter()
-    rows = []
+    stages = sys.argv[1:] or list(STAGES)
+    rows = {row[0]: row for row in published_rows("lr-scale")}  # the stages not re-measured now are kept
     for stage in stages:
+        t0 = time.perf_counter()
         values = [scores(stage, k) for k in KS]
-        rows.append([stage, *[fmt(v) for v in values], f"{max(abs(v - 1) for v in values):.1%}"])
-        print(rows[-1], flush=True)
-    table = markdown(["stage", *[f"k={k}" for k in KS], "worst |score - 1|"], rows)
+        rows[stage] = [
+            stage,
+            *[fmt(v) for v in values],
+            f"{max(abs(v - 1) for v in values):.1%}",
+            f"{time.strftime('%Y-%m-%d')}, {(time.perf_counter() - t0) / 60:.0f} min",
+        ]
+        print(rows[stage], flush=True)
+    ordered = [rows[s] for s in STAGES if s in rows]
+    table = markdown(["stage", *[f"k={k}" for k in KS], "worst |score - 1|", "measured (one core)"], ordered)
     note = (
-        f"\n\nTuned AdamW's direction times 10^(k/8), scored as a candidate (per task: the beta2 the baseline "
-        f"picked at N; the search stages on seeds {{0, 1}}, validate on 3 seeds, held-out on 3). "
-        f"`.venv/bin/python benchmarks/lr_scale.py` ({(time.perf_counter() - t0) / 60:.0f} min, one core)."
+        "\n\nTuned AdamW's direction times 10^(k/8), scored as a candidate (per task: the beta2 the baseline "
+        "picked at N; the search stages on seeds {0, 1}, validate on 3 seeds, held-out on 3); one evaluation "
+        "per cell. `.venv/bin/python benchmarks/lr_scale.py [stage ...]` re-measures the stages named."
     )
     publish("lr-scale", table + note, ("benchmarks/RESULTS.md",))
     print(table)

@@ -28,5 +28,14 @@ def publish(name: str, text: str, files: tuple[str, ...] = ("README.md", "benchm
             path.write_text(pattern.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), doc))
 
 
+def published_rows(name: str, rel: str = "benchmarks/RESULTS.md") -> list[list[str]]:
+    """The body rows of the table published in a section (none when the section is empty): a script that
+    re-measures some rows keeps the others."""
+    doc = (ROOT / rel).read_text()
+    found = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", doc, re.S)
+    lines = [line for line in (found.group(1) if found else "").splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
 def fmt(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"

@@ -26,7 +26,7 @@ from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
 from evolve.llm.operators import LLMTools
 from evolve.mutation.base import Proposal
-from evolve.mutation.registry import build_operators
+from evolve.operators import build_operators
 from evolve.problem import Problem
 from evolve.program import Program, RunState, Status
 from evolve.proposer import Draft, Proposer

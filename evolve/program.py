@@ -77,6 +77,25 @@ class LLMProvenance(BaseModel):
     latency_s: float | None = None
 
 
+class LLMOutcome(BaseModel):
+    """How one finished LLM child turned out: what the model selector learns from and what a repair
+    is queued for (read from the archive, so the selector replays exactly on resume)."""
+
+    id: int
+    model: str
+    cost: float | None
+    fitness: float | None
+    operator: str
+    failure_kind: str | None
+    code_chars: int
+    ancestor_fitness: tuple[float | None, ...]  # parent, grandparent, great-grandparent
+
+    @property
+    def nearest_scored_ancestor(self) -> float | None:
+        """A repair's parent failed: the gain is measured against the nearest ancestor that scored."""
+        return next((f for f in self.ancestor_fitness if f is not None), None)
+
+
 class Program(BaseModel):
     """Everything known about one candidate. ``id`` is assigned by the store (monotonic)."""
 

@@ -73,9 +73,9 @@ def llm_report(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
         "insights": store.insight_count(),
     }
     if cfg.llm.models:
-        from evolve.llm.coordinator import replay_selector  # only runs with models pay for it
+        from evolve.llm.selector import replayed  # only runs with models pay for it
 
-        selector, _ = replay_selector(cfg.llm, store)
+        selector = replayed(cfg.llm, store.llm_outcomes())
         out["preferences"] = selector.preferences()
         out["bandit_scores"] = {k: (None if v == float("inf") else v) for k, v in selector.scores().items()}
     return out

@@ -24,7 +24,7 @@ from evolve.llm.client import LLMClient
 from evolve.llm.operators import LLM_OPERATORS, LLMTools
 from evolve.llm.prompts import PromptLibrary
 from evolve.loader import ProblemRef, resolve_problem
-from evolve.mutation.registry import uses_llm
+from evolve.operators import uses_llm
 from evolve.problem import Problem
 from evolve.program import RunState
 from evolve.secrets import secret_values

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from evolve.errors import UserError
 from evolve.jsonsafe import dumps
-from evolve.program import EventKind, LLMProvenance, Program, RejectionKind, RunState, Status
+from evolve.program import EventKind, LLMOutcome, LLMProvenance, Program, RejectionKind, RunState, Status
 from evolve.schema import INDEXES, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from evolve.secrets import Redactor, secret_values
 
@@ -607,19 +607,31 @@ class LineageStore:
         ).fetchall()
         return [_decode(r) for r in rows]
 
-    def llm_outcomes(self, program_id: int | None = None) -> list[dict[str, Any]]:
-        """For each finished LLM child (or just ``program_id``): model, cost, fitness, operator, failure
-        kind and the fitness of its first three ancestors (the bandit's reward needs the nearest one
-        that scored)."""
+    def llm_outcomes(self, program_id: int | None = None) -> list[LLMOutcome]:
+        """How each finished LLM child (or just ``program_id``) turned out, with the fitness of its first
+        three ancestors (the selector's reward needs the nearest one that scored)."""
         only = "" if program_id is None else f" AND c.id = {int(program_id)}"
+        finished = ", ".join(f"'{s}'" for s in (Status.REJECTED, Status.EVALUATED, Status.FAILED))
         rows = self._db.execute(
-            "SELECT c.id, c.llm_model AS model, c.llm_cost AS cost, c.fitness, c.operator, c.failure_kind, "
-            "length(c.code) AS code_chars, p1.fitness AS f1, p2.fitness AS f2, p3.fitness AS f3 "
+            "SELECT c.id, c.llm_model, c.llm_cost, c.fitness, c.operator, c.failure_kind, "
+            "length(c.code), p1.fitness, p2.fitness, p3.fitness "
             "FROM programs c LEFT JOIN programs p1 ON p1.id = c.parent_id "
             "LEFT JOIN programs p2 ON p2.id = p1.parent_id LEFT JOIN programs p3 ON p3.id = p2.parent_id "
-            f"WHERE c.llm_model IS NOT NULL AND c.status IN ('rejected', 'evaluated', 'failed'){only} ORDER BY c.id"
+            f"WHERE c.llm_model IS NOT NULL AND c.status IN ({finished}){only} ORDER BY c.id"
         )
-        return [dict(r) for r in rows]
+        return [
+            LLMOutcome(
+                id=r[0],
+                model=r[1],
+                cost=r[2],
+                fitness=r[3],
+                operator=r[4],
+                failure_kind=r[5],
+                code_chars=r[6] or 0,
+                ancestor_fitness=(r[7], r[8], r[9]),
+            )
+            for r in rows
+        ]
 
     def repaired_parents(self) -> set[int]:
         rows = self._db.execute("SELECT parent_id FROM programs WHERE operator = 'llm_repair'")

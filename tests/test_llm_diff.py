@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evolve.mutation.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
+from evolve.llm.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
 
 PARENT = """import math
 

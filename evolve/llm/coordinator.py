@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
-from evolve.config import LLMConfig
 from evolve.llm.client import CallRecord
 from evolve.llm.insights import insight_messages, write_insight
 from evolve.llm.operators import LLM_OPERATORS, REPAIR, LLMOperator, LLMTools, llm_operator
-from evolve.llm.selector import ModelSelector, improvement
+from evolve.llm.selector import ModelSelector, replayed, reward
 from evolve.mutation.base import OperatorContext
 from evolve.problem import Problem
-from evolve.program import FailureKind, Program
+from evolve.program import FailureKind, LLMOutcome, Program
 from evolve.store import LineageStore
 
 # Failures a model can plausibly fix from the error message alone.
@@ -36,28 +34,8 @@ REPAIRABLE = {
 }
 
 
-def reward(outcome: dict[str, Any]) -> float:
-    """The bandit's reward for an LLM child: relative gain over the nearest ancestor that scored
-    (a repair's parent failed, so look up to three steps back)."""
-    if outcome["fitness"] is None:
-        return 0.0
-    ancestor = next((outcome[k] for k in ("f1", "f2", "f3") if outcome[k] is not None), None)
-    return improvement(outcome["fitness"], ancestor)
-
-
-def needs_repair(outcome: dict[str, Any]) -> bool:
-    return (
-        outcome["operator"] in LLM_OPERATORS and outcome["failure_kind"] in REPAIRABLE and bool(outcome["code_chars"])
-    )
-
-
-def replay_selector(cfg: LLMConfig, store: LineageStore) -> tuple[ModelSelector, list[dict[str, Any]]]:
-    """The model selector as the archive's finished LLM children leave it (and their outcomes)."""
-    selector = ModelSelector(cfg)
-    outcomes = store.llm_outcomes()
-    for o in outcomes:
-        selector.record(o["model"], reward(o), o["cost"])
-    return selector, outcomes
+def needs_repair(outcome: LLMOutcome) -> bool:
+    return outcome.operator in LLM_OPERATORS and outcome.failure_kind in REPAIRABLE and outcome.code_chars > 0
 
 
 class LLMCoordinator:
@@ -71,10 +49,11 @@ class LLMCoordinator:
 
     def restore(self) -> None:
         self.tools.client.spent.tokens, self.tools.client.spent.cost = self.store.llm_totals()
-        self.selector, outcomes = replay_selector(self.cfg, self.store)
+        outcomes = self.store.llm_outcomes()
+        self.selector = replayed(self.cfg, outcomes)
         repaired = self.store.repaired_parents()
         self.repairs = deque(
-            o["id"] for o in outcomes if self.repair_op is not None and needs_repair(o) and o["id"] not in repaired
+            o.id for o in outcomes if self.repair_op is not None and needs_repair(o) and o.id not in repaired
         )
         self.insight = self.store.latest_insight()
 

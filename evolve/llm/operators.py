@@ -14,6 +14,7 @@ from typing import Any
 
 from evolve.config import LLMConfig
 from evolve.llm.client import CallRecord, LLMCallFailed, LLMClient
+from evolve.llm.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
 from evolve.llm.prompts import (
     PromptLibrary,
     history_section,
@@ -24,7 +25,6 @@ from evolve.llm.prompts import (
     truncate,
 )
 from evolve.mutation.base import OperatorContext, OperatorFailed, Proposal
-from evolve.mutation.diff import DiffError, apply_diff, apply_rewrite, explanation, parse_diff
 from evolve.problem import Problem
 from evolve.program import LLMProvenance, Program
 from evolve.secrets import redact

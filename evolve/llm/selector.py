@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evolve.config import LLMConfig
+from evolve.program import LLMOutcome
 
 
 @dataclass
@@ -37,6 +38,19 @@ def improvement(child: float | None, parent: float | None) -> float:
     if child is None or parent is None:
         return 0.0
     return float(min(1.0, max(0.0, (child - parent) / max(abs(parent), 1e-9))))
+
+
+def reward(outcome: LLMOutcome) -> float:
+    """The selector's reward for an LLM child: its relative gain over the nearest ancestor that scored."""
+    return improvement(outcome.fitness, outcome.nearest_scored_ancestor)
+
+
+def replayed(cfg: LLMConfig, outcomes: list[LLMOutcome]) -> ModelSelector:
+    """The selector as these outcomes (the archive's, in id order) leave it."""
+    selector = ModelSelector(cfg)
+    for o in outcomes:
+        selector.record(o.model, reward(o), o.cost)
+    return selector
 
 
 class ModelSelector:
