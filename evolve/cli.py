@@ -573,14 +573,14 @@ def heldout(
     results = evaluate_all(
         ref,
         cfg.evaluator,
-        [EvalJob(p.id or 0, p.code, JobKind.HELDOUT) for p in best],
+        [EvalJob(p.stored_id, p.code, JobKind.HELDOUT) for p in best],
         parallel,
         hidden=(str(run_dir),),
     )
     rows: list[dict[str, Any]] = []
     for p, r in zip(best, results, strict=True):
         result = stage_result(r)
-        store.record_stage(p.id or 0, "heldout", result)
+        store.record_stage(p.stored_id, "heldout", result)
         rows.append({"id": p.id, "fitness": p.fitness, "validated_fitness": p.validated_fitness, "heldout": result})
     if json_:
         return _print_json(rows)

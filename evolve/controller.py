@@ -174,7 +174,7 @@ class Controller:
             free = self.backend.in_flight() < self.slots
             if free and self.ready:
                 child = self.ready.popleft()
-                self.store.submit(child.id or 0)
+                self.store.submit(child.stored_id)
                 self.submitted += 1
                 self._run_job(child)
             elif free and self._validation_due():
@@ -279,7 +279,7 @@ class Controller:
     def _run_job(self, program: Program) -> None:
         """Start a program's evaluation: its behaviour fingerprint first where the problem has one."""
         kind = JobKind.FINGERPRINT if self.fingerprint and program.fingerprint is None else JobKind.SEARCH
-        self.backend.submit(EvalJob(program.id or 0, program.code, kind))
+        self.backend.submit(EvalJob(program.stored_id, program.code, kind))
 
     def _tell(self, result: EvalResult) -> None:
         told = self.recorder.tell(result)
@@ -341,8 +341,8 @@ class Controller:
             return False
         if champion.id in self.confirming:
             return False
-        self.confirming.add(champion.id or 0)
-        self.backend.submit(EvalJob(champion.id or 0, champion.code, JobKind.CONFIRM))
+        self.confirming.add(champion.stored_id)
+        self.backend.submit(EvalJob(champion.stored_id, champion.code, JobKind.CONFIRM))
         return True
 
     def _validation_due(self) -> bool:

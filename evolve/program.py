@@ -127,6 +127,13 @@ class Program(BaseModel):
     operator_info: dict[str, Any] = Field(default_factory=dict)  # what the operator did, for humans
 
     @property
+    def stored_id(self) -> int:
+        """The id of a program the store holds; a program not stored yet has none, and asking is a bug."""
+        if self.id is None:
+            raise RuntimeError(f"program of operator {self.operator!r} has no id: it was never stored")
+        return self.id
+
+    @property
     def is_seed(self) -> bool:
         return self.operator == "seed"
 

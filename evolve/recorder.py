@@ -56,12 +56,12 @@ class Recorder:
         return self._evaluated(program, result)
 
     def _fingerprinted(self, program: Program, fingerprint: str) -> Told:
-        original = None if program.is_seed else self.store.find_by_fingerprint(fingerprint, program.id or 0)
+        original = None if program.is_seed else self.store.find_by_fingerprint(fingerprint, program.stored_id)
         if original is None:
-            self.store.set_fingerprint(program.id or 0, fingerprint)
-            return Told(program, next_job=EvalJob(program.id or 0, program.code, JobKind.SEARCH))
-        self.store.reject_duplicate_behaviour(program.id or 0, original, fingerprint)
-        program = self.store.get(program.id or 0)
+            self.store.set_fingerprint(program.stored_id, fingerprint)
+            return Told(program, next_job=EvalJob(program.stored_id, program.code, JobKind.SEARCH))
+        self.store.reject_duplicate_behaviour(program.stored_id, original, fingerprint)
+        program = self.store.get(program.stored_id)
         if self.llm is not None:
             self.llm.on_done(program)
         return Told(program, duplicate_of=original)
@@ -77,7 +77,7 @@ class Recorder:
         program.eval_seconds = result.seconds
         program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
         summary = (
-            ProgramSummary(program.id or 0, program.fitness, program.descriptors)
+            ProgramSummary(program.stored_id, program.fitness, program.descriptors)
             if program.fitness is not None
             else None
         )

@@ -352,7 +352,7 @@ class LineageStore:
             self._insert(db, child)
             self._add_calls(db, child.id, calls)
             self._save_rng(db, rng_state)
-        return child.id or 0
+        return child.stored_id
 
     def reject(self, child: Program, calls: Iterable[Any], rng_state: Mapping[str, Any] | None) -> int:
         """A child that will never be trained, with its reason (and the LLM attempts that wrote it)."""
@@ -483,7 +483,7 @@ class LineageStore:
     def top(self, n: int, by: str = "search") -> list[Program]:
         ids = self.top_ids(n, by)
         order = {pid: i for i, pid in enumerate(ids)}
-        return sorted(self.get_many(ids), key=lambda p: order[p.id or 0])
+        return sorted(self.get_many(ids), key=lambda p: order[p.stored_id])
 
     def best_id(self) -> tuple[int, float] | None:
         row = self._db.execute(

@@ -344,3 +344,12 @@ def test_the_writer_lock_is_never_opened_through_a_symlink(tmp_path: Path) -> No
     with pytest.raises(StoreError, match="symlink"):
         LineageStore.open(tmp_path / "archive.sqlite")
     assert victim.read_text() == "precious"
+
+
+def test_a_program_has_a_stored_id_only_once_the_store_holds_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    draft = Program(code="x = 0", operator="seed", island=0, code_hash="s")
+    with pytest.raises(RuntimeError, match="never stored"):
+        _ = draft.stored_id
+    sid = store.add_seed(draft)
+    assert draft.stored_id == sid == store.get(sid).stored_id

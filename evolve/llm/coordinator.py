@@ -68,10 +68,10 @@ class LLMCoordinator:
         """Fill an LLM operator's context: the model, the lineage, what was tried, the latest insight."""
         ctx.model = self.selector.choose(rng)
         ctx.insight = self.insight
-        chain = self.store.lineage(parents[0].id or 0)[1 : 1 + self.cfg.history_length]
+        chain = self.store.lineage(parents[0].stored_id)[1 : 1 + self.cfg.history_length]
         ctx.ancestors = self.store.get_many(row["id"] for row in chain)[::-1]  # parent's parent first
         # What was already tried on this parent, so the model does not propose it again.
-        ctx.tried = self.store.children(parents[0].id or 0, limit=5)
+        ctx.tried = self.store.children(parents[0].stored_id, limit=5)
 
     # -- outcomes --------------------------------------------------------------------------------
     def on_done(self, child: Program) -> None:
