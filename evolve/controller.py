@@ -203,7 +203,7 @@ class Controller:
     def _report(self) -> None:
         self.progress.in_flight = self.backend.in_flight() + len(self.drafts)
         if self.llm:
-            spent = self.llm.tools.client.spent
+            spent = self.llm.spend()
             self.progress.llm_tokens, self.progress.llm_cost = spent.tokens, spent.cost
         self.progress.stop_reason = self.stop_reason
         self.on_progress(self.progress)

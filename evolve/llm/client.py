@@ -13,7 +13,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from evolve.config import BudgetConfig, ConfigError, LLMConfig, ModelConfig
@@ -49,9 +49,10 @@ class LLMCallFailed(Exception):
 
 @dataclass
 class Spend:
+    """Tokens and USD spent by this run's LLM calls (all attempts, every model)."""
+
     tokens: int = 0
     cost: float = 0.0
-    by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def import_litellm() -> Any:
@@ -71,7 +72,7 @@ def import_litellm() -> Any:
 
 
 class LLMClient:
-    def __init__(self, cfg: LLMConfig, budget: BudgetConfig, spent_tokens: int = 0, spent_cost: float = 0.0) -> None:
+    def __init__(self, cfg: LLMConfig, budget: BudgetConfig) -> None:
         self.cfg, self.budget = cfg, budget
         self.models = {m.model: m for m in cfg.models}
         self._keys: dict[str, str] = {}
@@ -84,7 +85,16 @@ class LLMClient:
         self._litellm: Any = import_litellm() if cfg.models else None
         self._slots = threading.BoundedSemaphore(cfg.max_concurrency)
         self._lock = threading.Lock()
-        self.spent = Spend(spent_tokens, spent_cost)
+        self.spent = Spend()
+
+    def restore_spend(self, spent: Spend) -> None:
+        """On resume: what the archive says the run has spent already (the budget counts from there)."""
+        with self._lock:
+            self.spent = Spend(spent.tokens, spent.cost)
+
+    def spend(self) -> Spend:
+        with self._lock:
+            return Spend(self.spent.tokens, self.spent.cost)
 
     @property
     def secrets(self) -> list[str]:

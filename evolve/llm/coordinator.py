@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from evolve.llm.client import CallRecord
+from evolve.llm.client import CallRecord, Spend
 from evolve.llm.insights import insight_messages, write_insight
 from evolve.llm.operators import LLM_OPERATORS, REPAIR, LLMOperator, LLMTools, llm_operator
 from evolve.llm.selector import ModelSelector, replayed, reward
@@ -48,7 +48,7 @@ class LLMCoordinator:
         self._insight_call: tuple[Future[tuple[str, list[CallRecord]]], str, int] | None = None
 
     def restore(self) -> None:
-        self.tools.client.spent.tokens, self.tools.client.spent.cost = self.store.llm_totals()
+        self.tools.client.restore_spend(Spend(*self.store.llm_totals()))
         outcomes = self.store.llm_outcomes()
         self.selector = replayed(self.cfg, outcomes)
         repaired = self.store.repaired_parents()
@@ -58,6 +58,9 @@ class LLMCoordinator:
         self.insight = self.store.latest_insight()
 
     # -- proposing -------------------------------------------------------------------------------
+    def spend(self) -> Spend:
+        return self.tools.client.spend()
+
     def budget_spent(self) -> str | None:
         return self.tools.client.budget_spent()
 
