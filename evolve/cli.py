@@ -8,6 +8,7 @@ commands that run things, inside them, so that reading a 100,000-program archive
 from __future__ import annotations
 
 import difflib
+import enum
 import json
 import sys
 import time
@@ -42,6 +43,16 @@ err = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 RunDir = Annotated[Path, typer.Argument(help="Run directory (holds archive.sqlite).")]
+
+
+class RankBy(enum.StrEnum):
+    """How `top` and `heldout` rank programs (typer refuses any other value with one line, exit code 2)."""
+
+    VALIDATED = "validated"  # validated programs first, by validated fitness, then the rest by search fitness
+    SEARCH = "search"
+
+
+RankByOpt = Annotated[RankBy, typer.Option(help="'validated' (validated programs first) or 'search'.")]
 
 
 def user_errors(fn: F) -> F:
@@ -183,9 +194,9 @@ def resume(
 def migrate(run_dir: RunDir) -> None:
     """Upgrade an archive written by an older evolve, in place."""
     from evolve.schema import SCHEMA_VERSION
-    from evolve.store import LineageStore
+    from evolve.store import ARCHIVE, LineageStore
 
-    before = LineageStore.migrate(run_dir / "archive.sqlite")
+    before = LineageStore.migrate(run_dir / ARCHIVE)
     out.print(
         f"{run_dir}: schema {before} -> {SCHEMA_VERSION}"
         if before != SCHEMA_VERSION
@@ -312,16 +323,12 @@ def top(
     heldout: Annotated[
         bool, typer.Option("--heldout", help="Also show held-out fitness (computed by `evolve heldout`).")
     ] = False,
-    by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
+    by: RankByOpt = RankBy.VALIDATED,
     json_: JsonOpt = False,
 ) -> None:
     """The best programs: validated ones first by validated fitness, then the rest by search fitness."""
-    from evolve.store import StoreError
-
-    if by not in ("validated", "search"):
-        raise StoreError(f"--by: {by!r} is neither 'validated' nor 'search'")
     store = _open(run_dir)
-    programs = store.top(n, by=by)
+    programs = store.top(n, by=by.value)
     if json_:
         return _print_json([_program_json(p, with_code=False) for p in programs])
     _top_table(programs, heldout)
@@ -553,7 +560,7 @@ def _check_problem(folder: Path, json_: bool) -> None:
 def heldout(
     run_dir: RunDir,
     n: Annotated[int, typer.Option("-n", help="How many of the best.")] = 3,
-    by: Annotated[str, typer.Option(help="'validated' (validated programs first) or 'search'.")] = "validated",
+    by: RankByOpt = RankBy.VALIDATED,
     parallel: Annotated[int, typer.Option(help="Evaluations at once.")] = 2,
     json_: JsonOpt = False,
 ) -> None:
@@ -567,9 +574,7 @@ def heldout(
     ref = problem_ref(cfg)
     if ref.load().heldout is None:
         raise ProblemError(f"problem {ref.load().name} declares no held-out stage")
-    if by not in ("validated", "search"):
-        raise ProblemError(f"--by: {by!r} is neither 'validated' nor 'search'")
-    best = store.top(n, by=by)
+    best = store.top(n, by=by.value)
     results = evaluate_all(
         ref,
         cfg.evaluator,

@@ -183,6 +183,12 @@ def test_heldout_scores_the_best_without_touching_fitness(finished_run: Path) ->
     top = cli_json("top", str(finished_run), "-n", "2")
     assert [p["heldout_fitness"] for p in top] == [r["heldout"]["fitness"] for r in rows]
     assert "held-out" in run_cli("top", str(finished_run), "--heldout").stdout
+    by_search = cli_json("top", str(finished_run), "-n", "3", "--by", "search")
+    fitness = [p["fitness"] for p in by_search]
+    assert fitness == sorted(fitness, reverse=True)
+    for command in ("top", "heldout"):  # one check of --by for both, typer's own: one line, exit code 2
+        bad = run_cli(command, str(finished_run), "--by", "fitness", check=False)
+        assert bad.returncode == 2 and "'fitness' is not one of" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_heldout_reports_contract_errors_and_nan_instead_of_crashing(tmp_path: Path) -> None:
