@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluators.jobs import Backend, EvalJob, EvalResult, JobKind
-from evolve.hashing import code_hash
+from evolve.hashing import source_hash
 from evolve.problem import Problem
 
 
@@ -41,7 +41,7 @@ class EvalCache:
         )
 
     def _slot(self, job: EvalJob) -> tuple[str, str]:
-        return self.key, f"{job.kind}:{code_hash(job.code)}"
+        return self.key, f"{job.kind}:{source_hash(job.code)}"
 
     def get(self, job: EvalJob) -> EvalResult | None:
         row = self._db.execute(

@@ -371,3 +371,34 @@ def test_waiting_for_the_model_does_not_spin(tmp_path: Path, monkeypatch: pytest
         cpu, wall = time.thread_time() - start[0], time.monotonic() - start[1]
     assert progress.evaluations == 3 and wall > 3.0  # 1.5 s replies, at most two at a time
     assert cpu < 0.25 * wall, (cpu, wall)
+
+
+def test_a_child_that_only_adds_dead_code_is_a_duplicate_and_costs_no_evaluation(tmp_path: Path) -> None:
+    """Every other reply keeps the parent's computation and adds an assignment nothing reads: code dedup
+    sees through it (the dead statement is dropped before hashing), so it is never trained."""
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def model(req: Request) -> Reply:
+        with lock:
+            calls["n"] += 1
+            n = calls["n"]
+        x = _value(req.prompt)
+        if n % 2:
+            return Reply(f"Same, tidier.\n```python\ndef guess():\n    unused = {x} * 2\n    return {x}\n```\n")
+        new = f"{x + 0.5 * (3.0 - x) + n * 1e-7:.7f}"  # a value no earlier program returned
+        return Reply(f"Closer to 3.\n```python\ndef guess():\n    return {new}\n```\n")
+
+    run_dir = tmp_path / "run"
+    with OpenAIServer(model) as server:
+        weights = {"ast_mutate": 0, "ast_crossover": 0, "llm_diff": 0, "llm_rewrite": 1, "llm_crossover": 0}
+        config = write_config(tmp_path / "llm.yaml", server.url, budget=8, **{"operators.weights": weights})
+        run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET}, timeout=300)
+    conn = db(run_dir)
+    dead = conn.execute("SELECT * FROM programs WHERE code LIKE '%unused = %'").fetchall()
+    assert dead, "the scripted model wrote dead-code children"
+    for row in dead:
+        assert row["status"] == "rejected" and row["rejection"] == "duplicate_code", dict(row)
+        original = conn.execute("SELECT code FROM programs WHERE id = ?", (row["duplicate_of"],)).fetchone()
+        assert "unused" not in original["code"]
+    assert cli_json("status", str(run_dir))["evaluations"] == 8
