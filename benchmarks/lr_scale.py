@@ -65,7 +65,7 @@ def main() -> None:
         ]
         print(rows[stage], flush=True)
     ordered = [rows[s] for s in STAGES if s in rows]
-    table = markdown(["stage", *[f"k={k}" for k in KS], "worst |score - 1|", "measured (one core)"], ordered)
+    table = markdown(["stage", *[f"k={k}" for k in KS], "worst deviation from 1", "measured (wall time)"], ordered)
     note = (
         "\n\nTuned AdamW's direction times 10^(k/8), scored as a candidate (per task: the beta2 the baseline "
         "picked at N; the search stages on seeds {0, 1}, validate on 3 seeds, held-out on 3); one evaluation "
