@@ -72,16 +72,25 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
 
 def _prune(body: list[ast.stmt]) -> list[ast.stmt]:
     """A function body without its dead statements: an assignment (plain or augmented) to local names that
-    no later statement reads, whose value has no effect (no call of a mutating or in-place method, no
-    ``yield``, no walrus). Liveness runs backwards over the body's own statements; a compound statement
-    (if, for, with, try...) is kept whole and everything it reads is live, so only straight-line dead code
-    goes. Names declared ``global`` or ``nonlocal`` are never local."""
+    no later statement reads, whose value has no effect (no call of a mutating or in-place method or
+    of the program's own functions, no ``yield``, no walrus). Liveness runs backwards over the body's own
+    statements; a compound statement (if, for, with, try...) is kept whole and everything it reads is
+    live, so only straight-line dead code goes. Names declared ``global`` or ``nonlocal``, and names a
+    nested function reads, are never dead."""
     shared = {
         name
         for node in body
         for sub in ast.walk(node)
         if isinstance(sub, ast.Global | ast.Nonlocal)
         for name in sub.names
+    }
+    # A nested function or lambda reads its free names when it is called, not where it is defined.
+    shared |= {
+        name
+        for node in body
+        for sub in ast.walk(node)
+        if isinstance(sub, (*_FUNCTIONS, ast.Lambda))
+        for name in _reads(sub)
     }
     live: set[str] = set()
     kept: list[ast.stmt] = []
@@ -127,5 +136,5 @@ def _effect_free(stmt: ast.stmt) -> bool:
     return True
 
 
-def _reads(stmt: ast.stmt) -> set[str]:
+def _reads(stmt: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}

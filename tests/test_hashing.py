@@ -49,6 +49,7 @@ def test_a_statement_nothing_reads_is_dead(dead: str) -> None:
         "x = helper(state)",  # the program's own function may have effects
         "global counter\ncounter = 1",
         "for i in range(2):\n    junk = i",  # compound statements stay whole
+        "scale = lambda: k\nk = 2.0",  # read later, when the lambda is called
     ],
 )
 def test_a_statement_that_may_matter_stays(live: str) -> None:
