@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,31 @@ def test_the_candidates_process_never_builds_validation_data() -> None:
         task = TASKS[name](torch.device("cpu"))  # a fresh task, as a forked child has it
         train(task, *load_rule(SEEDS["sgd"]), seed=0, steps=2, lrs=LR_GRID[:2])
         assert task._val is None, name
+
+
+def test_a_task_is_the_same_when_other_threads_build_or_initialise_meanwhile() -> None:
+    """The trusted side scores two evaluations at once (the process backend's threads): a task built while
+    another thread draws initial parameters must not get a different teacher (torch's global generator)."""
+    cpu = torch.device("cpu")
+    names = ("teacher_reg_small", "teacher_cls")
+    reference = {n: TASKS[n](cpu).make_val()[1] for n in names}
+    stop = threading.Event()
+
+    def initialise() -> None:
+        task, i = get_task("mlp_digits"), 0
+        while not stop.is_set():
+            task.init_params(i)
+            i += 1
+
+    other = threading.Thread(target=initialise)
+    other.start()
+    try:
+        for _ in range(15):
+            for n in names:
+                assert torch.equal(TASKS[n](cpu).make_val()[1], reference[n]), n
+    finally:
+        stop.set()
+        other.join()
 
 
 def test_options_are_checked() -> None:

@@ -15,6 +15,7 @@ moving one between tiers measures only the curves that changed.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from functools import cache, partial
 
@@ -240,6 +241,15 @@ def task_steps(name: str) -> int:
     return int(inspect.signature(spec.func).parameters["steps"].default)
 
 
-@cache
+_BUILDING = threading.Lock()
+
+
 def get_task(name: str, device: str = "cpu") -> Task:
+    """The one task of that name on that device in this process (built once, whichever thread asks first)."""
+    with _BUILDING:
+        return _built(name, device)
+
+
+@cache
+def _built(name: str, device: str) -> Task:
     return TASKS[name](torch.device(device))

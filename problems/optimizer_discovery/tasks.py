@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -53,6 +54,20 @@ class Task:
         return torch.Generator(device=self.device).manual_seed(_mix(self.stream, seed))
 
 
+# torch's global generator is one per process: the trusted side scores evaluations in threads, and a
+# teacher drawn while another thread seeds or draws for its own model would be another teacher.
+GLOBAL_RNG = threading.RLock()
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """torch's global generator seeded for what the block builds, no other thread of this process drawing
+    from it meanwhile (every draw of this module goes through here)."""
+    with GLOBAL_RNG:
+        torch.manual_seed(seed)
+        yield
+
+
 def _mix(*values: int) -> int:
     return int.from_bytes(hashlib.sha256(repr(values).encode()).digest()[:7], "big")
 
@@ -68,11 +83,12 @@ def _module_task(
     criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     stream: int,
 ) -> Task:
-    module = make_module().to(device)
+    with seeded(_mix(stream, 0, 1)):  # the structure only (its values are never used), but it draws
+        module = make_module().to(device)
 
     def init(seed: int) -> Params:
-        torch.manual_seed(_mix(stream, seed, 1))  # initialisation drawn on the CPU: the same start on every device
-        m = make_module()
+        with seeded(_mix(stream, seed, 1)):  # initialisation drawn on the CPU: the same start on every device
+            m = make_module()
         return {k: v.detach().clone().to(device) for k, v in m.named_parameters()}
 
     def loss(params: Params, batch: Batch) -> torch.Tensor:
@@ -297,15 +313,15 @@ def teacher(
     student: str = "mlp",
 ) -> Task:
     """Regression onto (``kind="reg"``) or classification by (``"cls"``) a fixed random teacher network."""
-    torch.manual_seed(teacher_seed)
     out = 1 if kind == "reg" else classes
-    net = nn.Sequential(
-        nn.Linear(din, teacher_width),
-        nn.Tanh(),
-        nn.Linear(teacher_width, teacher_width),
-        nn.Tanh(),
-        nn.Linear(teacher_width, out),
-    ).to(device)
+    with seeded(teacher_seed):
+        net = nn.Sequential(
+            nn.Linear(din, teacher_width),
+            nn.Tanh(),
+            nn.Linear(teacher_width, teacher_width),
+            nn.Tanh(),
+            nn.Linear(teacher_width, out),
+        ).to(device)
     for p in net.parameters():
         p.requires_grad_(False)
 
@@ -368,8 +384,8 @@ def sequence_teacher(
     val_size: int = 2048,
 ) -> Task:
     """Sequences labelled by a fixed random recurrent teacher; a GRU student learns to read them."""
-    torch.manual_seed(teacher_seed)
-    net = GRU(din, 24, classes).to(device)
+    with seeded(teacher_seed):
+        net = GRU(din, 24, classes).to(device)
     for p in net.parameters():
         p.requires_grad_(False)
     with torch.no_grad():
