@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synthetic_archive import make  # noqa: E402
 from tables import ROOT, markdown, publish  # noqa: E402
 
-from evolve.store import ARCHIVE  # noqa: E402
+from evolve.archive import ARCHIVE  # noqa: E402
 from evolve.ui.server import UIServer  # noqa: E402
 
 EVOLVE = str(ROOT / ".venv/bin/evolve")

@@ -26,6 +26,7 @@ from evolve.errors import UserError
 from evolve.jsonsafe import dumps, printable
 
 if TYPE_CHECKING:
+    from evolve.archive import ArchiveReader
     from evolve.config import RunConfig
     from evolve.controller import Progress
     from evolve.llm.operators import LLMTools
@@ -179,7 +180,7 @@ def resume(
     """Continue a stopped or killed run from its archive."""
     from evolve.runner import isolation_line, llm_tools, open_run, operators_line, preflight, raise_budget
 
-    cfg, store = open_run(run_dir, readonly=False)
+    cfg, store = open_run(run_dir)
     tools = llm_tools(cfg)
     isolation = preflight(cfg)
     if max_evaluations is not None:
@@ -205,7 +206,7 @@ def migrate(run_dir: RunDir) -> None:
 
 
 # -- reading ------------------------------------------------------------------------------------
-def _open(run_dir: Path) -> LineageStore:
+def _open(run_dir: Path) -> ArchiveReader:
     from evolve.report import open_readonly
 
     return open_readonly(run_dir)
@@ -565,37 +566,16 @@ def heldout(
     json_: JsonOpt = False,
 ) -> None:
     """Score the best programs on the problem's held-out tasks: stored, never used for selection."""
-    from evaluators.jobs import EvalJob, JobKind
-    from evolve.problem import ProblemError
-    from evolve.recorder import stage_result
-    from evolve.runner import evaluate_all, open_run, problem_ref
+    from evolve import rescore
 
-    cfg, store = open_run(run_dir, readonly=False)
-    ref = problem_ref(cfg)
-    if ref.load().heldout is None:
-        raise ProblemError(f"problem {ref.load().name} declares no held-out stage")
-    best = store.top(n, by=by.value)
-    results = evaluate_all(
-        ref,
-        cfg.evaluator,
-        [EvalJob(p.stored_id, p.code, JobKind.HELDOUT) for p in best],
-        parallel,
-        hidden=(str(run_dir),),
-    )
-    rows: list[dict[str, Any]] = []
-    for p, r in zip(best, results, strict=True):
-        result = stage_result(r)
-        store.record_stage(p.stored_id, "heldout", result)
-        rows.append({"id": p.id, "fitness": p.fitness, "validated_fitness": p.validated_fitness, "heldout": result})
+    rows = rescore.heldout(run_dir, n, by.value, parallel)
     if json_:
         return _print_json(rows)
     t = Table("id", "fitness (search)", "validated", "held-out", "held-out detail")
-    problem = ref.load()
     for row in rows:
         h = row["heldout"]
-        stage = h.get("metrics", {}).get("heldout", {})
         detail = (
-            ", ".join(f"{k}: {v:.3g}" for k, v in problem.task_scores(stage).items())
+            ", ".join(f"{k}: {v:.3g}" for k, v in row["task_scores"].items())
             if "fitness" in h
             else escape(printable(str(h.get("reason", ""))))
         )
@@ -603,7 +583,7 @@ def heldout(
             str(row["id"]),
             _fmt(row["fitness"]),
             _fmt(row["validated_fitness"]),
-            _with_interval(h["fitness"], stage.get("interval")) if "fitness" in h else f"failed ({h['failure_kind']})",
+            _with_interval(h["fitness"], row["interval"]) if "fitness" in h else f"failed ({h['failure_kind']})",
             detail,
         )
     out.print(t)
@@ -628,49 +608,16 @@ def baselines(
 ) -> None:
     """Score the seed programs of a problem (or programs of your own) through the sandboxed cascade, exactly as
     a run scores its children, and print them side by side."""
-    from evaluators.jobs import EvalJob, JobKind
-    from evolve.config import ConfigError, EvaluatorConfig, apply_override
-    from evolve.loader import ProblemRef, resolve_problem
-    from evolve.runner import check_user_program, evaluate_all
+    from evolve import rescore
+    from evolve.config import EvaluatorConfig, apply_override
 
     options: dict[str, Any] = {}
     for assignment in option or []:
         apply_override(options, assignment, model=None)
-    try:
-        kinds = [JobKind(s.strip()) for s in stages.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--stages: {stages!r}: each must be one of search, validate, confirm, heldout") from None
-    if not kinds or JobKind.FINGERPRINT in kinds:
-        raise ConfigError(f"--stages: {stages!r}: each must be one of search, validate, confirm, heldout")
-    folder = resolve_problem(problem, problem if Path(problem).is_dir() else None)
-    ref = ProblemRef(str(folder), options)
-    prob = ref.load()
-    programs = {path.stem: check_user_program(prob, path) for path in program} if program else prob.seed_programs()
-    cfg = EvaluatorConfig(timeout_s=timeout_s, warm_start=warm)
-    jobs = [EvalJob(i, code, kind) for kind in kinds for i, code in enumerate(programs.values())]
-    results = evaluate_all(ref, cfg, jobs, parallel)
-    names = list(programs)
-    rows: dict[str, dict[str, Any]] = {name: {"seed": name, "task_scores": {}} for name in names}
-    for r in results:
-        row = rows[names[r.program_id]]
-        stage = r.metrics.get(str(r.stage_reached), {}) if r.ok else {}
-        row[str(r.kind)] = {
-            "fitness": r.fitness if r.ok else None,
-            "interval": stage.get("interval"),
-            "compute_ratio": stage.get("compute_ratio"),
-            "failure_kind": r.failure_kind,
-            "failure": None if r.ok else r.reason,
-            "stage_reached": r.stage_reached,
-            "seconds": round(r.seconds, 2),
-            "output_chars": len(r.output),
-            "metrics": r.metrics,
-        }
-        for metrics in r.metrics.values():
-            if isinstance(metrics, dict):
-                row["task_scores"].update(prob.task_scores(metrics))
-    for row in rows.values():  # the first role asked for is the row's headline (and sort key)
-        row.update({k: v for k, v in row[str(kinds[0])].items() if k != "metrics"})
-    ordered = sorted(rows.values(), key=lambda row: -(row["fitness"] if row["fitness"] is not None else float("-inf")))
+    kinds = rescore.parse_roles(stages)
+    ordered = rescore.programs(
+        problem, kinds, program, options, parallel, EvaluatorConfig(timeout_s=timeout_s, warm_start=warm)
+    )
     if json_:
         return _print_json(ordered)
     task_names = list(dict.fromkeys(t for row in ordered for t in row["task_scores"]))
@@ -725,7 +672,7 @@ def ui(
     try:
         serve(run_dirs, host, port, ready, token)
     except OSError as exc:
-        from evolve.store import StoreError
+        from evolve.archive import StoreError
 
         raise StoreError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
 

@@ -28,7 +28,7 @@ from evolve.llm.operators import LLMTools
 from evolve.mutation.base import Proposal
 from evolve.operators import build_operators
 from evolve.problem import Problem
-from evolve.program import Program, RunState, Status
+from evolve.program import SEED_OPERATOR, Program, RunState, Status
 from evolve.proposer import Draft, Proposer
 from evolve.recorder import Recorder
 from evolve.store import LineageStore
@@ -116,9 +116,9 @@ class Controller:
         self.progress.evaluations = self.progress.evaluations_at_start = self.store.completed_evaluations()
         if self.llm:
             self.llm.restore()
-        best = self.store.best_id()
+        best = self.store.best()
         if best:
-            self.progress.best_program_id, self.progress.best_fitness = best
+            self.progress.best_program_id, self.progress.best_fitness = best.id, best.fitness
         self._update_champion()
         self._queue_island_bests(range(len(self.archipelago.islands)))
         if self.store.has_seed():
@@ -234,7 +234,7 @@ class Controller:
             )
         seed = Program(
             code=seeds[name],
-            operator="seed",
+            operator=SEED_OPERATOR,
             island=0,
             status=Status.EVALUATING,
             code_hash=code_hash(seeds[name]),

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+SEED_OPERATOR = "seed"  # the operator name of a run's starting programs
+
 
 class Status(StrEnum):
     PROPOSED = "proposed"  # accepted, waiting for an evaluation slot
@@ -135,7 +137,7 @@ class Program(BaseModel):
 
     @property
     def is_seed(self) -> bool:
-        return self.operator == "seed"
+        return self.operator == SEED_OPERATOR
 
     def tier(self, role: str) -> dict[str, Any]:
         """A higher tier's result (``validate``, ``confirm``, ``heldout``) as the read side shows it: fitness,

@@ -9,35 +9,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evolve.archive import ARCHIVE, ArchiveReader, StoreError
 from evolve.program import Program
-from evolve.store import ARCHIVE, LineageStore, StoreError
 
 if TYPE_CHECKING:
     from evolve.config import RunConfig
 
 
-def open_readonly(run_dir: Path) -> LineageStore:
+def open_readonly(run_dir: Path) -> ArchiveReader:
     """A run's archive, read-only (also while the run is writing it)."""
-    return LineageStore.open_readonly(run_dir / ARCHIVE)
+    return ArchiveReader.open(run_dir / ARCHIVE)
 
 
-def run_config(store: LineageStore) -> RunConfig:
+def run_config(store: ArchiveReader) -> RunConfig:
     from evolve.config import config_from_json  # pydantic models cost ~0.1 s to build: only where needed
 
     return config_from_json(store.run_info()["config_json"])
 
 
-def program(store: LineageStore, program_id: int) -> Program:
+def program(store: ArchiveReader, program_id: int) -> Program:
     try:
         return store.get(program_id)
     except StoreError:
         raise StoreError(f"{store.path}: no program with id {program_id}") from None
 
 
-def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[str, Any]:
+def status_report(cfg: RunConfig, store: ArchiveReader, run_dir: Path) -> dict[str, Any]:
     """Run state, counts by status/failure/rejection/operator, islands, events, champion and LLM spend."""
     info = store.run_info()
-    best = store.best_id()
+    best = store.best()
     champion = store.champion()
     return {
         "run_dir": str(run_dir),
@@ -50,7 +50,7 @@ def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[st
         "isolation": info["isolation"],
         "evaluations": store.completed_evaluations(),
         "budget": cfg.budget.max_evaluations,
-        "best": {"id": best[0], "fitness": best[1]} if best else None,
+        "best": {"id": best.id, "fitness": best.fitness} if best else None,
         "champion": None if champion is None else champion.champion_summary(),
         **store.counts(),
         "islands": {i: row.__dict__ for i, row in store.island_rows().items()},
@@ -59,7 +59,7 @@ def status_report(cfg: RunConfig, store: LineageStore, run_dir: Path) -> dict[st
     }
 
 
-def llm_report(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
+def llm_report(cfg: RunConfig, store: ArchiveReader) -> dict[str, Any]:
     """Spend per model and the selector's current preferences (the bandit replayed from the archive)."""
     tokens, cost = store.llm_totals()
     out: dict[str, Any] = {
@@ -81,7 +81,7 @@ def llm_report(cfg: RunConfig, store: LineageStore) -> dict[str, Any]:
     return out
 
 
-def lineage_report(store: LineageStore, program_id: int) -> list[dict[str, Any]]:
+def lineage_report(store: ArchiveReader, program_id: int) -> list[dict[str, Any]]:
     """The program's ancestry along first parents, seed first: operator, fitness and its change at each
     step, the other parents of a crossover, and what an LLM said it changed. One query, no recursion."""
     chain = store.lineage(program_id)[::-1]

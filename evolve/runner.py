@@ -17,6 +17,7 @@ from typing import Any
 from evaluators.factory import make_backend
 from evaluators.jail import describe, require
 from evaluators.jobs import EvalJob, EvalResult
+from evolve.archive import ARCHIVE, ArchiveReader, StoreError
 from evolve.compat.openevolve_config import evolve_defaults
 from evolve.config import ConfigError, EvaluatorConfig, RunConfig, config_from_json, load_config
 from evolve.controller import Controller, Progress
@@ -28,7 +29,7 @@ from evolve.operators import uses_llm
 from evolve.problem import Problem
 from evolve.program import RunState
 from evolve.secrets import secret_values
-from evolve.store import ARCHIVE, LineageStore, StoreError
+from evolve.store import LineageStore
 
 
 def _versions() -> dict[str, str]:
@@ -77,15 +78,15 @@ def create_run(cfg: RunConfig, run_dir: Path) -> LineageStore:
 
 def _has_run_record(path: Path) -> bool:
     try:
-        LineageStore.open_readonly(path).close()
+        ArchiveReader.open(path).close()
         return True
     except StoreError:
         return False
 
 
-def open_run(run_dir: Path, readonly: bool = True) -> tuple[RunConfig, LineageStore]:
-    archive = run_dir / ARCHIVE
-    store = LineageStore.open_readonly(archive) if readonly else LineageStore.open(archive)
+def open_run(run_dir: Path) -> tuple[RunConfig, LineageStore]:
+    """A run to continue: its config and its archive, opened for writing."""
+    store = LineageStore.open(run_dir / ARCHIVE)
     return config_from_json(store.run_info()["config_json"]), store
 
 

@@ -12,13 +12,43 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGES = ("evolve", "evaluators", "islands", "problems")
-ENGINE = ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evaluators", "islands")
-READ_SIDE_MAY_NOT = (*ENGINE, "evolve.cli", "evolve.llm", "evolve.mutation", "evolve.operators", "problems")
+ENGINE = (
+    "evolve.controller",
+    "evolve.proposer",
+    "evolve.recorder",
+    "evolve.rescore",
+    "evolve.runner",
+    "evaluators",
+    "islands",
+)
+# The read side reads through evolve.archive (ArchiveReader): it cannot write, and cannot take the writer.
+READ_SIDE_MAY_NOT = (
+    *ENGINE,
+    "evolve.cli",
+    "evolve.llm",
+    "evolve.mutation",
+    "evolve.operators",
+    "evolve.store",
+    "problems",
+)
 # What the read side may take from a layer it otherwise may not: the model selector is a pure function of
 # the archive's LLM outcomes (the report shows the model preferences a run has learnt).
 READ_SIDE_MAY = ("evolve.llm.selector",)
 # Each layer below the CLI: what it may not import (anything that sits above it).
 UPWARD = {
+    "evolve.archive": (
+        "evolve.store",
+        "evolve.controller",
+        "evolve.proposer",
+        "evolve.recorder",
+        "evolve.runner",
+        "evolve.cli",
+        "evolve.llm",
+        "evolve.mutation",
+        "evolve.config",
+        "islands",
+        "evaluators",
+    ),
     "evolve.store": (
         "evolve.controller",
         "evolve.proposer",
@@ -30,7 +60,7 @@ UPWARD = {
         "islands",
         "evaluators",
     ),
-    "evolve.program": ("evolve.store", "evolve.config", "evolve.controller", "evaluators", "islands"),
+    "evolve.program": ("evolve.archive", "evolve.store", "evolve.config", "evolve.controller", "evaluators", "islands"),
     "evolve.problem": ("evolve.loader", "evolve.store", "evolve.controller", "evaluators", "islands", "problems"),
     "evolve.config": ("evolve.store", "evolve.controller", "evolve.problem", "evaluators", "islands"),
     "evolve.schema": tuple(PACKAGES),
@@ -75,7 +105,14 @@ UPWARD = {
     "problems": ("evolve.controller", "evolve.proposer", "evolve.recorder", "evolve.runner", "evolve.cli", "evolve.ui"),
 }
 # Every package and top-level module of evolve sits in a layer above: a new one must be placed.
-PLACED_ABOVE_THE_RULES = ("evolve.cli", "evolve.runner", "evolve.controller", "evolve.proposer", "evolve.recorder")
+PLACED_ABOVE_THE_RULES = (
+    "evolve.cli",
+    "evolve.rescore",
+    "evolve.runner",
+    "evolve.controller",
+    "evolve.proposer",
+    "evolve.recorder",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fakes import InstantBackend, behaviour
 
+from evolve.archive import ArchiveReader
 from evolve.config import load_config
 from evolve.controller import Controller
 from evolve.errors import RunError
@@ -117,7 +118,7 @@ def test_a_failing_seed_ends_the_run_as_failed(tmp_path: Path) -> None:
 
     with pytest.raises(RunError, match="seed program"):
         _run(tmp_path, "budget.max_evaluations=5", backend=Broken())
-    store = LineageStore.open_readonly(tmp_path / "run" / "archive.sqlite")
+    store = ArchiveReader.open(tmp_path / "run" / "archive.sqlite")
     info = store.run_info()
     assert info["state"] == RunState.FAILED and "seed program" in info["stop_reason"]
 

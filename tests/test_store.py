@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from evolve.archive import ArchiveReader
 from evolve.program import EventKind, FailureKind, LLMProvenance, Program, RejectionKind, RunState, Status
 from evolve.schema import SCHEMA_VERSION
 from evolve.store import IslandRow, LineageStore, StoreError
@@ -138,10 +139,8 @@ def test_read_only_opening_writes_nothing(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.add_seed(Program(code="x = 0", operator="seed", island=0, code_hash="s"))
     store.close()
-    reader = LineageStore.open_readonly(tmp_path / "archive.sqlite")
-    assert reader.readonly and reader.seed_id() == 1
-    with pytest.raises(StoreError, match="read-only"):
-        reader.set_state(RunState.FINISHED)
+    reader = ArchiveReader.open(tmp_path / "archive.sqlite")
+    assert reader.get(1).is_seed and not hasattr(reader, "set_state")  # a reader has no operations at all
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader._db.execute("CREATE TABLE t (x)")
     assert reader.run_info()["state"] == RunState.RUNNING
@@ -159,12 +158,12 @@ def test_schema_version_is_checked_on_open(tmp_path: Path) -> None:
     db.execute("UPDATE run SET schema_version = ?", (SCHEMA_VERSION + 1,))
     db.commit()
     db.close()
-    for opener in (LineageStore.open, LineageStore.open_readonly):
+    for opener in (LineageStore.open, ArchiveReader.open):
         with pytest.raises(StoreError, match="newer evolve"):
             opener(tmp_path / "archive.sqlite")
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StoreError, match="not an evolve archive"):
-        LineageStore.open_readonly(tmp_path / "junk.sqlite")
+        ArchiveReader.open(tmp_path / "junk.sqlite")
 
 
 def test_a_v1_archive_is_refused_then_migrated_in_place(tmp_path: Path) -> None:
@@ -173,9 +172,9 @@ def test_a_v1_archive_is_refused_then_migrated_in_place(tmp_path: Path) -> None:
     shutil.copy(DATA / "archive_v1.sqlite", path)
     before = sqlite3.connect(path).execute("SELECT id, code, fitness, status FROM programs ORDER BY id").fetchall()
     with pytest.raises(StoreError, match="evolve migrate"):
-        LineageStore.open_readonly(path)
+        ArchiveReader.open(path)
     assert LineageStore.migrate(path) == 1
-    store = LineageStore.open_readonly(path)
+    store = ArchiveReader.open(path)
     after = [(p.id, p.code, p.fitness, str(p.status)) for p in store.get_many(r[0] for r in before)]
     assert after == [tuple(r) for r in before]
     rejected = [p for p in store.get_many(r[0] for r in before) if p.status == Status.REJECTED]
@@ -188,7 +187,7 @@ def test_one_writer_per_archive(tmp_path: Path) -> None:
     store = _store(tmp_path)
     with pytest.raises(StoreError, match="another evolve process"):
         LineageStore.open(tmp_path / "archive.sqlite")
-    LineageStore.open_readonly(tmp_path / "archive.sqlite").close()  # readers are welcome
+    ArchiveReader.open(tmp_path / "archive.sqlite").close()  # readers are welcome
     store.close()
     LineageStore.open(tmp_path / "archive.sqlite").close()
 
@@ -212,7 +211,7 @@ def test_lineage_queries_stop_on_a_crafted_cycle(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "archive.sqlite")
     db.execute("UPDATE programs SET parent_id = ?, parent_ids = ? WHERE id = ?", (b, f"[{b}]", a))
     db.commit()
-    reader = LineageStore.open_readonly(tmp_path / "archive.sqlite")
+    reader = ArchiveReader.open(tmp_path / "archive.sqlite")
     assert [r["id"] for r in reader.lineage(b)] == [b, a] and reader.ancestors([b]) == {a, b}
 
 
@@ -220,7 +219,7 @@ def test_an_interrupted_transaction_still_leaves_a_state(tmp_path: Path) -> None
     store = _store(tmp_path)
     store._db.execute("BEGIN IMMEDIATE")  # what a second Ctrl-C inside a transaction leaves behind
     store.set_state(RunState.INTERRUPTED)
-    assert LineageStore.open_readonly(tmp_path / "archive.sqlite").run_info()["state"] == RunState.INTERRUPTED
+    assert ArchiveReader.open(tmp_path / "archive.sqlite").run_info()["state"] == RunState.INTERRUPTED
 
 
 def test_non_finite_metrics_are_stored_as_standard_json(tmp_path: Path) -> None:
@@ -330,7 +329,7 @@ def test_foreign_archives_open_with_trusted_schema_off(tmp_path: Path) -> None:
     store = _store(tmp_path)
     assert store._db.execute("PRAGMA trusted_schema").fetchone()[0] == 0
     store.close()
-    reader = LineageStore.open_readonly(tmp_path / "archive.sqlite")
+    reader = ArchiveReader.open(tmp_path / "archive.sqlite")
     assert reader._db.execute("PRAGMA trusted_schema").fetchone()[0] == 0
 
 

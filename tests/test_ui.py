@@ -184,12 +184,12 @@ def test_lineage_shows_one_node_per_program(ui: UI, browser: object, run_dir: Pa
 
 
 def test_heatmaps_match_the_islands_at_each_point_of_the_event_log(ui: UI, browser: object, run_dir: Path) -> None:
+    from evolve.archive import ArchiveReader
     from evolve.config import RunConfig
     from evolve.loader import builtin_problems, load_problem_folder
-    from evolve.store import LineageStore
     from islands.archipelago import Archipelago
 
-    store = LineageStore.open_readonly(run_dir / "archive.sqlite")
+    store = ArchiveReader.open(run_dir / "archive.sqlite")
     cfg = RunConfig.model_validate_json(store.run_info()["config_json"])
     events = store.events()
     problem = load_problem_folder(builtin_problems()["function_min"], {})

@@ -14,7 +14,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
-from evolve.store import LineageStore
+from evolve.archive import ArchiveReader
 
 MAX_POINTS = 1500  # per series
 GRID_EPSILON = 1e-6  # pyribs' GridArchive default: cells are computed exactly as the islands' archives do
@@ -28,11 +28,11 @@ def _downsample(points: list[Any], limit: int = MAX_POINTS) -> list[Any]:
     return picked[:-1] + [points[-1]]
 
 
-def _config(store: LineageStore) -> dict[str, Any]:
+def _config(store: ArchiveReader) -> dict[str, Any]:
     return dict(json.loads(store.run_info()["config_json"]))
 
 
-def overview(store: LineageStore) -> dict[str, Any]:
+def overview(store: ArchiveReader) -> dict[str, Any]:
     """State, budget, champion, counts, islands, and the run's progress over evaluations and time."""
     info = store.run_info()
     cfg = _config(store)
@@ -106,7 +106,7 @@ def overview(store: LineageStore) -> dict[str, Any]:
     }
 
 
-def head(store: LineageStore) -> dict[str, Any]:
+def head(store: ArchiveReader) -> dict[str, Any]:
     """What a live page polls: has anything new landed since it last looked?"""
     return {
         "last_id": store.last_id(),
@@ -116,12 +116,12 @@ def head(store: LineageStore) -> dict[str, Any]:
     }
 
 
-def programs(store: LineageStore, after: int = 0, limit: int = 5000) -> dict[str, Any]:
+def programs(store: ArchiveReader, after: int = 0, limit: int = 5000) -> dict[str, Any]:
     rows = store.summaries(after, limit)
     return {"programs": rows, "last_id": rows[-1]["id"] if rows else after, "more": len(rows) == limit}
 
 
-def lineage(store: LineageStore, top: int = 20, all_up_to: int = 3000) -> dict[str, Any]:
+def lineage(store: ArchiveReader, top: int = 20, all_up_to: int = 3000) -> dict[str, Any]:
     """The lineage graph: every program when the run is small, else the ancestors (both parents of every
     crossover) of the best ``top``; the champion's first-parent path; edges by operator."""
     total = store.last_id()
@@ -144,7 +144,7 @@ def lineage(store: LineageStore, top: int = 20, all_up_to: int = 3000) -> dict[s
     return {"nodes": nodes, "edges": edges, "champion_path": path, "pruned": pruned, "total": total, "top": top}
 
 
-def program(store: LineageStore, program_id: int) -> dict[str, Any]:
+def program(store: ArchiveReader, program_id: int) -> dict[str, Any]:
     p = store.get(program_id)
     parents = store.get_many(p.parent_ids)
     diffs = [
@@ -178,7 +178,7 @@ def cell_of(value: float, low: float, high: float, bins: int) -> int:
     return min(max(index, 0), bins - 1)
 
 
-def events(store: LineageStore, after: int = 0) -> dict[str, Any]:
+def events(store: ArchiveReader, after: int = 0) -> dict[str, Any]:
     """The island event log with each event's grid cell, for the MAP-Elites replay."""
     descriptors = store.run_info()["problem"].get("descriptors", [])
     out = []
@@ -210,7 +210,7 @@ def events(store: LineageStore, after: int = 0) -> dict[str, Any]:
     }
 
 
-def failures(store: LineageStore, limit: int = 500) -> dict[str, Any]:
+def failures(store: ArchiveReader, limit: int = 500) -> dict[str, Any]:
     rows = store.failure_rows(limit)
     by: dict[str, Counter[str]] = defaultdict(Counter)
     for kind, operator, model, n in store.failure_counts():
@@ -225,7 +225,7 @@ def failures(store: LineageStore, limit: int = 500) -> dict[str, Any]:
     }
 
 
-def compare(stores: dict[str, LineageStore]) -> dict[str, Any]:
+def compare(stores: dict[str, ArchiveReader]) -> dict[str, Any]:
     """Best fitness so far against evaluations, wall time and LLM cost, one series set per run."""
     runs = {}
     for name, store in stores.items():

@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evolve.archive import ARCHIVE, ArchiveReader
 from evolve.jsonsafe import dumps
-from evolve.store import ARCHIVE, LineageStore
 from evolve.ui import data
 from evolve.ui.server import STATIC
 
 LINEAGE_TOP = 20  # what the lineage page asks for by default
 
 
-def collect(store: LineageStore, name: str, programs: int = 50) -> dict[str, Any]:
+def collect(store: ArchiveReader, name: str, programs: int = 50) -> dict[str, Any]:
     """Every payload the report's pages will ask for, keyed by API path."""
     info = store.run_info()
     out: dict[str, Any] = {
@@ -50,7 +50,7 @@ def _script_json(payload: Any) -> str:
 
 
 def build(run_dir: Path, programs: int = 50) -> str:
-    store = LineageStore.open_readonly(run_dir / ARCHIVE)
+    store = ArchiveReader.open(run_dir / ARCHIVE)
     try:
         payload = collect(store, run_dir.name, programs)
     finally:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from evolve.archive import ARCHIVE, ArchiveReader, StoreError
 from evolve.jsonsafe import dumps
-from evolve.store import ARCHIVE, LineageStore, StoreError
 from evolve.ui import data
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -42,10 +42,10 @@ class Run:
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = run_dir
-        self.store = LineageStore.open_readonly(run_dir / ARCHIVE)
+        self.store = ArchiveReader.open(run_dir / ARCHIVE)
         self.lock = threading.Lock()
 
-    def ask(self, fn: Callable[[LineageStore], Any]) -> Any:
+    def ask(self, fn: Callable[[ArchiveReader], Any]) -> Any:
         with self.lock:
             return fn(self.store)
 
@@ -157,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         runs = self.server.runs
         if parts == ["runs"]:
 
-            def describe(s: LineageStore) -> dict[str, str]:
+            def describe(s: ArchiveReader) -> dict[str, str]:
                 info = s.run_info()
                 return {"problem": info["problem_name"], "state": str(info["state"])}
 
@@ -167,7 +167,7 @@ class Handler(BaseHTTPRequestHandler):
             with _all_locked(runs):
                 return self._json(data.compare({k: r.store for k, r in stores.items()}))
         run, view, rest = runs[int(parts[0])], parts[1], parts[2:]
-        handlers: dict[str, Callable[[LineageStore], Any]] = {
+        handlers: dict[str, Callable[[ArchiveReader], Any]] = {
             "overview": data.overview,
             "head": data.head,
             "programs": lambda s: data.programs(s, _int(query, "after", 0), min(_int(query, "limit", 5000), 20000)),
