@@ -1,4 +1,5 @@
-"""kill -9 at random moments, then `evolve resume`: nothing completed is lost, the budget is met."""
+"""kill -9 at random moments (spread over the budget by progress, not by the clock), then `evolve resume`:
+nothing completed is lost, the budget is met."""
 
 from __future__ import annotations
 
@@ -34,6 +35,24 @@ def _count(run_dir: Path) -> int:
         return 0
 
 
+def _finished(run_dir: Path) -> int:
+    try:
+        return (
+            db(run_dir)
+            .execute("SELECT COUNT(*) FROM programs WHERE status IN ('evaluated', 'failed') AND operator != 'seed'")
+            .fetchone()[0]
+        )
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait_for_finished(run_dir: Path, n: int, proc: subprocess.Popen[bytes], limit_s: float = 180) -> None:
+    deadline = time.monotonic() + limit_s
+    while n and _finished(run_dir) < n:
+        assert proc.poll() is None and time.monotonic() < deadline, f"the run stopped short of {n} evaluations"
+        time.sleep(0.05)
+
+
 def _snapshot(run_dir: Path) -> dict[int, tuple[str, float | None, str]]:
     conn = db(run_dir)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -66,9 +85,11 @@ def test_sigkill_ten_times_then_resume_to_budget(tmp_path: Path) -> None:
     seen: dict[int, tuple[str, float | None, str]] = {}
     kills = 0
     while kills < 10:
-        time.sleep(rng.uniform(1.0, 3.0))
-        if proc.poll() is not None:  # finished before we could kill it: the budget is too small
-            break
+        # Kill k lands after k/10 of the budget (less a margin) has finished, at a random moment after that:
+        # the first one possibly before the archive exists, every one mid-run however fast the machine is.
+        _wait_for_finished(run_dir, kills * (BUDGET - 10) // 10, proc)
+        time.sleep(rng.uniform(0.0, 0.5 if kills else 1.5))
+        assert proc.poll() is None, f"the run ended before kill {kills + 1}"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         kills += 1
