@@ -81,7 +81,17 @@ class Controller:
         operators, weights = build_operators(cfg.operators, llm)
         self.llm = LLMCoordinator(llm, store, problem) if llm is not None else None
         self.rng = np.random.default_rng(cfg.seed)
-        self.proposer = Proposer(cfg, store, problem, self.archipelago, operators, weights, self.llm, self.rng)
+        self.proposer = Proposer(
+            store,
+            problem,
+            self.archipelago,
+            operators,
+            weights,
+            self.llm,
+            self.rng,
+            random_search=cfg.islands.selection.random_search,
+            allowed_imports=cfg.problem.allowed_imports,
+        )
         self.recorder = Recorder(cfg.islands, store, self.archipelago, self.llm)
         # LLM children are written in worker threads while evaluations run (see _may_propose).
         self.pool = (

@@ -10,14 +10,13 @@ the controller's thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from evaluators.static_rules import StaticRuleViolation, check_program, imports_of
-from evolve.config import RunConfig
 from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
 from evolve.mutation.base import Operator, OperatorContext, OperatorFailed, Proposal
@@ -50,7 +49,6 @@ class Draft:
 class Proposer:
     def __init__(
         self,
-        cfg: RunConfig,
         store: LineageStore,
         problem: Problem,
         archipelago: Archipelago,
@@ -58,11 +56,17 @@ class Proposer:
         weights: dict[str, float],
         llm: LLMCoordinator | None,
         rng: np.random.Generator,
+        random_search: bool = False,
+        allowed_imports: Iterable[str] = (),
     ) -> None:
-        self.cfg, self.store, self.problem, self.archipelago = cfg, store, problem, archipelago
+        """``random_search``: every child is bred from the seed (the baseline of islands.selection);
+        ``allowed_imports``: what a child may import beyond the problem's own list (problem.allowed_imports
+        of the config) and its seed's imports."""
+        self.store, self.problem, self.archipelago = store, problem, archipelago
         self.operators, self.weights, self.llm, self.rng = operators, weights, llm, rng
+        self.random_search = random_search
         self.stop_reason: str | None = None  # set when no operator can make a child any more
-        self.allowed_imports = problem.allowed_imports | frozenset(cfg.problem.allowed_imports)
+        self.allowed_imports = problem.allowed_imports | frozenset(allowed_imports)
 
     def allow_imports_of(self, seed_code: str) -> None:
         """A program may always import what its seed imports."""
@@ -78,7 +82,7 @@ class Proposer:
                 return self._draft(self.llm.repair_op, [failed], [], failed.island)
         parent_ids = [self.archipelago.select(island, self.rng).program_id]
         mates = self.archipelago.inspirations(island, self.rng, set(parent_ids))
-        if self.cfg.islands.selection.random_search:
+        if self.random_search:
             parent_ids, mates = [self.store.seed_id()], []
         # Crossover needs mates: early on (one elite) only single-parent operators are eligible.
         names = [

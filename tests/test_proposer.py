@@ -47,7 +47,7 @@ def _proposer(tmp_path: Path) -> tuple[Proposer, LineageStore, Scripted]:
     archipelago = Archipelago(cfg.islands, PROBLEM.descriptors)
     archipelago.seed(ProgramSummary(seed.stored_id, 1.0, {d.name: d.low for d in PROBLEM.descriptors}))
     op = Scripted()
-    proposer = Proposer(cfg, store, PROBLEM, archipelago, {op.name: op}, {op.name: 1.0}, None, np.random.default_rng(0))
+    proposer = Proposer(store, PROBLEM, archipelago, {op.name: op}, {op.name: 1.0}, None, np.random.default_rng(0))
     proposer.allow_imports_of(SEED)
     return proposer, store, op
 
