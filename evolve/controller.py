@@ -101,8 +101,9 @@ class Controller:
         )
         self.drafts: dict[Future[Proposal], Draft] = {}  # children an LLM is writing
         self.ready: deque[Program] = deque()  # accepted children waiting for a slot
-        self.fingerprint = cfg.evaluator.fingerprint and problem.fingerprint is not None
-        self.validate = problem.validate is not None
+        # a child's behaviour is probed before it is trained (its fingerprint unmasks duplicates)
+        self.probes_first = cfg.evaluator.fingerprint and problem.fingerprint is not None
+        self.validates = problem.validate is not None  # the problem has a validate stage
         self.to_validate: deque[tuple[int, bool]] = deque()  # (program id, only while an island's best?)
         self.validating: set[int] = set()
         self.confirming: set[int] = set()
@@ -288,7 +289,7 @@ class Controller:
 
     def _run_job(self, program: Program) -> None:
         """Start a program's evaluation: its behaviour fingerprint first where the problem has one."""
-        kind = JobKind.FINGERPRINT if self.fingerprint and program.fingerprint is None else JobKind.SEARCH
+        kind = JobKind.FINGERPRINT if self.probes_first and program.fingerprint is None else JobKind.SEARCH
         self.backend.submit(EvalJob(program.stored_id, program.code, kind))
 
     def _tell(self, result: EvalResult) -> None:
@@ -324,7 +325,7 @@ class Controller:
 
     # -- validation (the funnel between search fitness and the champion) -------------------------
     def _queue_island_bests(self, islands: range | list[int]) -> None:
-        if not (self.validate and self.cfg.validation.island_bests):
+        if not (self.validates and self.cfg.validation.island_bests):
             return
         ids = {pid for i in islands if (pid := self.archipelago.counters[i].best_program_id) is not None}
         queued = {pid for pid, _ in self.to_validate} | self.validating
@@ -333,7 +334,7 @@ class Controller:
 
     def _queue_final_validations(self) -> bool:
         """At the end of a run (not an interrupted one): the top few by search fitness."""
-        if not self.validate or self.finals_queued or self.stop_requested or not self.cfg.validation.top_k:
+        if not self.validates or self.finals_queued or self.stop_requested or not self.cfg.validation.top_k:
             return False
         self.finals_queued = True
         for pid in self.store.top_unvalidated(self.cfg.validation.top_k):
