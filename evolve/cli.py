@@ -96,21 +96,68 @@ def _progress_table(p: Progress) -> Table:
     return t
 
 
-def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:
-    from rich.live import Live
+def _progress_line(p: Progress) -> str:
+    """One plain line of progress (where there is no terminal for the live table)."""
+    elapsed = int(time.monotonic() - p.started)
+    parts = [
+        f"progress [{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}]",
+        f"{p.evaluations}/{p.budget} evaluations",
+        "best -" if p.best_fitness is None else f"best {p.best_fitness:.5g} (program {p.best_program_id})",
+    ]
+    if p.champion_id is not None:
+        parts.append(f"champion {_fmt(p.champion_fitness, 5)} (program {p.champion_id})")
+    parts += [
+        f"failures {sum(p.failures.values())}",
+        f"rejected {sum(p.rejections.values())}",
+        f"{p.per_minute:.1f}/min",
+        f"in flight {p.in_flight}",
+    ]
+    if p.llm_tokens is not None:
+        parts.append(f"llm {p.llm_tokens} tokens ${p.llm_cost or 0:.4f}")
+    return " | ".join(parts)
 
+
+class _ProgressLog:
+    """Without a terminal: a line after the first result, then every ``every`` evaluations or ``seconds``."""
+
+    def __init__(self, every: int, seconds: float) -> None:
+        self.every, self.seconds = every, seconds
+        self.logged_at: int | None = None  # evaluations at the last line (None: no line yet)
+        self.last = time.monotonic()
+
+    def __call__(self, p: Progress, final: bool = False) -> None:
+        if not (self.every or self.seconds):
+            return
+        first = self.logged_at is None and (p.evaluations > p.evaluations_at_start or p.best_fitness is not None)
+        due_count = self.every and self.logged_at is not None and p.evaluations - self.logged_at >= self.every
+        due_time = self.seconds and time.monotonic() - self.last >= self.seconds
+        if first or due_count or due_time or (final and p.evaluations != self.logged_at):
+            self.logged_at, self.last = p.evaluations, time.monotonic()
+            err.print(escape(_progress_line(p)), highlight=False, soft_wrap=True)
+
+
+def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:
     from evolve.runner import execute
 
-    with Live(console=err, refresh_per_second=4, transient=False) as live:
-        last = [0.0]
+    if err.is_terminal:
+        from rich.live import Live
 
-        def show(p: Progress) -> None:
-            if time.monotonic() - last[0] > 0.25:
-                last[0] = time.monotonic()
-                live.update(_progress_table(p))
+        with Live(console=err, refresh_per_second=4, transient=False) as live:
+            last = [0.0]
 
-        progress, _ = execute(cfg, store, show, tools)
-        live.update(_progress_table(progress))
+            def show(p: Progress) -> None:
+                if time.monotonic() - last[0] > 0.25:
+                    last[0] = time.monotonic()
+                    live.update(_progress_table(p))
+
+            progress, _ = execute(cfg, store, show, tools)
+            live.update(_progress_table(progress))
+    else:
+        log = _ProgressLog(cfg.progress.log_every_evaluations, cfg.progress.log_every_seconds)
+        progress, _ = execute(cfg, store, log, tools)
+        log(progress, final=True)
+        if progress.stop_reason:
+            err.print(f"stopped: {escape(printable(progress.stop_reason))}", highlight=False, soft_wrap=True)
     state = store.run_info()["state"]
     out.print(f"\nrun {state}: {progress.evaluations} evaluations in {run_dir}")
     _top_table(store.top(5, by="validated"), descriptors=False)

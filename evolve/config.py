@@ -53,6 +53,24 @@ class BudgetConfig(_Strict):
         description="Stop proposing once LLM calls have cost this much (USD, whole run; calls of "
         "unknown price count 0).",
     )
+    stop_after_no_improvement: int | None = Field(
+        None,
+        ge=1,
+        description="Stop proposing after this many evaluated children in a row bring no new best search "
+        "fitness (over all islands): a plateau.",
+    )
+
+
+class ProgressConfig(_Strict):
+    """What a run prints while it goes: a live table on a terminal; plain lines otherwise (a log file,
+    nohup, CI, a batch scheduler), so that a run without a terminal never looks hung."""
+
+    log_every_evaluations: int = Field(
+        25, ge=0, description="Without a terminal: a progress line after this many evaluations (0: never)."
+    )
+    log_every_seconds: float = Field(
+        30.0, ge=0, description="Without a terminal: a progress line at least this often while work runs (0: never)."
+    )
 
 
 class SelectionConfig(_Strict):
@@ -270,6 +288,7 @@ class RunConfig(_Strict):
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    progress: ProgressConfig = Field(default_factory=ProgressConfig)
 
 
 def _parse_scalar(text: str) -> Any:

@@ -124,6 +124,7 @@ class Controller:
         self.progress.failures.update({str(k): v for k, v in counts["failures"].items()})
         self.progress.rejections.update({str(k): v for k, v in counts["rejections"].items()})
         self.submitted = self.store.submitted_children()
+        self.since_best = self.store.evaluations_since_best()  # the plateau so far (budget.stop_after_...)
         self.progress.evaluations = self.progress.evaluations_at_start = self.store.completed_evaluations()
         if self.llm:
             self.llm.restore()
@@ -139,6 +140,13 @@ class Controller:
 
     @property
     def stop_reason(self) -> str | None:
+        """Why no child is proposed any more (None: the budget or the clock decides)."""
+        plateau = self.cfg.budget.stop_after_no_improvement
+        if plateau is not None and self.since_best >= plateau:
+            return (
+                f"plateau: no new best search fitness in {self.since_best} evaluations "
+                "(budget.stop_after_no_improvement)"
+            )
         return self.proposer.stop_reason
 
     # -- the loop --------------------------------------------------------------------------------
@@ -306,13 +314,15 @@ class Controller:
         if told.duplicate_of is not None:
             self.submitted -= 1
             self.progress.rejections[str(told.program.rejection if told.program else "duplicate")] += 1
-        if (
+        improved = (
             told.program is not None
             and told.program.fitness is not None
             and (self.progress.best_fitness is None or told.program.fitness > self.progress.best_fitness)
-        ):
+        )
+        if improved and told.program is not None:
             self.progress.best_fitness, self.progress.best_program_id = told.program.fitness, told.program.id
         if told.evaluated:
+            self.since_best = 0 if improved else self.since_best + 1
             self.progress.evaluations += 1
             if told.program is not None and told.program.status == Status.FAILED:
                 self.progress.failures[str(told.program.failure_kind)] += 1

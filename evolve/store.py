@@ -393,6 +393,21 @@ class LineageStore(ArchiveReader):
             ).fetchone()[0]
         )
 
+    def evaluations_since_best(self) -> int:
+        """Children finished after the first program to reach the best search fitness (all of them when
+        none has one yet): the plateau a resumed run continues from."""
+        best = self._db.execute(
+            "SELECT eval_finished_at FROM programs WHERE fitness IS NOT NULL "
+            "ORDER BY fitness DESC, eval_finished_at, id LIMIT 1"
+        ).fetchone()
+        after = "" if best is None or best[0] is None else " AND eval_finished_at > ?"
+        return int(
+            self._db.execute(
+                f"SELECT COUNT(*) FROM programs WHERE status IN {sql_set(*FINISHED_STATUSES)} AND {NOT_SEED}{after}",
+                () if not after else (best[0],),
+            ).fetchone()[0]
+        )
+
     def has_seed(self) -> bool:
         return self._db.execute(f"SELECT 1 FROM programs WHERE NOT ({NOT_SEED}) LIMIT 1").fetchone() is not None
 

@@ -288,3 +288,47 @@ def test_a_run_fails_closed_without_bubblewrap_and_says_which_opt_out_exists(tmp
     assert status["isolation"]["mode"] == "none" and "no isolation" in status["isolation"]["summary"]
     text = run_cli("status", str(run_dir)).stdout
     assert "no isolation" in text
+
+
+def test_a_run_without_a_terminal_logs_plain_progress_lines(tmp_path: Path) -> None:
+    proc = run_cli(
+        "run",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--max-evaluations",
+        "40",
+        "--set",
+        "progress.log_every_evaluations=10",
+        "--set",
+        "progress.log_every_seconds=0",
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("progress [")]
+    counts = [int(line.split(" | ")[1].split("/")[0]) for line in lines]
+    assert len(lines) >= 5 and counts[0] <= 1 and counts == sorted(counts) and counts[-1] == 40, proc.stderr
+    assert all(b - a >= 10 for a, b in zip(counts[1:-2], counts[2:-1], strict=True)), counts  # no line in between
+    assert "40/40 evaluations | best " in lines[-1] and "\x1b" not in proc.stderr  # plain text, no live table
+
+
+def test_a_plateau_stops_the_run_and_a_resume_keeps_its_count(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    plateau = ["--set", "budget.stop_after_no_improvement=8", "--set", "controller.max_in_flight=1"]
+    run_cli("run", "--run-dir", str(run_dir), "--max-evaluations", "400", *plateau)
+    status = cli_json("status", str(run_dir))
+    assert status["state"] == "finished" and "plateau" in status["stop_reason"], status
+    assert 8 <= status["evaluations"] < 400
+    finished = [
+        r[0]
+        for r in db(run_dir).execute(
+            "SELECT fitness FROM programs WHERE operator != 'seed' AND status IN ('evaluated', 'failed') "
+            "ORDER BY eval_finished_at"
+        )
+    ]
+    best_before = max(
+        db(run_dir).execute("SELECT fitness FROM programs WHERE operator = 'seed'").fetchone()[0],
+        *[f for f in finished[:-8] if f is not None],
+    )
+    assert all(f is None or f <= best_before for f in finished[-8:])  # the last 8 brought nothing new
+    assert finished[-9] is not None and finished[-9] == best_before  # and the one before them did
+    run_cli("resume", str(run_dir), "--max-evaluations", "500")  # the plateau is rebuilt from the archive
+    again = cli_json("status", str(run_dir))
+    assert again["evaluations"] == status["evaluations"] and "plateau" in again["stop_reason"]
