@@ -20,6 +20,7 @@ from evolve.errors import UserError
 from evolve.program import (
     SEED_OPERATOR,
     EventKind,
+    LLMFailureCause,
     LLMOutcome,
     LLMProvenance,
     Program,
@@ -407,14 +408,20 @@ class ArchiveReader:
         return [dict(r) for r in rows]
 
     def llm_spend(self) -> dict[str, dict[str, Any]]:
-        """Per model: calls, failed attempts, tokens, cost (None when no price is known), mean latency."""
+        """Per model: calls, failed attempts (and by cause), tokens, cost (None when no price is known), mean
+        latency."""
         rows = self._db.execute(
             "SELECT model, COUNT(*) AS attempts, SUM(error IS NOT NULL) AS errors, "
             "COALESCE(SUM(tokens_in), 0) AS tokens_in, COALESCE(SUM(tokens_out), 0) AS tokens_out, "
             "SUM(cost) AS cost, AVG(CASE WHEN error IS NULL THEN latency_s END) AS mean_latency_s "
             "FROM llm_calls GROUP BY model ORDER BY model"
         ).fetchall()
-        return {r["model"]: {k: r[k] for k in r.keys() if k != "model"} for r in rows}
+        out = {r["model"]: {k: r[k] for k in r.keys() if k != "model"} | {"failed_by_cause": {}} for r in rows}
+        for model, error in self._db.execute("SELECT model, error FROM llm_calls WHERE error IS NOT NULL"):
+            causes = out[model]["failed_by_cause"]
+            cause = str(LLMFailureCause.of(error))
+            causes[cause] = causes.get(cause, 0) + 1
+        return out
 
     def llm_totals(self) -> tuple[int, float]:
         """Tokens (in + out) and known cost of every LLM call of the run."""

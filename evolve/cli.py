@@ -139,6 +139,16 @@ class _ProgressLog:
 def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:
     from evolve.runner import execute
 
+    if tools is not None:
+        for note in tools.client.start_notes:
+            err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+    printed = [0]
+
+    def notices(p: Progress) -> None:  # as they happen, above the live table or between the log lines
+        for line in p.notices[printed[0] :]:
+            err.print(escape(printable(line)), highlight=False, soft_wrap=True)
+        printed[0] = len(p.notices)
+
     if err.is_terminal:
         from rich.live import Live
 
@@ -146,6 +156,7 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, to
             last = [0.0]
 
             def show(p: Progress) -> None:
+                notices(p)
                 if time.monotonic() - last[0] > 0.25:
                     last[0] = time.monotonic()
                     live.update(_progress_table(p))
@@ -154,7 +165,13 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, to
             live.update(_progress_table(progress))
     else:
         log = _ProgressLog(cfg.progress.log_every_evaluations, cfg.progress.log_every_seconds)
-        progress, _ = execute(cfg, store, log, tools)
+
+        def show_log(p: Progress) -> None:
+            notices(p)
+            log(p)
+
+        progress, _ = execute(cfg, store, show_log, tools)
+        notices(progress)
         log(progress, final=True)
         if progress.stop_reason:
             err.print(f"stopped: {escape(printable(progress.stop_reason))}", highlight=False, soft_wrap=True)
@@ -351,7 +368,8 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
         cost = "price unknown" if s["cost"] is None else f"${s['cost']:.4f}"
         t.add_row(
             f"llm {model}",
-            f"{s['attempts']} calls ({s['errors']} failed), {s['tokens_in']} tokens in, "
+            f"{s['attempts']} calls ({s['errors']} failed{_causes(s.get('failed_by_cause'))}), "
+            f"{s['tokens_in']} tokens in, "
             f"{s['tokens_out']} out, {cost}, next-pick probability {llm['preferences'].get(model, 0):.2f}",
         )
     if llm["models"]:
@@ -680,6 +698,10 @@ def baselines(
             )
         t.add_row(row["seed"], *cells, *[_fmt(row["task_scores"].get(n), 3) for n in task_names])
     out.print(t)
+
+
+def _causes(by_cause: dict[str, int] | None) -> str:
+    return "".join(f", {n} {cause}" for cause, n in sorted((by_cause or {}).items()))
 
 
 def _with_interval(value: float | None, interval: list[float] | None) -> str:

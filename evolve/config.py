@@ -254,6 +254,12 @@ class LLMConfig(_Strict):
     bandit_exploration: float = Field(1.0, ge=0, description="UCB exploration constant of the bandit.")
     max_concurrency: int = Field(4, ge=1, description="LLM calls in flight at once (all models together).")
     max_retries: int = Field(4, ge=0, description="Retries of a call after 429, 5xx, timeouts or connection errors.")
+    unreachable_after: int = Field(
+        3,
+        ge=0,
+        description="Set a model aside for the rest of the invocation after this many calls in a row failed "
+        "for no connection, a refused key or no such model (0: never).",
+    )
     backoff_s: float = Field(
         1.0,
         ge=0,

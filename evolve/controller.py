@@ -57,6 +57,7 @@ class Progress:
     llm_tokens: int | None = None  # whole-run LLM spend (None: no model configured)
     llm_cost: float | None = None
     stop_reason: str | None = None
+    notices: list[str] = field(default_factory=list)  # one line each, in order: what the run had to change
 
     @property
     def per_minute(self) -> float:
@@ -224,6 +225,7 @@ class Controller:
         if self.llm:
             spent = self.llm.spend()
             self.progress.llm_tokens, self.progress.llm_cost = spent.tokens, spent.cost
+            self.progress.notices += self.llm.take_notices()
         self.progress.stop_reason = self.stop_reason
         self.on_progress(self.progress)
 

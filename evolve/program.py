@@ -52,6 +52,48 @@ class RejectionKind(StrEnum):
     OPERATOR = "operator"  # the operator made no child (no usable edit, an unusable LLM reply...)
 
 
+class LLMFailureCause(StrEnum):
+    """Why an LLM call's attempt failed, read from its stored error (``ExceptionName [status]: message``)."""
+
+    CONNECTION = "connection"  # no answer: refused, DNS, timeout
+    AUTH = "auth"  # a key missing, wrong or not allowed (401, 403)
+    NOT_FOUND = "not_found"  # no such model or endpoint (404)
+    RATE_LIMIT = "rate_limit"  # 429
+    SERVER = "server"  # 5xx
+    BAD_REQUEST = "bad_request"  # 400 and other 4xx
+    OTHER = "other"
+
+    @classmethod
+    def of(cls, error: str) -> LLMFailureCause:
+        name, _, rest = error.partition(":")
+        words = name.split()
+        status = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
+        kind = words[0].lower() if words else ""
+        text = rest.lower()
+        # litellm wraps a refused connection in InternalServerError 500 ("... Connection error."): the message
+        # says what happened where the status does not
+        if "connection error" in text or "connection refused" in text or "name or service not known" in text:
+            return cls.CONNECTION
+        if "authentication" in kind or "permissiondenied" in kind or status in (401, 403):
+            return cls.AUTH
+        if "notfound" in kind or status == 404:
+            return cls.NOT_FOUND
+        if "ratelimit" in kind or status == 429:
+            return cls.RATE_LIMIT
+        if "connection" in kind or "timeout" in kind or status in (408, 504):
+            return cls.CONNECTION
+        if status is not None and status >= 500 or "internalserver" in kind or "serviceunavailable" in kind:
+            return cls.SERVER
+        if status is not None and 400 <= status < 500 or "badrequest" in kind:
+            return cls.BAD_REQUEST
+        return cls.OTHER
+
+    @property
+    def unreachable(self) -> bool:
+        """The model cannot answer this run as configured (asking again will not help)."""
+        return self in (LLMFailureCause.CONNECTION, LLMFailureCause.AUTH, LLMFailureCause.NOT_FOUND)
+
+
 class RunState(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"  # a budget was spent

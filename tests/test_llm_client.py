@@ -101,6 +101,42 @@ def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
         client_for("http://127.0.0.1:9/v1", api_key_env="NOT_SET_KEY")
 
 
+def test_a_hosted_model_without_its_key_is_named_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No call is made: litellm knows which variable the provider reads, and it is not set."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cfg = LLMConfig(models=[ModelConfig(model="openai/gpt-4o"), ModelConfig(model="openai/local", api_base="http://x")])
+    notes = LLMClient(cfg, BudgetConfig()).start_notes
+    assert notes == [
+        "llm.models.0 (openai/gpt-4o): OPENAI_API_KEY not set and no api_key_env or api_base given: its calls will fail"
+    ]
+
+
+def test_three_unreachable_calls_in_a_row_set_a_model_aside_and_a_success_resets_the_count() -> None:
+    answers: list[int] = [401, 200, 401, 401, 404]
+
+    def script(req: Request) -> Reply:
+        status = answers.pop(0) if answers else 200
+        return Reply("fine") if status == 200 else Reply(status=status)
+
+    with OpenAIServer(script) as server:
+        client = client_for(server.url)
+        outcomes = []
+        for _ in range(5):
+            try:
+                client.complete("openai/scripted", MESSAGES, "llm_diff")
+                outcomes.append("ok")
+            except LLMCallFailed:
+                outcomes.append("failed")
+    assert outcomes == ["failed", "ok", "failed", "failed", "failed"]
+    assert (
+        list(client.set_aside) == ["openai/scripted"]
+        and "3 calls in a row failed (not_found" in client.set_aside["openai/scripted"]
+    )
+    assert client.usable_models() == [] and "every LLM model is unreachable" in (client.budget_spent() or "")
+    notices = client.take_notices()
+    assert len(notices) == 1 and "no model is left" in notices[0] and client.take_notices() == []
+
+
 def test_bandit_learns_which_model_pays() -> None:
     cfg = LLMConfig(models=[ModelConfig(model="a"), ModelConfig(model="b")], selection="bandit", bandit_exploration=0.1)
     sel = ModelSelector(cfg)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -402,3 +403,51 @@ def test_a_child_that_only_adds_dead_code_is_a_duplicate_and_costs_no_evaluation
         original = conn.execute("SELECT code FROM programs WHERE id = ?", (row["duplicate_of"],)).fetchone()
         assert "unused" not in original["code"]
     assert cli_json("status", str(run_dir))["evaluations"] == 8
+
+
+def test_an_unreachable_model_is_named_set_aside_and_counted_by_cause(tmp_path: Path) -> None:
+    """Two models on one scripted server: one answers, one's key is refused (401). After three refused calls
+    in a row the run says so in one line and goes on with the other; the refusals are counted by cause."""
+
+    answers = iter(range(10**6))
+
+    def script(req: Request) -> Reply:
+        if req.body.get("model") == "locked":
+            return Reply(status=401)
+        return Reply(f"Closer.\n```python\ndef guess():\n    return {2 + next(answers) / 1000}\n```\n")
+
+    locked = {"model": "openai/locked", "api_key_env": "SCRIPTED_API_KEY", "timeout_s": 1.0}
+    with OpenAIServer(script) as server:
+        good = {"model": "openai/good", "api_base": server.url, "api_key_env": "SCRIPTED_API_KEY", "timeout_s": 1.0}
+        config = write_config(
+            tmp_path / "llm.yaml",
+            server.url,
+            budget=16,
+            **{
+                "llm.models": [good, {**locked, "api_base": server.url}],
+                "llm.insights_interval": 0,
+                "operators.weights": {"ast_mutate": 0, "ast_crossover": 0, "llm_rewrite": 1},
+            },
+        )
+        proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), env={"SCRIPTED_API_KEY": SECRET})
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("llm: openai/locked is unreachable")]
+    assert len(lines) == 1 and "3 calls in a row failed (auth" in lines[0], proc.stderr
+    assert "the run goes on with openai/good" in lines[0]
+    status = cli_json("status", str(tmp_path / "run"))
+    assert status["state"] == "finished" and status["evaluations"] == 16
+    spend = status["llm"]["spend"]
+    assert spend["openai/locked"]["failed_by_cause"] == {"auth": spend["openai/locked"]["errors"]}
+    assert 3 <= spend["openai/locked"]["attempts"] <= 3 + 5  # the calls already in flight when it was set aside
+    assert spend["openai/good"]["errors"] == 0 and "auth" in run_cli("status", str(tmp_path / "run")).stdout
+
+
+def test_when_every_model_is_unreachable_an_llm_only_run_stops_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on: connection refused, at once
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    config = write_config(tmp_path / "llm.yaml", url, budget=30, **{"llm.max_retries": 0})
+    proc = run_cli("run", str(config), "--run-dir", str(tmp_path / "run"), env={"SCRIPTED_API_KEY": SECRET})
+    assert "llm: openai/scripted-guess is unreachable (3 calls in a row failed (connection" in proc.stderr
+    assert "no model is left" in proc.stderr
+    status = cli_json("status", str(tmp_path / "run"))
+    assert "every LLM model is unreachable" in status["stop_reason"] and status["evaluations"] == 0

@@ -58,3 +58,16 @@ def test_outcomes_rewards_and_the_replayed_selector(tmp_path: Path) -> None:
     assert replay.arms["a"].calls == 1 and replay.arms["b"].calls == 2
     assert replay.choose(np.random.default_rng(0)) == live.choose(np.random.default_rng(0))
     assert store.llm_outcomes(broken) == [outcomes[broken]]
+
+
+def test_a_model_set_aside_is_never_chosen_and_the_rest_keep_their_odds() -> None:
+    cfg = LLMConfig(models=[ModelConfig(model=m, weight=w) for m, w in (("a", 1.0), ("b", 1.0), ("c", 2.0))])
+    selector, rng = ModelSelector(cfg), np.random.default_rng(0)
+    picks = [selector.choose(rng, usable=["a", "c"]) for _ in range(3000)]
+    assert "b" not in picks and 0.6 < picks.count("c") / len(picks) < 0.73  # 2:1, as configured
+    bandit = ModelSelector(cfg.model_copy(update={"selection": "bandit"}))
+    for _ in range(20):
+        bandit.record("a", 1.0, None)  # the bandit's favourite...
+        bandit.record("b", 0.0, None)
+        bandit.record("c", 0.0, None)
+    assert bandit.choose(rng) == "a" and bandit.choose(rng, usable=["b", "c"]) in ("b", "c")  # ...set aside

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evolve.config import BudgetConfig, ConfigError, LLMConfig, ModelConfig
+from evolve.program import LLMFailureCause
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 MAX_RETRY_AFTER_S = 600.0
@@ -86,6 +87,59 @@ class LLMClient:
         self._slots = threading.BoundedSemaphore(cfg.max_concurrency)
         self._lock = threading.Lock()
         self.spent = Spend()
+        # A model whose calls keep failing for a cause that asking again will not fix (no connection, a key
+        # refused, no such model) is set aside for the rest of this invocation (a resume tries it again).
+        self._unreachable_calls: dict[str, int] = {}
+        self.set_aside: dict[str, str] = {}  # model -> why
+        self._notices: list[str] = []
+        self.start_notes = [note for i, m in enumerate(cfg.models) if (note := self._key_note(i, m))]
+
+    def _key_note(self, index: int, model: ModelConfig) -> str | None:
+        """A hosted model with no key where litellm looks for one: its calls will fail; say so at start."""
+        if model.api_key_env or model.api_base or self._litellm is None:
+            return None
+        try:
+            missing = self._litellm.validate_environment(model.model).get("missing_keys") or []
+        except Exception:  # noqa: BLE001 (a provider litellm does not know: its own error comes with the call)
+            return None
+        if not missing:
+            return None
+        return (
+            f"llm.models.{index} ({model.model}): {', '.join(missing)} not set and no api_key_env or api_base "
+            "given: its calls will fail"
+        )
+
+    def take_notices(self) -> list[str]:
+        """What happened to the models since the last call (one line each), for the run's output."""
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
+
+    def usable_models(self) -> list[str]:
+        with self._lock:
+            return [m for m in self.models if m not in self.set_aside]
+
+    def _count_outcome(self, model: str, error: str | None) -> None:
+        """After each call: a success clears the model's count; an unreachable failure adds one."""
+        limit = self.cfg.unreachable_after
+        with self._lock:
+            if error is None or not LLMFailureCause.of(error).unreachable:
+                self._unreachable_calls[model] = 0
+                return
+            n = self._unreachable_calls[model] = self._unreachable_calls.get(model, 0) + 1
+            if not limit or n < limit or model in self.set_aside:
+                return
+            cause = LLMFailureCause.of(error)
+            self.set_aside[model] = f"{n} calls in a row failed ({cause}: {error[:200]})"
+            left = [m for m in self.models if m not in self.set_aside]
+            then = (
+                f"the run goes on with {', '.join(left)}"
+                if left
+                else "no model is left: the LLM operators stop (the genetic ones, if any, go on)"
+            )
+            self._notices.append(
+                f"llm: {model} is unreachable ({self.set_aside[model]}); the run stops using it; {then}"
+            )
 
     def restore_spend(self, spent: Spend) -> None:
         """On resume: what the archive says the run has spent already (the budget counts from there)."""
@@ -103,6 +157,8 @@ class LLMClient:
     def budget_spent(self) -> str | None:
         """Why no new LLM call may start, or None."""
         with self._lock:
+            if self.models and len(self.set_aside) == len(self.models):
+                return "every LLM model is unreachable: " + "; ".join(f"{m}: {w}" for m, w in self.set_aside.items())
             if self.budget.max_llm_tokens is not None and self.spent.tokens >= self.budget.max_llm_tokens:
                 return f"LLM token budget spent ({self.spent.tokens} >= {self.budget.max_llm_tokens})"
             if self.budget.max_llm_cost is not None and self.spent.cost >= self.budget.max_llm_cost:
@@ -136,6 +192,7 @@ class LLMClient:
                     )
                     record.latency_s = time.monotonic() - t0
                     self._read_reply(model, resp, record)
+                    self._count_outcome(model.model, None)
                     return record.response or "", calls
                 except Exception as exc:  # noqa: BLE001 (litellm raises many types; all are recorded)
                     record.latency_s = time.monotonic() - t0
@@ -144,9 +201,11 @@ class LLMClient:
                     retryable = self._retryable(exc, status)
                     retry_after = _retry_after(exc)
             if not retryable:
+                self._count_outcome(model.model, record.error)
                 raise LLMCallFailed(f"{model.model}: {record.error}", calls)
             if attempt < self.cfg.max_retries:
                 time.sleep(self._backoff(attempt, retry_after))
+        self._count_outcome(model.model, calls[-1].error)
         raise LLMCallFailed(f"{model.model}: gave up after {len(calls)} attempts; last: {calls[-1].error}", calls)
 
     def _api_key(self, model: ModelConfig) -> str | None:

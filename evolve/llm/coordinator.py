@@ -62,14 +62,18 @@ class LLMCoordinator:
         return self.tools.client.spend()
 
     def budget_spent(self) -> str | None:
+        """Why no new LLM call may start (a budget spent, every model unreachable), or None."""
         return self.tools.client.budget_spent()
+
+    def take_notices(self) -> list[str]:
+        return self.tools.client.take_notices()
 
     def next_repair(self) -> Program | None:
         return self.store.get(self.repairs.popleft()) if self.repairs else None
 
     def prepare(self, ctx: OperatorContext, parents: list[Program], rng: np.random.Generator) -> None:
         """Fill an LLM operator's context: the model, the lineage, what was tried, the latest insight."""
-        ctx.model = self.selector.choose(rng)
+        ctx.model = self.selector.choose(rng, self.tools.client.usable_models())
         ctx.insight = self.insight
         chain = self.store.lineage(parents[0].stored_id)[1 : 1 + self.cfg.history_length]
         ctx.ancestors = self.store.get_many(row["id"] for row in chain)[::-1]  # parent's parent first
@@ -94,7 +98,7 @@ class LLMCoordinator:
         if not every or evaluations % every or self._insight_call is not None or self.budget_spent():
             return
         messages = insight_messages(self.store, self.tools, self.problem)
-        model = self.selector.choose(rng)
+        model = self.selector.choose(rng, self.tools.client.usable_models())
         self._insight_call = (pool.submit(write_insight, self.tools, model, messages), model, evaluations)
 
     @property

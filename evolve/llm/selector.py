@@ -93,8 +93,12 @@ class ModelSelector:
         winners = [n for n, s in scores.items() if s == best]
         return {n: (1.0 / len(winners) if n in winners else 0.0) for n in scores}
 
-    def choose(self, rng: np.random.Generator) -> str:
+    def choose(self, rng: np.random.Generator, usable: list[str] | None = None) -> str:
+        """The next model, among ``usable`` ones when given (the others set aside as unreachable)."""
         prefs = self.preferences()
+        if usable is not None and set(usable) != set(prefs):
+            rest = {n: p for n, p in prefs.items() if n in usable}
+            prefs = rest if sum(rest.values()) > 0 else dict.fromkeys(rest, 1.0)
         names = list(prefs)
         p = np.array([prefs[n] for n in names])
         return names[int(rng.choice(len(names), p=p / p.sum()))]

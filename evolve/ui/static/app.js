@@ -145,6 +145,12 @@ async function overview(root) {
     });
     body.append(section("Islands", table(["island", "best", "program", "evaluations", "since improvement"],
       o.islands.map((r) => [r.island, fmt(r.best_fitness), r.best_program_id ? plink(r.best_program_id) : "–", r.evaluations, r.since_improvement]))));
+    const models = Object.entries(o.llm || {});
+    if (models.length) {
+      body.append(section("LLM calls by model", table(["model", "attempts", "failed", "failed by cause", "tokens in / out", "cost"],
+        models.map(([m, s]) => [m, s.attempts, s.errors, Object.entries(s.failed_by_cause || {}).map(([c, n]) => `${c}: ${n}`).join(", ") || "none",
+          `${s.tokens_in} / ${s.tokens_out}`, s.cost == null ? "price unknown" : `$${fmt(s.cost, 3)}`]), { id: "llm-models" })));
+    }
     body.append(section("Counts", kv(Object.entries(o.counts).map(([k, v]) => [k, Object.entries(v).map(([a, n]) => `${a}: ${n}`).join(", ") || "none"]))));
     body.append(section("Config", el("pre", { class: "config" }, JSON.stringify(o.config, null, 2))));
   }
