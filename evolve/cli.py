@@ -113,7 +113,7 @@ def _progress_line(p: Progress) -> str:
         f"in flight {p.in_flight}",
     ]
     if p.llm_tokens is not None:
-        parts.append(f"llm {p.llm_tokens} tokens ${p.llm_cost or 0:.4f}")
+        parts.append(f"llm spend {p.llm_tokens} tokens ${p.llm_cost or 0:.4f}")
     return " | ".join(parts)
 
 
@@ -124,6 +124,7 @@ class _ProgressLog:
         self.every, self.seconds = every, seconds
         self.logged_at: int | None = None  # evaluations at the last line (None: no line yet)
         self.last = time.monotonic()
+        self.printed = ""
 
     def __call__(self, p: Progress, final: bool = False) -> None:
         if not (self.every or self.seconds):
@@ -131,9 +132,12 @@ class _ProgressLog:
         first = self.logged_at is None and (p.evaluations > p.evaluations_at_start or p.best_fitness is not None)
         due_count = self.every and self.logged_at is not None and p.evaluations - self.logged_at >= self.every
         due_time = self.seconds and time.monotonic() - self.last >= self.seconds
-        if first or due_count or due_time or (final and p.evaluations != self.logged_at):
-            self.logged_at, self.last = p.evaluations, time.monotonic()
-            err.print(escape(_progress_line(p)), highlight=False, soft_wrap=True)
+        if first or due_count or due_time or final:
+            line = _progress_line(p)
+            if final and line.split(" | ", 1)[1] == self.printed.split(" | ", 1)[-1]:
+                return  # the run's last state is already the last line
+            self.logged_at, self.last, self.printed = p.evaluations, time.monotonic(), line
+            err.print(escape(line), highlight=False, soft_wrap=True)
 
 
 def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:

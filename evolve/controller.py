@@ -93,7 +93,7 @@ class Controller:
             random_search=cfg.islands.selection.random_search,
             allowed_imports=cfg.problem.allowed_imports,
         )
-        self.recorder = Recorder(cfg.islands, store, self.archipelago, self.llm)
+        self.recorder = Recorder(cfg.islands, store, self.archipelago)
         # LLM children are written in worker threads while evaluations run (see _may_propose).
         self.pool = (
             ThreadPoolExecutor(self.slots + cfg.controller.max_pending_proposals + 1, thread_name_prefix="evolve-llm")
@@ -281,6 +281,8 @@ class Controller:
         now = not self.ready and not self.stop_requested and self.backend.in_flight() < self.slots
         child = self.proposer.settle(draft, written, start_now=now)
         if child.status == Status.REJECTED:
+            if self.llm:
+                self.llm.on_done(child)  # a rejected LLM child teaches the model selector too
             self.progress.rejections[str(child.rejection)] += 1
             self._rejections_in_a_row += 1
             if self._rejections_in_a_row >= MAX_CONSECUTIVE_REJECTIONS:
@@ -313,6 +315,8 @@ class Controller:
             return
         if told.next_job is not None:
             self.backend.submit(told.next_job)
+        if self.llm and told.program is not None and (told.evaluated or told.duplicate_of is not None):
+            self.llm.on_done(told.program)  # the one place the LLM side hears how a child turned out
         if told.duplicate_of is not None:
             self.submitted -= 1
             self.progress.rejections[str(told.program.rejection if told.program else "duplicate")] += 1

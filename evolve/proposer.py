@@ -158,6 +158,4 @@ class Proposer:
         child.status, child.rejection, child.reason, child.failure_kind = Status.REJECTED, kind, reason, failure
         child.code_hash = child.code_hash or code_hash(child.code)
         self.store.reject(child, calls, self.rng.bit_generator.state)
-        if self.llm is not None:
-            self.llm.on_done(child)
         return child

@@ -13,7 +13,6 @@ from typing import Any
 from evaluators.jobs import EvalJob, EvalResult, JobKind
 from evolve.config import IslandsConfig
 from evolve.errors import RunError
-from evolve.llm.coordinator import LLMCoordinator
 from evolve.program import Program, Status
 from evolve.store import LineageStore
 from islands.archipelago import Archipelago, IslandEvent, ProgramSummary
@@ -38,10 +37,8 @@ def stage_result(result: EvalResult) -> dict[str, Any]:
 
 
 class Recorder:
-    def __init__(
-        self, cfg: IslandsConfig, store: LineageStore, archipelago: Archipelago, llm: LLMCoordinator | None
-    ) -> None:
-        self.cfg, self.store, self.archipelago, self.llm = cfg, store, archipelago, llm
+    def __init__(self, cfg: IslandsConfig, store: LineageStore, archipelago: Archipelago) -> None:
+        self.cfg, self.store, self.archipelago = cfg, store, archipelago
         self.evaluations = store.completed_evaluations()
 
     def tell(self, result: EvalResult) -> Told:
@@ -61,10 +58,7 @@ class Recorder:
             self.store.set_fingerprint(program.stored_id, fingerprint)
             return Told(program, next_job=EvalJob(program.stored_id, program.code, JobKind.SEARCH))
         self.store.reject_duplicate_behaviour(program.stored_id, original, fingerprint)
-        program = self.store.get(program.stored_id)
-        if self.llm is not None:
-            self.llm.on_done(program)
-        return Told(program, duplicate_of=original)
+        return Told(self.store.get(program.stored_id), duplicate_of=original)
 
     def _evaluated(self, program: Program, result: EvalResult) -> Told:
         program.status = Status.EVALUATED if result.ok else Status.FAILED
@@ -95,8 +89,6 @@ class Recorder:
         for ev in events:  # when it happened, in the run's own clock (the MAP-Elites replay's axis)
             ev.data["evaluations"] = self.evaluations
         self.store.complete(program, events, self.archipelago.rows())
-        if self.llm is not None and not program.is_seed:
-            self.llm.on_done(program)
         improved = [i for i, c in enumerate(self.archipelago.counters) if c.best_program_id != bests[i]]
         return Told(program, evaluated=not program.is_seed, improved_islands=improved)
 

@@ -26,7 +26,7 @@ def _recorder(tmp_path: Path, islands: int = 2) -> tuple[Recorder, LineageStore]
     cfg = load_config(None, [f"islands.num_islands={islands}"])
     store = create_run(cfg, tmp_path / "run")
     store.add_seed(Program(code="seed", operator="seed", island=0, status=Status.EVALUATING, code_hash="s"))
-    return Recorder(cfg.islands, store, Archipelago(cfg.islands, PROBLEM.descriptors), None), store
+    return Recorder(cfg.islands, store, Archipelago(cfg.islands, PROBLEM.descriptors)), store
 
 
 def _child(store: LineageStore, code: str) -> int:

@@ -1,10 +1,10 @@
 """The LLM side of a run, kept out of the loop: model choice, prompt context, repairs, insights.
 
-The proposer calls :meth:`LLMCoordinator.prepare` for each LLM child and :meth:`on_done` when a
-child is rejected; the recorder calls :meth:`on_done` when one is evaluated; the controller starts
-and collects insight notes. Everything here is rebuilt from the archive on resume: the bandit from
-the LLM children's outcomes, spend from ``llm_calls``, the repair queue from failed LLM children
-not yet repaired, the latest insight.
+The proposer calls :meth:`LLMCoordinator.prepare` for each LLM child (and asks for the next repair);
+the controller, the one place that sees every outcome, calls :meth:`on_done` when a child is rejected
+or evaluated, and starts and collects insight notes. Everything here is rebuilt from the archive on
+resume: the bandit from the LLM children's outcomes, spend from ``llm_calls``, the repair queue from
+failed LLM children not yet repaired, the latest insight.
 """
 
 from __future__ import annotations
