@@ -10,8 +10,10 @@ Both implement :class:`evaluators.jobs.Backend`; :mod:`evaluators.factory` picks
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
@@ -74,7 +76,7 @@ class RayBackend:
             runtime_env: dict[str, Any] = {"env_vars": {"OMP_NUM_THREADS": "1"}}
             if cfg.ray_address:
                 _check_reachable(cfg.ray_address)
-                ray.init(address=cfg.ray_address, runtime_env=runtime_env, log_to_driver=False)
+                _join(ray, cfg.ray_address, runtime_env)
             else:
                 # The local runtime's processes (and so every worker) inherit the environment at
                 # ray.init(): start them without anything that looks like a secret (LLM keys...), listening
@@ -177,6 +179,59 @@ def _loopback_only() -> Iterator[None]:
 
 
 _RAY_SINGLE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine runtime, all on loopback
+
+
+AUTH_HINT = (
+    "set RAY_AUTH_MODE=token and give this machine the cluster's token where Ray's clients read it "
+    "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+)
+
+
+def _join(ray: Any, address: str, runtime_env: dict[str, Any]) -> None:
+    """Join a running cluster (`ray start --head`). With token auth on, a client needs RAY_AUTH_MODE=token and
+    the token: where Ray's own clients find a token and RAY_AUTH_MODE is unset, token mode is taken (as Ray's
+    CLI does); a refusal is one line that says what to set, not Ray's pages of retries."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    except ImportError:  # another Ray: its own defaults apply
+        pass
+    with _stderr_captured() as captured:
+        try:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        except Exception as exc:
+            said = captured()
+            if "InvalidAuthToken" in said or "Unauthenticated" in said or "AuthenticationError" in type(exc).__name__:
+                raise ConnectionError(
+                    f"evaluator.ray_address: the Ray cluster at {address} refused this client (it uses token "
+                    f"authentication): {AUTH_HINT}"
+                ) from None
+            sys.stderr.write(said)
+            raise
+        sys.stderr.write(captured())
+
+
+@contextmanager
+def _stderr_captured() -> Iterator[Callable[[], str]]:
+    """What this process (Ray's C++ core included) writes to file descriptor 2 meanwhile, held back."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+
+        def read() -> str:
+            sys.stderr.flush()
+            sink.seek(0)
+            return sink.read().decode(errors="replace")
+
+        try:
+            yield read
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
