@@ -77,30 +77,17 @@ def _prune(body: list[ast.stmt]) -> list[ast.stmt]:
     statements; a compound statement (if, for, with, try...) is kept whole and everything it reads is
     live, so only straight-line dead code goes. Names declared ``global`` or ``nonlocal``, and names a
     nested function reads, are never dead."""
-    shared = {
-        name
-        for node in body
-        for sub in ast.walk(node)
-        if isinstance(sub, ast.Global | ast.Nonlocal)
-        for name in sub.names
-    }
-    # A nested function or lambda reads its free names when it is called, not where it is defined.
-    shared |= {
-        name
-        for node in body
-        for sub in ast.walk(node)
-        if isinstance(sub, (*_FUNCTIONS, ast.Lambda))
-        for name in _reads(sub)
-    }
+    facts = [_facts(stmt) for stmt in body]
+    shared = set().union(*(f[1] for f in facts))
     live: set[str] = set()
     kept: list[ast.stmt] = []
-    for stmt in reversed(body):
+    for stmt, (reads, _, effect_free) in zip(reversed(body), reversed(facts), strict=True):
         targets = _assigned_names(stmt)
-        if targets is not None and not (targets & (live | shared)) and _effect_free(stmt):
+        if targets is not None and not (targets & (live | shared)) and effect_free:
             continue
         if targets is not None and isinstance(stmt, ast.Assign):
             live -= targets
-        live |= _reads(stmt) | (targets if isinstance(stmt, ast.AugAssign) and targets else set())
+        live |= reads | (targets if isinstance(stmt, ast.AugAssign) and targets else set())
         kept.append(stmt)
     return kept[::-1]
 
@@ -121,19 +108,42 @@ def _assigned_names(stmt: ast.stmt) -> set[str] | None:
     return None
 
 
-def _effect_free(stmt: ast.stmt) -> bool:
+def _facts(stmt: ast.stmt) -> tuple[set[str], set[str], bool]:
+    """One walk over a statement: the names it reads; the names it shares (declared ``global`` or
+    ``nonlocal``, or read by a nested function or lambda, which reads them when it is called, not where it
+    is defined); whether it is free of effects (no yield or walrus, no call of a mutating or in-place
+    method, of ``out=``, or of a bare name other than a pure builtin)."""
+    reads: set[str] = set()
+    shared: set[str] = set()
+    nested: list[ast.AST] = []
+    effect_free = True
     for node in ast.walk(stmt):
-        if isinstance(node, ast.Yield | ast.YieldFrom | ast.Await | ast.NamedExpr):
-            return False
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            name = node.func.attr
-            if name.endswith("_") and not name.startswith("__") or name in _MUTATORS:
-                return False
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in _PURE_BUILTINS:
-            return False
-        if isinstance(node, ast.Call) and any(k.arg == "out" for k in node.keywords):
-            return False
-    return True
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                reads.add(node.id)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            shared.update(node.names)
+        elif isinstance(node, (*_FUNCTIONS, ast.Lambda)):
+            nested.append(node)
+        elif effect_free and _has_effect(node):
+            effect_free = False
+    for fn in nested:
+        shared |= _reads(fn)
+    return reads, shared, effect_free
+
+
+def _has_effect(node: ast.AST) -> bool:
+    if isinstance(node, ast.Yield | ast.YieldFrom | ast.Await | ast.NamedExpr):
+        return True
+    if not isinstance(node, ast.Call):
+        return False
+    if isinstance(node.func, ast.Attribute):
+        name = node.func.attr
+        if name.endswith("_") and not name.startswith("__") or name in _MUTATORS:
+            return True
+    if isinstance(node.func, ast.Name) and node.func.id not in _PURE_BUILTINS:
+        return True
+    return any(k.arg == "out" for k in node.keywords)
 
 
 def _reads(stmt: ast.AST) -> set[str]:
