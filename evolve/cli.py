@@ -24,6 +24,7 @@ from rich.table import Table
 
 from evolve.errors import UserError
 from evolve.jsonsafe import dumps, printable
+from evolve.progress import fmt as _fmt
 
 if TYPE_CHECKING:
     from evolve.archive import ArchiveReader
@@ -74,73 +75,9 @@ def _print_json(data: Any) -> None:
     print(dumps(data, indent=2))  # strict JSON, for jq and friends
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
 # -- running ------------------------------------------------------------------------------------
-def _progress_table(p: Progress) -> Table:
-    t = Table(title="evolve", show_header=False, box=None)
-    t.add_row("evaluations", f"{p.evaluations} / {p.budget}  (in flight {p.in_flight})")
-    t.add_row("best fitness", "-" if p.best_fitness is None else f"{p.best_fitness:.5g}  (program {p.best_program_id})")
-    if p.champion_id is not None:
-        t.add_row("champion", f"program {p.champion_id}, validated fitness {_fmt(p.champion_fitness, 5)}")
-    t.add_row("best per island", "  ".join(_fmt(b) for b in p.island_best))
-    t.add_row("failures", ", ".join(f"{k}: {v}" for k, v in sorted(p.failures.items())) or "none")
-    t.add_row("rejected", ", ".join(f"{k}: {v}" for k, v in sorted(p.rejections.items())) or "none")
-    t.add_row("evaluations / min", f"{p.per_minute:.1f}")
-    if p.llm_tokens is not None:
-        t.add_row("llm spend", f"{p.llm_tokens} tokens, ${p.llm_cost or 0:.4f} (calls of unknown price count 0)")
-    if p.stop_reason:
-        t.add_row("stopped", printable(p.stop_reason))
-    return t
-
-
-def _progress_line(p: Progress) -> str:
-    """One plain line of progress (where there is no terminal for the live table)."""
-    elapsed = int(time.monotonic() - p.started)
-    parts = [
-        f"progress [{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}]",
-        f"{p.evaluations}/{p.budget} evaluations",
-        "best -" if p.best_fitness is None else f"best {p.best_fitness:.5g} (program {p.best_program_id})",
-    ]
-    if p.champion_id is not None:
-        parts.append(f"champion {_fmt(p.champion_fitness, 5)} (program {p.champion_id})")
-    parts += [
-        f"failures {sum(p.failures.values())}",
-        f"rejected {sum(p.rejections.values())}",
-        f"{p.per_minute:.1f}/min",
-        f"in flight {p.in_flight}",
-    ]
-    if p.llm_tokens is not None:
-        parts.append(f"llm spend {p.llm_tokens} tokens ${p.llm_cost or 0:.4f}")
-    return " | ".join(parts)
-
-
-class _ProgressLog:
-    """Without a terminal: a line after the first result, then every ``every`` evaluations or ``seconds``."""
-
-    def __init__(self, every: int, seconds: float) -> None:
-        self.every, self.seconds = every, seconds
-        self.logged_at: int | None = None  # evaluations at the last line (None: no line yet)
-        self.last = time.monotonic()
-        self.printed = ""
-
-    def __call__(self, p: Progress, final: bool = False) -> None:
-        if not (self.every or self.seconds):
-            return
-        first = self.logged_at is None and (p.evaluations > p.evaluations_at_start or p.best_fitness is not None)
-        due_count = self.every and self.logged_at is not None and p.evaluations - self.logged_at >= self.every
-        due_time = self.seconds and time.monotonic() - self.last >= self.seconds
-        if first or due_count or due_time or final:
-            line = _progress_line(p)
-            if final and line.split(" | ", 1)[1] == self.printed.split(" | ", 1)[-1]:
-                return  # the run's last state is already the last line
-            self.logged_at, self.last, self.printed = p.evaluations, time.monotonic(), line
-            err.print(escape(line), highlight=False, soft_wrap=True)
-
-
 def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, tools: LLMTools | None) -> None:
+    from evolve.progress import ProgressLog, progress_table
     from evolve.runner import execute
 
     if tools is not None:
@@ -163,12 +100,16 @@ def _execute_with_display(cfg: RunConfig, store: LineageStore, run_dir: Path, to
                 notices(p)
                 if time.monotonic() - last[0] > 0.25:
                     last[0] = time.monotonic()
-                    live.update(_progress_table(p))
+                    live.update(progress_table(p))
 
             progress, _ = execute(cfg, store, show, tools)
-            live.update(_progress_table(progress))
+            live.update(progress_table(progress))
     else:
-        log = _ProgressLog(cfg.progress.log_every_evaluations, cfg.progress.log_every_seconds)
+        log = ProgressLog(
+            cfg.progress.log_every_evaluations,
+            cfg.progress.log_every_seconds,
+            lambda line: err.print(escape(line), highlight=False, soft_wrap=True),
+        )
 
         def show_log(p: Progress) -> None:
             notices(p)

@@ -34,32 +34,22 @@ READ_SIDE_MAY_NOT = (
 # What the read side may take from a layer it otherwise may not: the model selector is a pure function of
 # the archive's LLM outcomes (the report shows the model preferences a run has learnt).
 READ_SIDE_MAY = ("evolve.llm.selector",)
+ABOVE_THE_STORE = (
+    "evolve.controller",
+    "evolve.proposer",
+    "evolve.recorder",
+    "evolve.runner",
+    "evolve.cli",
+    "evolve.llm",
+    "evolve.mutation",
+    "islands",
+    "evaluators",
+)
 # Each layer below the CLI: what it may not import (anything that sits above it).
 UPWARD = {
-    "evolve.archive": (
-        "evolve.store",
-        "evolve.controller",
-        "evolve.proposer",
-        "evolve.recorder",
-        "evolve.runner",
-        "evolve.cli",
-        "evolve.llm",
-        "evolve.mutation",
-        "evolve.config",
-        "islands",
-        "evaluators",
-    ),
-    "evolve.store": (
-        "evolve.controller",
-        "evolve.proposer",
-        "evolve.recorder",
-        "evolve.runner",
-        "evolve.cli",
-        "evolve.llm",
-        "evolve.mutation",
-        "islands",
-        "evaluators",
-    ),
+    # the reader sits below the writer, and needs no config (a read command pays for no pydantic model)
+    "evolve.archive": (*ABOVE_THE_STORE, "evolve.store", "evolve.config"),
+    "evolve.store": ABOVE_THE_STORE,
     "evolve.program": ("evolve.archive", "evolve.store", "evolve.config", "evolve.controller", "evaluators", "islands"),
     "evolve.problem": ("evolve.loader", "evolve.store", "evolve.controller", "evaluators", "islands", "problems"),
     "evolve.config": ("evolve.store", "evolve.controller", "evolve.problem", "evaluators", "islands"),
@@ -107,6 +97,7 @@ UPWARD = {
 # Every package and top-level module of evolve sits in a layer above: a new one must be placed.
 PLACED_ABOVE_THE_RULES = (
     "evolve.cli",
+    "evolve.progress",  # what a run shows while it goes (the CLI's)
     "evolve.rescore",
     "evolve.runner",
     "evolve.controller",
