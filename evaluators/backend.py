@@ -199,19 +199,23 @@ def _join(ray: Any, address: str, runtime_env: dict[str, Any]) -> None:
         maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
     except ImportError:  # another Ray: its own defaults apply
         pass
+    failure: Exception | None = None
     with _stderr_captured() as captured:
         try:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-        except Exception as exc:
-            said = captured()
-            if "InvalidAuthToken" in said or "Unauthenticated" in said or "AuthenticationError" in type(exc).__name__:
-                raise ConnectionError(
-                    f"evaluator.ray_address: the Ray cluster at {address} refused this client (it uses token "
-                    f"authentication): {AUTH_HINT}"
-                ) from None
-            sys.stderr.write(said)
-            raise
-        sys.stderr.write(captured())
+        except Exception as exc:  # noqa: BLE001 (re-raised below, once stderr is back)
+            failure = exc
+        said = captured()
+    if failure is not None and (
+        "InvalidAuthToken" in said or "Unauthenticated" in said or "AuthenticationError" in type(failure).__name__
+    ):
+        raise ConnectionError(
+            f"evaluator.ray_address: the Ray cluster at {address} refused this client (it uses token "
+            f"authentication): {AUTH_HINT}"
+        ) from None
+    sys.stderr.write(said)  # anything else Ray said, where it would have gone
+    if failure is not None:
+        raise failure
 
 
 @contextmanager
