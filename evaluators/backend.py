@@ -20,6 +20,7 @@ from typing import Any
 
 from evaluators.cascade import evaluate
 from evaluators.jobs import EvalJob, EvalResult
+from evaluators.pool import kill_all_servers
 from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef
 from evolve.program import FailureKind
@@ -60,7 +61,9 @@ class ProcessBackend:
     def in_flight(self) -> int:
         return len(self._futures)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        if abort:  # the jails of the evaluations in flight: their threads return at once
+            kill_all_servers()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -139,8 +142,8 @@ class RayBackend:
     def in_flight(self) -> int:
         return len(self._refs)
 
-    def close(self) -> None:
-        for ref in list(self._refs):
+    def close(self, abort: bool = False) -> None:
+        for ref in list(self._refs):  # forced either way: a Ray task cannot be left to finish unobserved
             self._ray.cancel(ref, force=True)
         self._refs.clear()
         if self._started_here:

@@ -93,6 +93,6 @@ class CachedBackend:
     def in_flight(self) -> int:
         return len(self._hits) + self.inner.in_flight()
 
-    def close(self) -> None:
-        self.inner.close()
+    def close(self, abort: bool = False) -> None:
+        self.inner.close(abort)
         self.cache.close()

@@ -84,6 +84,19 @@ class Reply:
     cpu_seconds: float
 
 
+_RUNNING: set[JailedServer] = set()  # every server of this process, warm or one-shot, until it is closed
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_all_servers() -> None:
+    """Stop every jailed server of this process now (a second Ctrl-C): the evaluations they run end at once
+    (their programs stay pending in the archive and run again on resume)."""
+    with _RUNNING_LOCK:
+        servers = list(_RUNNING)
+    for server in servers:
+        server.close()
+
+
 class JailedServer:
     """One server in its jail: warm (the problem loaded once, a fork per job) or one-shot (fresh start)."""
 
@@ -114,6 +127,8 @@ class JailedServer:
         except OSError:
             self._cleanup()
             raise
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._to, self._from = self.proc.stdin.fileno(), Reader(self.proc.stdout.fileno())
         try:
@@ -192,6 +207,8 @@ class JailedServer:
         return self.proc.poll() is None
 
     def close(self) -> None:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         if self._log.closed:
             return
         kill_process_group(self.proc.pid)

@@ -58,7 +58,7 @@ def progress_line(p: Progress) -> str:
 
 
 class ProgressLog:
-    """Without a terminal: a line after the first result, then every ``every`` evaluations or ``seconds``."""
+    """Without a terminal: a line at once, then every ``every`` evaluations or ``seconds``, and at the end."""
 
     def __init__(self, every: int, seconds: float, write: Callable[[str], None]) -> None:
         self.every, self.seconds, self.write = every, seconds, write
@@ -69,7 +69,7 @@ class ProgressLog:
     def __call__(self, p: Progress, final: bool = False) -> None:
         if not (self.every or self.seconds):
             return
-        first = self.logged_at is None and (p.evaluations > p.evaluations_at_start or p.best_fitness is not None)
+        first = self.logged_at is None  # at once: a log shows the run is alive before its seed is scored
         due_count = self.every and self.logged_at is not None and p.evaluations - self.logged_at >= self.every
         due_time = self.seconds and time.monotonic() - self.last >= self.seconds
         if first or due_count or due_time or final:

@@ -153,15 +153,17 @@ def execute(
 
     previous = signal.signal(signal.SIGINT, stop)
     previous_term = signal.signal(signal.SIGTERM, stop)
+    now = False
     try:
         progress = controller.run()
     except KeyboardInterrupt:
+        now = True  # a second Ctrl-C: what runs is stopped, not waited for
         store.set_state(RunState.INTERRUPTED)
         progress = controller.progress
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
-        backend.close()
+        backend.close(abort=now)
     return progress, problem
 
 

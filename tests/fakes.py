@@ -73,5 +73,5 @@ class InstantBackend:
     def in_flight(self) -> int:
         return len(self.done)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass

@@ -161,3 +161,31 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     run_cli("resume", str(run_dir))  # ...so a plain resume keeps it instead of reverting to 400
     status = json.loads(run_cli("status", str(run_dir), "--json").stdout)
     assert status["budget"] == status["evaluations"] == done + 20 and status["state"] == "finished"
+
+
+def test_a_second_ctrl_c_stops_at_once_even_mid_evaluation(tmp_path: Path) -> None:
+    """The first Ctrl-C lets the evaluation in flight finish; the second stops it: the run exits in seconds,
+    marked interrupted, its jail gone, the program left pending for resume."""
+    folder = tmp_path / "sleepy"
+    folder.mkdir()
+    source = (REPO / "tests" / "data" / "slow_guess" / "problem.py").read_text()
+    (folder / "problem.py").write_text(source.replace("time.sleep(1.0)", "time.sleep(300)").replace("=10)", "=600)"))
+    run_dir = tmp_path / "run"
+    proc = _start(["run", "--problem", str(folder), "--run-dir", str(run_dir), "--max-evaluations", "5"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the seed is being evaluated (a 300 s stage)
+        time.sleep(0.2)
+        if _created(run_dir) and db(run_dir).execute("SELECT COUNT(*) FROM programs").fetchone()[0]:
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)
+    assert proc.poll() is None  # the first one waits for the evaluation
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    proc.wait(timeout=60)
+    assert time.monotonic() - start < 15
+    assert db(run_dir).execute("SELECT state FROM run").fetchone()[0] == "interrupted"
+    assert db(run_dir).execute("SELECT status FROM programs WHERE id = 1").fetchone()[0] == "evaluating"
+    jailed = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True).stdout.split()
+    assert not jailed, jailed
