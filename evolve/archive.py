@@ -47,7 +47,8 @@ def sql_set(*values: str) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-FINISHED = sql_set(Status.EVALUATED, Status.FAILED)  # an evaluation ran to its end
+FINISHED_STATUSES = (Status.EVALUATED, Status.FAILED)  # an evaluation ran to its end
+FINISHED = sql_set(*FINISHED_STATUSES)
 NOT_SEED = f"operator != '{SEED_OPERATOR}'"
 
 
@@ -70,7 +71,7 @@ def in_chunks(ids: Iterable[int]) -> Iterator[tuple[str, list[int]]]:
         yield ", ".join("?" * len(chunk)), chunk
 
 
-def _decode(row: sqlite3.Row) -> Program:
+def decode_program(row: sqlite3.Row) -> Program:
     data = dict(row)
     for c in JSON_COLUMNS:
         data[c] = json.loads(data[c])
@@ -183,14 +184,14 @@ class ArchiveReader:
         row = self._db.execute("SELECT * FROM programs WHERE id = ?", (program_id,)).fetchone()
         if row is None:
             raise StoreError(f"{self.path}: no program with id {program_id}")
-        return _decode(row)
+        return decode_program(row)
 
     def get_many(self, ids: Iterable[int]) -> list[Program]:
         """The programs with these ids, in id order (unknown ids are skipped)."""
         out: list[Program] = []
         for marks, chunk in in_chunks(ids):
             rows = self._db.execute(f"SELECT * FROM programs WHERE id IN ({marks}) ORDER BY id", chunk).fetchall()
-            out += [_decode(r) for r in rows]
+            out += [decode_program(r) for r in rows]
         return out
 
     def top_ids(self, n: int, by: str = "search") -> list[int]:
@@ -288,13 +289,13 @@ class ArchiveReader:
         rows = self._db.execute(
             "SELECT * FROM programs WHERE parent_id = ? ORDER BY id DESC LIMIT ?", (parent_id, limit)
         ).fetchall()
-        return [_decode(r) for r in rows]
+        return [decode_program(r) for r in rows]
 
     def llm_outcomes(self, program_id: int | None = None) -> list[LLMOutcome]:
         """How each finished LLM child (or just ``program_id``) turned out, with the fitness of its first
         three ancestors (the selector's reward needs the nearest one that scored)."""
         only = "" if program_id is None else f" AND c.id = {int(program_id)}"
-        finished = sql_set(Status.REJECTED, Status.EVALUATED, Status.FAILED)
+        finished = sql_set(Status.REJECTED, *FINISHED_STATUSES)
         rows = self._db.execute(
             "SELECT c.id, c.llm_model, c.llm_cost, c.fitness, c.operator, c.failure_kind, "
             "length(c.code), p1.fitness, p2.fitness, p3.fitness "

@@ -21,6 +21,8 @@ from typing import Any
 
 from evolve.archive import (
     ARCHIVE,
+    FINISHED,
+    FINISHED_STATUSES,
     JSON_COLUMNS,
     LLM_FIELDS,
     NOT_SEED,
@@ -29,7 +31,7 @@ from evolve.archive import (
     IslandRow,
     StoredEvent,
     StoreError,
-    _decode,
+    decode_program,
     in_chunks,
     sql_set,
 )
@@ -41,7 +43,6 @@ from evolve.secrets import Redactor, secret_values
 __all__ = ["ARCHIVE", "Best", "IslandRow", "LineageStore", "StoreError", "StoredEvent"]
 
 
-FINISHED_STATUSES = (Status.EVALUATED, Status.FAILED)
 # A failure of the infrastructure (a lost worker, a timeout or memory kill on a loaded machine) says
 # nothing about a program's behaviour.
 _INFRASTRUCTURE = sql_set(FailureKind.TIMEOUT, FailureKind.MEMORY, FailureKind.WORKER_LOST)
@@ -382,7 +383,7 @@ class LineageStore(ArchiveReader):
         """Programs accepted for evaluation whose result never landed (the run was killed)."""
         waiting = sql_set(Status.PROPOSED, Status.EVALUATING)
         rows = self._db.execute(f"SELECT * FROM programs WHERE status IN {waiting} ORDER BY id")
-        return [_decode(r) for r in rows]
+        return [decode_program(r) for r in rows]
 
     def submitted_children(self) -> int:
         """Children accepted for evaluation: what the evaluation budget counts."""
@@ -403,7 +404,7 @@ class LineageStore(ArchiveReader):
         after = "" if best is None or best[0] is None else " AND eval_finished_at > ?"
         return int(
             self._db.execute(
-                f"SELECT COUNT(*) FROM programs WHERE status IN {sql_set(*FINISHED_STATUSES)} AND {NOT_SEED}{after}",
+                f"SELECT COUNT(*) FROM programs WHERE status IN {FINISHED} AND {NOT_SEED}{after}",
                 () if not after else (best[0],),
             ).fetchone()[0]
         )
@@ -424,7 +425,7 @@ class LineageStore(ArchiveReader):
             f"{sql_set(Status.REJECTED, *FINISHED_STATUSES)} ORDER BY id DESC LIMIT ?",
             (limit,),
         ).fetchall()
-        return [_decode(r) for r in rows]
+        return [decode_program(r) for r in rows]
 
     def repaired_parents(self) -> set[int]:
         rows = self._db.execute(

@@ -122,14 +122,14 @@ class LLMClient:
     def _count_outcome(self, model: str, error: str | None) -> None:
         """After each call: a success clears the model's count; an unreachable failure adds one."""
         limit = self.cfg.unreachable_after
+        cause = None if error is None else LLMFailureCause.of(error)
         with self._lock:
-            if error is None or not LLMFailureCause.of(error).unreachable:
+            if error is None or cause is None or not cause.unreachable:
                 self._unreachable_calls[model] = 0
                 return
             n = self._unreachable_calls[model] = self._unreachable_calls.get(model, 0) + 1
             if not limit or n < limit or model in self.set_aside:
                 return
-            cause = LLMFailureCause.of(error)
             self.set_aside[model] = f"{n} calls in a row failed ({cause}: {error[:200]})"
             left = [m for m in self.models if m not in self.set_aside]
             then = (
