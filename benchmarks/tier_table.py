@@ -19,6 +19,7 @@ from problems.optimizer_discovery.suites import SEEDS, SUITES, TASKS, get_task  
 DATA = {
     "digits": "scikit-learn digits (train 3/4, val 1/4)",
     "breast_cancer": "scikit-learn breast cancer (features)",
+    "wine": "scikit-learn wine (features)",
     "pydoc": "Python's pydoc topics",
     "stdlib_a": "stdlib source, even-numbered modules",
     "stdlib_b": "stdlib source, odd-numbered modules",

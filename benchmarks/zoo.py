@@ -1,10 +1,12 @@
 """The optimizer zoo under the current harness: every seed program's search, validated and held-out
 fitness with 95% intervals over seeds, its compute ratio and per-task scores, through the sandboxed
 cascade (`evolve baselines`), and how well each tier ranks the zoo's held-out fitness (Spearman).
-Writes the tables into README.md and benchmarks/RESULTS.md (markers zoo, zoo-tasks, zoo-transfer) and the
-raw scores into benchmarks/zoo.json.
+Writes the tables into README.md and benchmarks/RESULTS.md (markers zoo, zoo-tasks, zoo-transfer, zoo-loo) and
+the raw scores into benchmarks/zoo.json.
 
-Usage: .venv/bin/python benchmarks/zoo.py [--parallel 2]   (about an hour on 2 cores)
+Usage: .venv/bin/python benchmarks/zoo.py [--parallel 2] [--stages search,validate,heldout]
+(all three tiers: about 30 min on 2 cores). ``--stages`` re-measures only the tiers named (after a change that
+touches only their tasks) and keeps the others' scores from zoo.json, which records when each tier was measured.
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scipy.stats import spearmanr  # noqa: E402
 from tables import ROOT, fmt, markdown, publish  # noqa: E402
+
+from problems.optimizer_discovery.suites import SUITES  # noqa: E402
+
+TIERS = ("search", "validate", "heldout")
+RAW = ROOT / "benchmarks" / "zoo.json"
 
 
 def with_interval(entry: dict[str, Any]) -> str:
@@ -59,28 +67,72 @@ def _range(values: list[float]) -> str:
     return f"[{lo:+.2f}, {hi:+.2f}]"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--parallel", type=int, default=2)
-    args = parser.parse_args()
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def leave_one_out(scored: list[dict[str, Any]]) -> str:
+    """Does one validate task decide? Per validate task: the validated fitness recomputed without it (the
+    geometric mean of the other tasks' scores, as the stage aggregates them), ranked against the full
+    validated fitness and against held-out."""
+    tasks = SUITES["cpu"]["validate"]
+    full = [r["validate"]["fitness"] for r in scored]
+    held = [r["heldout"]["fitness"] for r in scored]
+    rows = []
+    for dropped in tasks:
+        rest = [geomean([r["task_scores"][t] for t in tasks if t != dropped]) for r in scored]
+        rows.append([dropped, f"{spearmanr(rest, full).statistic:.2f}", f"{spearmanr(rest, held).statistic:.2f}"])
+    return markdown(["validate task left out", "Spearman with full validate", "Spearman with held-out"], rows)
+
+
+def measure(stages: tuple[str, ...], parallel: int) -> list[dict[str, Any]]:
+    """Score the zoo on these tiers; the other tiers' scores (and when they were measured) from zoo.json."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [
             str(ROOT / ".venv/bin/evolve"),
             "baselines",
             "--stages",
-            "search,validate,heldout",
+            ",".join(stages),
             "--parallel",
-            str(args.parallel),
+            str(parallel),
             "--json",
         ],
         capture_output=True,
         text=True,
         check=True,
     )
-    rows = json.loads(proc.stdout)
-    (ROOT / "benchmarks" / "zoo.json").write_text(json.dumps(rows, indent=1) + "\n")  # the raw scores, to re-read
+    fresh = json.loads(proc.stdout)
     minutes = (time.perf_counter() - t0) / 60
+    old = json.loads(RAW.read_text()) if RAW.exists() and set(stages) != set(TIERS) else {"rows": [], "measured": {}}
+    kept = {r["seed"]: r for r in old["rows"]}
+    current = {t for role in SUITES["cpu"].values() for t in role}
+    rows = []
+    for row in fresh:
+        merged = kept.get(row["seed"], {"seed": row["seed"], "task_scores": {}})
+        for tier in stages:
+            merged[tier] = row[tier]
+        scores = {**merged["task_scores"], **row["task_scores"]}
+        merged["task_scores"] = {t: v for t, v in scores.items() if t in current}
+        rows.append(merged)
+    measured = dict(old["measured"])
+    for tier in stages:
+        measured[tier] = f"{time.strftime('%Y-%m-%d')}, {len(stages)} tier(s) in {minutes:.0f} min on 2 cores"
+    RAW.write_text(json.dumps({"measured": measured, "rows": rows}, indent=1) + "\n")  # the raw scores, to re-read
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--stages", default=",".join(TIERS), help="the tiers to re-measure (others from zoo.json)")
+    parser.add_argument("--tables-only", action="store_true", help="re-publish the tables from zoo.json")
+    args = parser.parse_args()
+    stages = tuple(s for s in args.stages.split(",") if s)
+    if not set(stages) <= set(TIERS):
+        parser.error(f"--stages: pick from {', '.join(TIERS)}")
+    rows = json.loads(RAW.read_text())["rows"] if args.tables_only else measure(stages, args.parallel)
+    measured = json.loads(RAW.read_text())["measured"]
     table = markdown(
         ["seed", "search (2 seeds)", "validated (3 seeds)", "held-out (3 seeds)", "compute vs AdamW"],
         [
@@ -110,18 +162,20 @@ def main() -> None:
             ["validate - search", f"{rho['validate'] - rho['search']:+.2f}", _range(spread["difference"])],
         ],
     )
+    when = "; ".join(f"{tier} {measured.get(tier, 'never')}" for tier in TIERS)
     note = (
         f"\n\nOne evaluation of each of the {len(rows)} programs per tier (intervals: 95% over that tier's seeds; "
         f"Spearman over the {len(scored)} that every tier scored). "
         "The fitness is the score of the mean loss over a tier's seeds; the interval is over the per-seed "
         "fitness (each seed against AdamW tuned on that seed alone), so a point can sit just outside its "
-        "interval. `.venv/bin/python benchmarks/zoo.py` "
-        f"({minutes:.0f} min on 2 cores)."
+        f"interval. `.venv/bin/python benchmarks/zoo.py` (measured: {when})."
     )
+    loo = leave_one_out(scored)
     publish("zoo", table + note)
     publish("zoo-tasks", per_task, ("benchmarks/RESULTS.md",))
     publish("zoo-transfer", transfer, ("README.md", "benchmarks/RESULTS.md"))
-    print(table, per_task, transfer, sep="\n\n")
+    publish("zoo-loo", loo, ("benchmarks/RESULTS.md",))
+    print(table, per_task, transfer, loo, sep="\n\n")
 
 
 if __name__ == "__main__":

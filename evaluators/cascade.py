@@ -19,7 +19,7 @@ from evaluators.sandbox import Sandbox, StageRun
 from evolve.config import EvaluatorConfig
 from evolve.loader import ProblemRef
 from evolve.problem import ContractError, Problem, Stage, StageScore
-from evolve.program import FailureKind
+from evolve.program import PROBE_STAGE, FailureKind
 
 MAX_ROUNDS = 4
 
@@ -53,7 +53,7 @@ def evaluate(job: EvalJob, ref: ProblemRef, cfg: EvaluatorConfig, hidden: tuple[
     t0 = time.monotonic()
     outputs: list[str] = []
     for stage in stages:
-        result.stage_reached = stage.name
+        result.stage_reached = PROBE_STAGE if job.kind == JobKind.FINGERPRINT else stage.name
         try:
             runs = _rounds(problem, sandbox, ref, job.code, stage, outputs)
             if job.kind == JobKind.FINGERPRINT:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from evolve.errors import UserError
 from evolve.program import (
+    PROBE_STAGE,
     SEED_OPERATOR,
     EventKind,
     LLMFailureCause,
@@ -50,6 +51,16 @@ def sql_set(*values: str) -> str:
 FINISHED_STATUSES = (Status.EVALUATED, Status.FAILED)  # an evaluation ran to its end
 FINISHED = sql_set(*FINISHED_STATUSES)
 NOT_SEED = f"operator != '{SEED_OPERATOR}'"
+
+
+def before_training(table: str = "") -> str:
+    """SQL: the program failed at the behaviour probe, before any training (no budget spent)."""
+    t = f"{table}." if table else ""
+    return f"({t}status = '{Status.FAILED}' AND COALESCE({t}stage_reached, '') = '{PROBE_STAGE}')"
+
+
+BEFORE_TRAINING = before_training()
+TRAINED = f"status IN {FINISHED} AND NOT {BEFORE_TRAINING}"  # what budget.max_evaluations counts
 
 
 # failed, or rejected for what it was (not as a duplicate of another)
@@ -255,10 +266,32 @@ class ArchiveReader:
         }
 
     def completed_evaluations(self) -> int:
-        """Children whose evaluation finished (evaluated or failed while running)."""
-        return int(
-            self._db.execute(f"SELECT COUNT(*) FROM programs WHERE status IN {FINISHED} AND {NOT_SEED}").fetchone()[0]
-        )
+        """Children whose training finished (evaluated, or failed in training): what the budget counts (a
+        child that failed its behaviour probe never trained)."""
+        return int(self._db.execute(f"SELECT COUNT(*) FROM programs WHERE {TRAINED} AND {NOT_SEED}").fetchone()[0])
+
+    def operator_outcomes(self) -> dict[str, dict[str, int]]:
+        """Per operator, what became of its children: written; refused before running (invalid: a syntax,
+        static or type error, or no child at all); duplicates (code or behaviour); failed before training (the
+        probe); trained (evaluated or failed in training); improved (a search fitness above its first
+        parent's). What the operator mix is judged on."""
+        rejected = f"c.status = '{Status.REJECTED}'"
+        refused = sql_set(RejectionKind.INVALID, RejectionKind.OPERATOR)
+        duplicate = sql_set(RejectionKind.DUPLICATE_CODE, RejectionKind.DUPLICATE_BEHAVIOUR)
+        before = before_training("c")
+        rows = self._db.execute(
+            "SELECT c.operator, COUNT(*), "
+            f"SUM({rejected} AND c.rejection IN {refused}), SUM({rejected} AND c.rejection IN {duplicate}), "
+            f"SUM({before}), SUM(c.status IN {FINISHED} AND NOT {before}), "
+            "SUM(c.fitness IS NOT NULL AND p.fitness IS NOT NULL AND c.fitness > p.fitness) "
+            f"FROM programs c LEFT JOIN programs p ON p.id = c.parent_id WHERE c.{NOT_SEED} GROUP BY c.operator"
+        ).fetchall()
+        keys = ("written", "refused", "duplicates", "failed_before_training", "trained", "improved")
+        return {r[0]: dict(zip(keys, (int(v or 0) for v in r[1:]), strict=True)) for r in rows}
+
+    def proposed_children(self) -> int:
+        """Every child written, whatever became of it (budget.max_proposals counts these)."""
+        return int(self._db.execute(f"SELECT COUNT(*) FROM programs WHERE {NOT_SEED}").fetchone()[0])
 
     def lineage(self, program_id: int) -> list[dict[str, Any]]:
         """The program and its first-parent ancestry back to the seed (program first), in one query."""

@@ -302,6 +302,13 @@ def status(run_dir: RunDir, json_: JsonOpt = False) -> None:
     )
     for key in ("by_status", "failures", "rejections", "operators", "events"):
         t.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(data[key].items(), key=str)) or "none")
+    for op, o in sorted(data["operator_outcomes"].items()):
+        t.add_row(
+            f"operator {op}",
+            f"{o['written']} written: {o['refused']} refused, {o['duplicates']} duplicates, "
+            f"{o['failed_before_training']} failed before training, {o['trained']} trained, "
+            f"{o['improved']} better than their parent",
+        )
     for i, row in sorted(data["islands"].items()):
         t.add_row(
             f"island {i}",

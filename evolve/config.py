@@ -42,7 +42,18 @@ class ProblemConfig(_Strict):
 
 
 class BudgetConfig(_Strict):
-    max_evaluations: int = Field(200, ge=1, description="Stop proposing after this many evaluated children.")
+    max_evaluations: int = Field(
+        200,
+        ge=1,
+        description="Stop proposing after this many children reached training (a child that fails before it, "
+        "at the behaviour probe, or is a duplicate, is stored but spends none of this).",
+    )
+    max_proposals: int | None = Field(
+        None,
+        ge=1,
+        description="Stop after this many children were written, whatever became of them (null: 10 x "
+        "max_evaluations): a search whose children all fail before training ends, with that reason.",
+    )
     max_wall_seconds: float | None = Field(None, gt=0, description="Stop proposing after this much wall time.")
     max_llm_tokens: int | None = Field(
         None, ge=1, description="Stop proposing once LLM calls have used this many tokens (in + out, whole run)."
@@ -59,6 +70,9 @@ class BudgetConfig(_Strict):
         description="Stop proposing after this many evaluated children in a row bring no new best search "
         "fitness (over all islands): a plateau.",
     )
+
+
+PROPOSALS_PER_EVALUATION = 10  # budget.max_proposals when unset
 
 
 class ProgressConfig(_Strict):

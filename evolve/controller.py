@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from evaluators.jobs import Backend, EvalJob, EvalResult, JobKind
-from evolve.config import RunConfig
+from evolve.config import PROPOSALS_PER_EVALUATION, RunConfig
 from evolve.errors import RunError
 from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
@@ -124,9 +124,13 @@ class Controller:
         counts = self.store.counts()
         self.progress.failures.update({str(k): v for k, v in counts["failures"].items()})
         self.progress.rejections.update({str(k): v for k, v in counts["rejections"].items()})
+        # The budget's reservation: children training or trained, and those in flight not yet known to fail
+        # before training (a duplicate or a probe failure gives its share back). What finished is the
+        # recorder's count.
         self.submitted = self.store.submitted_children()
+        self.proposed = self.store.proposed_children()  # budget.max_proposals
         self.since_best = self.store.evaluations_since_best()  # the plateau so far (budget.stop_after_...)
-        self.progress.evaluations = self.progress.evaluations_at_start = self.store.completed_evaluations()
+        self.progress.evaluations = self.progress.evaluations_at_start = self.recorder.evaluations
         if self.llm:
             self.llm.restore()
         best = self.store.best()
@@ -140,9 +144,19 @@ class Controller:
             self.progress.island_best[i] = c.best_fitness
 
     @property
+    def max_proposals(self) -> int:
+        budget = self.cfg.budget
+        return budget.max_proposals or PROPOSALS_PER_EVALUATION * budget.max_evaluations
+
+    @property
     def stop_reason(self) -> str | None:
         """Why no child is proposed any more (None: the budget or the clock decides)."""
         plateau = self.cfg.budget.stop_after_no_improvement
+        if self.proposed >= self.max_proposals:
+            return (
+                f"max_proposals: {self.proposed} children written, {self.recorder.evaluations} of them trained "
+                "(budget.max_proposals)"
+            )
         if plateau is not None and self.since_best >= plateau:
             return (
                 f"plateau: no new best search fitness in {self.since_best} evaluations "
@@ -280,6 +294,7 @@ class Controller:
         # Straight to evaluation when a slot is free and nothing waits before it.
         now = not self.ready and not self.stop_requested and self.backend.in_flight() < self.slots
         child = self.proposer.settle(draft, written, start_now=now)
+        self.proposed += 1
         if child.status == Status.REJECTED:
             if self.llm:
                 self.llm.on_done(child)  # a rejected LLM child teaches the model selector too
@@ -315,11 +330,15 @@ class Controller:
             return
         if told.next_job is not None:
             self.backend.submit(told.next_job)
-        if self.llm and told.program is not None and (told.evaluated or told.duplicate_of is not None):
+        heard = told.evaluated or told.before_training or told.duplicate_of is not None
+        if self.llm and told.program is not None and heard:
             self.llm.on_done(told.program)  # the one place the LLM side hears how a child turned out
         if told.duplicate_of is not None:
             self.submitted -= 1
             self.progress.rejections[str(told.program.rejection if told.program else "duplicate")] += 1
+        if told.before_training and told.program is not None:
+            self.submitted -= 1  # stored and shown, but it never trained: no budget spent
+            self.progress.failures[str(told.program.failure_kind)] += 1
         improved = (
             told.program is not None
             and told.program.fitness is not None
@@ -329,7 +348,7 @@ class Controller:
             self.progress.best_fitness, self.progress.best_program_id = told.program.fitness, told.program.id
         if told.evaluated:
             self.since_best = 0 if improved else self.since_best + 1
-            self.progress.evaluations += 1
+            self.progress.evaluations = self.recorder.evaluations
             if told.program is not None and told.program.status == Status.FAILED:
                 self.progress.failures[str(told.program.failure_kind)] += 1
             if self.llm:

@@ -23,6 +23,7 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,24 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class StateEntries:
+    """How a program carries state from call to call, for the genetic edit that adds an entry (``add_state``):
+    ``init_function`` returns a dict literal of the entries, ``update_function`` reads them from its
+    ``state_param`` and returns ``(result, {new entries})``. The edit adds a key: created as ``init`` in the
+    first, advanced by one of ``updates`` ("{s}": its previous value, "{d}": a decay) in the second, and used
+    by one of ``uses`` ("{x}": the result so far, "{v}": the entry's new value, "{c}" a constant, "{d}" a
+    decay). One edit so turns SGD into RMSprop or momentum: the coordinated change no single
+    expression edit makes."""
+
+    init_function: str
+    update_function: str
+    state_param: str
+    init: str
+    updates: tuple[str, ...]
+    uses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Primitives:
     """What the genetic operators may build with, supplied by the problem."""
 
@@ -69,9 +88,43 @@ class Primitives:
     calls: tuple[str, ...] = ()  # dotted names callable with one argument, e.g. "math.sqrt"
     constants: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
     # Expression templates the problem's domain builds with (an EMA update, division with an
-    # epsilon...): "{x}" is the subexpression being rewritten, "{n}" an in-scope name and "{c}" one
-    # of the constants, each the same wherever it recurs, e.g. "{c} * {x} + (1 - {c}) * {n}".
+    # epsilon...): "{x}" is the subexpression being rewritten, "{n}" an in-scope name, "{c}" one
+    # of the constants and "{d}" one of the decays, each the same wherever it recurs, e.g.
+    # "{d} * {x} + (1 - {d}) * {n}".
     templates: tuple[str, ...] = ()
+    decays: tuple[float, ...] = ()  # rates of running averages ("{d}"), e.g. 0.9, 0.99, 0.999
+    state: StateEntries | None = None  # the add_state edit (None: the problem's programs have no state)
+
+
+class Kind(StrEnum):
+    """What a value in an EVOLVE block is, as far as the type check of children needs to know."""
+
+    TENSOR = "tensor"  # a torch tensor (or any array of the problem's tensor module)
+    NUMBER = "number"  # a Python int or float
+    STATE = "state"  # a dict of tensors keyed by constant strings
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One function of an EVOLVE block: the kinds of its parameters (None: not modelled) and of what it
+    returns (one kind, or the kinds of a returned tuple; none: not checked)."""
+
+    params: tuple[tuple[str, Kind | None], ...]
+    returns: tuple[Kind, ...]
+
+
+@dataclass(frozen=True)
+class BlockTypes:
+    """The types of what a problem's EVOLVE blocks see, for the static type check every child passes
+    before it is evaluated (``evolve.mutation.types``). ``state_keys_from`` names the function whose
+    returned dict literal(s) create the state's keys: reading another key is an error. ``min_ndim``: the
+    fewest dimensions a tensor the functions get may have (1: vectors), so that ``x.shape[1]`` read with no
+    test of the dimensions is an error; None: not checked."""
+
+    functions: tuple[tuple[str, Signature], ...]
+    tensor_module: str = "torch"
+    state_keys_from: str | None = None
+    min_ndim: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +164,7 @@ class Problem(ABC):
     allowed_imports: frozenset[str] = frozenset({"math", "random"})
     code_rules: CodeRules = CodeRules()
     primitives: Primitives = Primitives()
+    block_types: BlockTypes | None = None  # declared: children are type-checked before they run
     # Where fitness comes from: "trusted" (computed outside the candidate's process) or "self-reported" (a
     # folder whose evaluator shares its process with the candidate: the candidate can set its own score).
     fitness_source: str = "trusted"

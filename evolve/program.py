@@ -12,6 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 SEED_OPERATOR = "seed"  # the operator name of a run's starting programs
+# The stage_reached of a child that failed its behaviour probe: it failed before any training, so it is
+# stored and shown but spends no evaluation budget.
+PROBE_STAGE = "fingerprint"
 
 
 class Status(StrEnum):

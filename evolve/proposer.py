@@ -22,6 +22,8 @@ from evolve.llm.coordinator import LLMCoordinator
 from evolve.mutation.base import Operator, OperatorContext, OperatorFailed, Proposal
 from evolve.mutation.blocks import BlockError, split_blocks
 from evolve.mutation.names import describe, new_unbound_names
+from evolve.mutation.types import describe as describe_types
+from evolve.mutation.types import new_type_errors
 from evolve.problem import Problem
 from evolve.program import FailureKind, Program, RejectionKind, Status
 from evolve.store import LineageStore
@@ -31,6 +33,11 @@ from islands.archipelago import Archipelago
 class UnboundNames(Exception):
     def __init__(self, unbound: dict[str, int]) -> None:
         super().__init__(f"static check: read before any assignment: {describe(unbound)}")
+
+
+class TypeCheckFailed(Exception):
+    def __init__(self, errors: tuple[tuple[int, str], ...]) -> None:
+        super().__init__(f"type check: {describe_types(errors)}")
 
 
 @dataclass
@@ -126,6 +133,8 @@ class Proposer:
             check_program(child.code, self.allowed_imports, self.problem.code_rules)
             if unbound := new_unbound_names(child.code, (p.code for p in draft.parents)):
                 raise UnboundNames(unbound)
+            if wrong := new_type_errors(child.code, [p.code for p in draft.parents], self.problem.block_types):
+                raise TypeCheckFailed(wrong)
             child.code_hash = proposal.code_hash or code_hash(child.code)
         except OperatorFailed as exc:
             child.operator_info, child.llm = exc.info, exc.llm
@@ -134,7 +143,7 @@ class Proposer:
             return self._reject(child, RejectionKind.INVALID, f"syntax: {exc}", FailureKind.SYNTAX, calls)
         except StaticRuleViolation as exc:
             return self._reject(child, RejectionKind.INVALID, f"static rule {exc}", FailureKind.STATIC_RULE, calls)
-        except UnboundNames as exc:
+        except (UnboundNames, TypeCheckFailed) as exc:
             return self._reject(child, RejectionKind.INVALID, str(exc), FailureKind.STATIC_RULE, calls)
         except Exception as exc:  # noqa: BLE001 (a reply that trips an operator bug must not end the run)
             return self._reject(

@@ -23,8 +23,9 @@ class Told:
     """What one result changed, for the controller's scheduling and progress display."""
 
     program: Program | None = None
-    evaluated: bool = False  # a child's evaluation finished (it counts toward the budget's evaluations)
+    evaluated: bool = False  # a child's training finished (it counts toward the budget's evaluations)
     duplicate_of: int | None = None  # the child behaves like this program: it was rejected, never trained
+    before_training: bool = False  # the child failed its behaviour probe: stored as failed, never trained
     next_job: EvalJob | None = None  # what this program runs next (its training, after its fingerprint)
     improved_islands: list[int] = field(default_factory=list)
 
@@ -39,6 +40,8 @@ def stage_result(result: EvalResult) -> dict[str, Any]:
 class Recorder:
     def __init__(self, cfg: IslandsConfig, store: LineageStore, archipelago: Archipelago) -> None:
         self.cfg, self.store, self.archipelago = cfg, store, archipelago
+        # The run's clock and the budget's count: children whose training finished (its one owner; rebuilt
+        # from the archive on resume). Migration and the event stamps follow it.
         self.evaluations = store.completed_evaluations()
 
     def tell(self, result: EvalResult) -> Told:
@@ -50,7 +53,22 @@ class Recorder:
             return Told()  # already recorded (a duplicate delivery after a retry)
         if result.kind == JobKind.FINGERPRINT and result.ok and result.fingerprint is not None:
             return self._fingerprinted(program, result.fingerprint)
+        if result.kind == JobKind.FINGERPRINT and not program.is_seed:
+            return self._failed_before_training(program, result)
         return self._evaluated(program, result)
+
+    def _failed_before_training(self, program: Program, result: EvalResult) -> Told:
+        """A child that failed its behaviour probe: stored as failed with its reason, but, like a rejected
+        child, it never trained: no budget, no island, no clock tick."""
+        program.status, program.failure_kind, program.reason = Status.FAILED, result.failure_kind, result.reason
+        program.stage_reached, program.output, program.eval_seconds = (
+            result.stage_reached,
+            result.output,
+            result.seconds,
+        )
+        program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
+        self.store.complete(program, [], self.archipelago.rows())
+        return Told(program, before_training=True)
 
     def _fingerprinted(self, program: Program, fingerprint: str) -> Told:
         original = None if program.is_seed else self.store.find_by_fingerprint(fingerprint, program.stored_id)

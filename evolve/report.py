@@ -55,6 +55,7 @@ def status_report(cfg: RunConfig, store: ArchiveReader, run_dir: Path) -> dict[s
         **store.counts(),
         "islands": {i: row.__dict__ for i, row in store.island_rows().items()},
         "events": store.event_counts(),
+        "operator_outcomes": store.operator_outcomes(),
         "llm": llm_report(cfg, store),
     }
 

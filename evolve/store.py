@@ -21,6 +21,7 @@ from typing import Any
 
 from evolve.archive import (
     ARCHIVE,
+    BEFORE_TRAINING,
     FINISHED,
     FINISHED_STATUSES,
     JSON_COLUMNS,
@@ -386,11 +387,12 @@ class LineageStore(ArchiveReader):
         return [decode_program(r) for r in rows]
 
     def submitted_children(self) -> int:
-        """Children accepted for evaluation: what the evaluation budget counts."""
+        """Children accepted for evaluation and not known to have failed before training: what the evaluation
+        budget has spent or reserved (a running child that fails its probe gives its share back)."""
         return int(
             self._db.execute(
                 f"SELECT COUNT(*) FROM programs WHERE status IN {sql_set(Status.EVALUATING, *FINISHED_STATUSES)} "
-                f"AND {NOT_SEED}"
+                f"AND NOT {BEFORE_TRAINING} AND {NOT_SEED}"
             ).fetchone()[0]
         )
 

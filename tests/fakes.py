@@ -27,15 +27,28 @@ def behaviour(code: str) -> str:
 
 
 class InstantBackend:
-    def __init__(self, fail_every: int = 0) -> None:
+    def __init__(self, fail_every: int = 0, probe_fail_every: int = 0) -> None:
         self.done: list[EvalResult] = []
         self.submitted: list[EvalJob] = []
         self.fail_every = fail_every  # every n-th search job fails (crash), to exercise failures
+        self.probe_fail_every = probe_fail_every  # every n-th child fails its fingerprint probe (before training)
 
     def submit(self, job: EvalJob) -> None:
         self.submitted.append(job)
         h = _pseudo(job.code)
-        if job.kind == JobKind.FINGERPRINT:
+        probe_fails = self.probe_fail_every and (h // 7) % self.probe_fail_every == 0 and job.program_id > 1
+        if job.kind == JobKind.FINGERPRINT and probe_fails:
+            self.done.append(
+                EvalResult(
+                    job.program_id,
+                    ok=False,
+                    kind=job.kind,
+                    stage_reached="fingerprint",
+                    failure_kind=FailureKind.CRASH,
+                    reason="stage fingerprint: TypeError: pseudo failure",
+                )
+            )
+        elif job.kind == JobKind.FINGERPRINT:
             self.done.append(
                 EvalResult(
                     job.program_id, ok=True, kind=job.kind, fingerprint=behaviour(job.code), stage_reached="fingerprint"

@@ -9,8 +9,10 @@ import pytest
 
 from evolve.hashing import code_hash
 from evolve.loader import builtin_problems, load_problem_folder
+from evolve.mutation import ast_ops
 from evolve.mutation.ast_ops import EditFailed, Mutator, _in_scope_names, crossover
 from evolve.mutation.blocks import block_bodies, split_blocks
+from evolve.problem import Problem
 
 
 def _fixed_parts(code: str) -> list[str]:
@@ -124,3 +126,65 @@ def test_genetic_children_never_read_a_name_they_do_not_bind(problem_name: str) 
             made += 1
             assert not unbound_names(child), child
     assert made > 400
+
+
+def _optimizer_fingerprint(problem: Problem, code: str) -> str:
+    from problems.optimizer_discovery.probe import probe, scale_free
+    from problems.optimizer_discovery.problem import load_rule
+
+    return problem.fingerprint_of({"probe": scale_free(probe(*load_rule(code)))})
+
+
+def test_add_state_turns_sgd_into_rmsprop_and_momentum_in_one_edit() -> None:
+    """The coordinated edit (a new state entry: created, advanced, returned and used) reaches known rules in
+    one step, and every (update, use) pair of the problem's makes a child that type-checks and runs."""
+    from evolve.mutation.types import type_errors
+    from problems.optimizer_discovery.probe import probe
+    from problems.optimizer_discovery.problem import load_rule
+
+    problem = load_problem_folder(builtin_problems()["optimizer_discovery"], {})
+    spec = problem.primitives.state
+    assert spec is not None and problem.block_types is not None
+    seeds = problem.seed_programs()
+    rmsprop = _optimizer_fingerprint(problem, seeds["rmsprop"])
+    momentum = _optimizer_fingerprint(problem, seeds["momentum"].replace("+ grad", "+ 0.1 * grad"))
+    mutator, rng = Mutator(problem.primitives), np.random.default_rng(0)
+    reached = set()
+    for advance in spec.updates:
+        for use in spec.uses:
+            for _ in range(8):  # over the decays drawn
+                trees = ast_ops._parse_blocks(seeds["sgd"])
+                mutator.add_state(trees, rng, advance, use)
+                child = ast_ops._unparse_blocks(seeds["sgd"], trees)
+                assert type_errors(child, problem.block_types) == (), child
+                probe(*load_rule(child))  # runs
+                reached.add(_optimizer_fingerprint(problem, child))
+    assert rmsprop in reached and momentum in reached
+    trees = ast_ops._parse_blocks(seeds["adafactor"])  # its state is built under a name: the edit says so
+    with pytest.raises(EditFailed, match="dict literals"):
+        mutator.add_state(trees, rng)
+
+
+@pytest.mark.parametrize(
+    "template", load_problem_folder(builtin_problems()["optimizer_discovery"], {}).primitives.templates
+)
+def test_every_optimizer_template_on_the_step_makes_a_rule_that_runs(template: str) -> None:
+    from evolve.mutation.types import type_errors
+    from problems.optimizer_discovery.probe import probe
+    from problems.optimizer_discovery.problem import load_rule
+
+    problem = load_problem_folder(builtin_problems()["optimizer_discovery"], {})
+    assert problem.block_types is not None
+    code = problem.seed_programs()["adam"]
+    trees = ast_ops._parse_blocks(code)
+    returned = next(
+        n for t in trees for n in ast.walk(t) if isinstance(n, ast.Return) and isinstance(n.value, ast.Tuple)
+    )
+    assert isinstance(returned.value, ast.Tuple)
+    mutator = Mutator(problem.primitives)
+    returned.value.elts[0] = mutator._render(
+        template, {"x": returned.value.elts[0]}, ["grad"], np.random.default_rng(0)
+    )
+    child = ast_ops._unparse_blocks(code, trees)
+    assert type_errors(child, problem.block_types) == ()
+    probe(*load_rule(child))

@@ -60,6 +60,38 @@ def test_the_budget_is_met_and_the_event_log_replays_the_islands(tmp_path: Path)
     assert store.load_rng_state() == ctl.rng.bit_generator.state
 
 
+def test_children_that_fail_before_training_are_stored_but_spend_no_budget(tmp_path: Path) -> None:
+    """budget.max_evaluations counts trainings: a child that fails its behaviour probe is stored and shown
+    as a failure, and the run still trains as many children as the budget says."""
+    ctl, store = _run(tmp_path, "budget.max_evaluations=60", backend=InstantBackend(probe_fail_every=3))
+    programs = store.get_many(range(2, 10_000))
+    before = [p for p in programs if p.status == Status.FAILED and p.stage_reached == "fingerprint"]
+    trained = [p for p in programs if p.status in (Status.EVALUATED, Status.FAILED) and p not in before]
+    assert len(before) > 5 and len(trained) == 60
+    assert store.completed_evaluations() == 60 == ctl.progress.evaluations
+    assert ctl.progress.failures["crash"] == len(before)  # shown
+    outcomes = store.operator_outcomes()  # and counted against the operator that made them
+    assert sum(o["failed_before_training"] for o in outcomes.values()) == len(before)
+    assert sum(o["trained"] for o in outcomes.values()) == 60
+    for o in outcomes.values():
+        assert o["written"] == o["refused"] + o["duplicates"] + o["failed_before_training"] + o["trained"]
+        assert 0 <= o["improved"] <= o["trained"]
+    assert store.run_info()["state"] == RunState.FINISHED
+
+
+def test_a_search_that_only_makes_garbage_stops_at_max_proposals(tmp_path: Path) -> None:
+    ctl, store = _run(
+        tmp_path,
+        "budget.max_evaluations=50",
+        "budget.max_proposals=40",
+        backend=InstantBackend(probe_fail_every=1),
+    )
+    assert store.completed_evaluations() == 0
+    assert len(store.get_many(range(2, 10_000))) == 40
+    info = store.run_info()
+    assert info["state"] == RunState.FINISHED and "max_proposals" in (info["stop_reason"] or ""), info
+
+
 def test_behaviour_duplicates_are_rejected_before_training(tmp_path: Path) -> None:
     backend = InstantBackend()
     _, store = _run(tmp_path, "budget.max_evaluations=150", backend=backend)
@@ -124,12 +156,13 @@ def test_a_failing_seed_ends_the_run_as_failed(tmp_path: Path) -> None:
 
 
 def test_a_stopped_run_resumes_to_a_raised_budget(tmp_path: Path) -> None:
-    ctl, store = _run(tmp_path, "budget.max_evaluations=40")
+    ctl, store = _run(tmp_path, "budget.max_evaluations=40", backend=InstantBackend(probe_fail_every=4))
     first = store.completed_evaluations()
     cfg = ctl.cfg.model_copy(deep=True)
     cfg.budget.max_evaluations = 90
-    again = Controller(cfg, store, _problem(), InstantBackend())
-    assert again.progress.evaluations == first == 40
+    again = Controller(cfg, store, _problem(), InstantBackend(probe_fail_every=4))
+    assert again.progress.evaluations == first == 40  # rebuilt from the archive: probe failures not in it
+    assert again.submitted == 40 and again.proposed == store.proposed_children() > 40
     again.run()
     assert store.completed_evaluations() == 90 and store.run_info()["state"] == RunState.FINISHED
     assert len(store.get_many(range(1, 10_000))) == len({p.id for p in store.get_many(range(1, 10_000))})

@@ -451,3 +451,54 @@ def test_when_every_model_is_unreachable_an_llm_only_run_stops_with_the_reason(t
     assert "no model is left" in proc.stderr
     status = cli_json("status", str(tmp_path / "run"))
     assert "every LLM model is unreachable" in status["stop_reason"] and status["evaluations"] == 0
+
+
+def test_a_child_that_fails_its_probe_is_stored_but_spends_no_budget(tmp_path: Path) -> None:
+    """function_min through the real sandbox: every other reply writes a search() that crashes at its first
+    call (the behaviour probe). Those children are stored as failed at the fingerprint stage, with the
+    error; the run still trains as many children as the budget says."""
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def model(req: Request) -> Reply:
+        with lock:
+            calls["n"] += 1
+            n = calls["n"]
+        if n % 2:
+            body = f"def search(f, dim, budget, rng):\n    return [{n}.0 / (dim - dim)] * dim\n"
+        else:
+            step = 1.0 + n * 0.01  # a step no earlier child used: another behaviour
+            body = (
+                "def search(f, dim, budget, rng):\n    x = [rng.uniform(-5.0, 5.0) for _ in range(dim)]\n"
+                "    fx = f(x)\n    for i in range(budget - 1):\n"
+                f"        cand = [xi + rng.gauss(0.0, {step:.2f}) for xi in x]\n        fc = f(cand)\n"
+                "        if fc < fx:\n            x, fx = cand, fc\n    return x\n"
+            )
+        return Reply(f"Another search.\n```python\n{body}```\n")
+
+    run_dir = tmp_path / "run"
+    with OpenAIServer(model) as server:
+        weights = {"ast_mutate": 0, "ast_crossover": 0, "llm_diff": 0, "llm_rewrite": 1, "llm_crossover": 0}
+        config = write_config(
+            tmp_path / "llm.yaml",
+            server.url,
+            budget=6,
+            **{"operators.weights": weights, "problem.path": None, "problem.name": "function_min"},
+        )
+        run_cli("run", str(config), "--run-dir", str(run_dir), env={"SCRIPTED_API_KEY": SECRET}, timeout=300)
+    conn = db(run_dir)
+    crashed = conn.execute("SELECT * FROM programs WHERE code LIKE '%dim - dim%'").fetchall()
+    assert crashed, "the scripted model wrote crashing children"
+    for row in crashed:
+        assert (row["status"], row["stage_reached"]) == ("failed", "fingerprint"), dict(row)
+        assert "ZeroDivisionError" in row["reason"]
+    status = cli_json("status", str(run_dir))
+    assert status["state"] == "finished" and status["evaluations"] == 6
+    outcomes = status["operator_outcomes"]  # llm_rewrite's, and llm_repair's (a failed child goes back once)
+    assert sum(o["failed_before_training"] for o in outcomes.values()) == len(crashed)
+    assert "failed before training" in " ".join(run_cli("status", str(run_dir)).stdout.split())
+    trained = conn.execute(
+        "SELECT COUNT(*) FROM programs WHERE operator != 'seed' AND status IN ('evaluated', 'failed') "
+        "AND stage_reached != 'fingerprint'"
+    ).fetchone()[0]
+    assert trained == 6

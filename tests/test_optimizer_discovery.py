@@ -94,14 +94,27 @@ def _data(name: str) -> str:
 
 
 def _families(role: str) -> set[str]:
-    out = set()
-    for name in SUITE[role]:
-        task = get_task(name)
-        module = task.loss.__closure__ and next(  # type: ignore[union-attr]
-            (c.cell_contents for c in task.loss.__closure__ if isinstance(c.cell_contents, torch.nn.Module)), None
-        )
-        out.add(type(module).__name__ if module is not None else name)
-    return out
+    return {family for name in SUITE[role] for family in _families_of(name)}
+
+
+def _objective(name: str) -> str:
+    x, y = get_task(name).make_batch(get_task(name).batches(0))
+    if y.dtype == torch.long:
+        return "classify"
+    return "reconstruct" if y.shape == x.shape and torch.equal(x, y) else "regress"
+
+
+def _kinds(role: str) -> set[tuple[str, str]]:
+    """(model family, objective) of a role's tasks: an MLP classifier and an MLP autoencoder are not alike."""
+    return {(next(iter(_families_of(name))), _objective(name)) for name in SUITE[role]}
+
+
+def _families_of(name: str) -> set[str]:
+    task = get_task(name)
+    module = next(
+        (c.cell_contents for c in (task.loss.__closure__ or ()) if isinstance(c.cell_contents, torch.nn.Module)), None
+    )
+    return {type(module).__name__ if module is not None else name}
 
 
 def _shapes(role: str) -> set[tuple[int, ...]]:
@@ -130,6 +143,14 @@ def test_higher_tiers_show_families_shapes_and_horizons_select_never_does() -> N
     assert _shapes("validate") - _shapes("select") and _shapes("heldout") - _shapes("select")
     longest = max(task_steps(t) for t in SUITE["select"])
     assert max(task_steps(t) for t in SUITE["heldout"]) >= 5 * longest
+
+
+def test_validate_covers_every_kind_of_task_the_other_tiers_judge_on() -> None:
+    """The tier that picks the champion has a task of its own data for every (model family, objective) that
+    select or held-out shows, so that no kind of task it lacks decides the report."""
+    missing = (_kinds("select") | _kinds("heldout")) - _kinds("validate")
+    assert not missing, f"no validate task of kind {sorted(missing)}"
+    assert max(task_steps(t) for t in SUITE["validate"]) >= 4 * max(task_steps(t) for t in SUITE["select"])
 
 
 def test_the_candidates_process_never_builds_validation_data() -> None:

@@ -177,8 +177,11 @@ class Mutator:
             ("delete_statement", self.delete_statement),
             ("toggle_negation", self.toggle_negation),
             ("apply_template", self.apply_template),
+            ("add_state", self.add_state),
         ]
-        self.weights = np.array([4, 2, 2, 2, 2, 1, 1, 1, 4 if primitives.templates else 0], dtype=np.float64)
+        self.weights = np.array(
+            [4, 2, 2, 2, 2, 1, 1, 1, 4 if primitives.templates else 0, 2 if primitives.state else 0], dtype=np.float64
+        )
 
     # -- individual edits ---------------------------------------------------------------------
     def perturb_constant(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
@@ -281,28 +284,86 @@ class Mutator:
             raise EditFailed("no expression or no template")
         slot = slots[int(rng.integers(len(slots)))]
         old = _get(slot)
-        names = _in_scope_names(trees, old)
-        template = str(rng.choice(self.p.templates))
+        _set(slot, self._render(str(rng.choice(self.p.templates)), {"x": old}, _in_scope_names(trees, old), rng))
+
+    def _render(
+        self, template: str, holes: dict[str, ast.expr], names: list[str], rng: np.random.Generator
+    ) -> ast.expr:
+        """A template as an expression: each "{hole}" replaced by a copy of its expression, "{n}" by a name in
+        scope, "{c}" by a constant and "{d}" by a decay (each drawn once: the same wherever it recurs)."""
         if "{n}" in template and not names:
             raise EditFailed("no name in scope")
-        text = template.replace("{x}", "__evolve_x__")
+        text = template
+        for hole in holes:
+            text = text.replace("{" + hole + "}", f"__evolve_{hole}__")
         if "{n}" in text:
             text = text.replace("{n}", names[int(rng.integers(len(names)))])
         if "{c}" in text:
             text = text.replace("{c}", repr(float(rng.choice(self.p.constants or (1.0,)))))
+        if "{d}" in text:
+            text = text.replace("{d}", repr(float(rng.choice(self.p.decays or (0.9,)))))
         try:
             new = ast.parse(text, mode="eval").body
         except SyntaxError:
             raise EditFailed(f"template {template!r} does not parse") from None
+        placeholders = {f"__evolve_{hole}__": expr for hole, expr in holes.items()}
+
+        def filled(e: ast.expr) -> ast.expr:
+            return copy.deepcopy(placeholders[e.id]) if isinstance(e, ast.Name) and e.id in placeholders else e
+
         for node in ast.walk(new):
             for fld, value in ast.iter_fields(node):
-                if isinstance(value, ast.Name) and value.id == "__evolve_x__":
-                    setattr(node, fld, copy.deepcopy(old))
+                if isinstance(value, ast.expr):
+                    setattr(node, fld, filled(value))
                 elif isinstance(value, list):
-                    value[:] = [
-                        copy.deepcopy(old) if isinstance(v, ast.Name) and v.id == "__evolve_x__" else v for v in value
-                    ]
-        _set(slot, copy.deepcopy(old) if isinstance(new, ast.Name) and new.id == "__evolve_x__" else new)
+                    value[:] = [filled(v) if isinstance(v, ast.expr) else v for v in value]
+        return filled(new)
+
+    def add_state(
+        self, trees: list[ast.Module], rng: np.random.Generator, advance: str | None = None, use: str | None = None
+    ) -> None:
+        """A new state entry: created in the init function's returned dict, advanced by an update template
+        (``advance``, else one drawn) before each return of the update function, returned in its new state,
+        and used on its result (``use``, else one drawn)."""
+        spec = self.p.state
+        if spec is None:
+            raise EditFailed("the problem's programs have no state")
+        functions = {f.name: f for f in _nodes(trees, ast.FunctionDef)}
+        init, update = functions.get(spec.init_function), functions.get(spec.update_function)
+        if init is None or update is None:
+            raise EditFailed("no init or update function")
+        made = [n.value for n in ast.walk(init) if isinstance(n, ast.Return) and isinstance(n.value, ast.Dict)]
+        returns = [
+            n
+            for n in ast.walk(update)
+            if isinstance(n, ast.Return)
+            and isinstance(n.value, ast.Tuple)
+            and len(n.value.elts) == 2
+            and isinstance(n.value.elts[1], ast.Dict)
+        ]
+        if not made or not returns:
+            raise EditFailed("the state is not built from dict literals")
+        taken = {n.id for t in trees for n in ast.walk(t) if isinstance(n, ast.Name)} | {
+            k.value for d in made for k in d.keys if isinstance(k, ast.Constant)
+        }
+        key = next(f"s{i}" for i in range(1, 100) if f"s{i}" not in taken)
+        for d in made:
+            d.keys.append(ast.Constant(key))
+            d.values.append(ast.parse(spec.init, mode="eval").body)
+        previous = ast.Subscript(ast.Name(spec.state_param, ast.Load()), ast.Constant(key), ast.Load())
+        advance = advance or str(rng.choice(spec.updates))
+        use = use or str(rng.choice(spec.uses))
+        step = ast.Assign([ast.Name(key, ast.Store())], self._render(advance, {"s": previous}, [], rng))
+        value = ast.Name(key, ast.Load())
+        for ret in returns:
+            assert isinstance(ret.value, ast.Tuple)
+            result, new_state = ret.value.elts
+            assert isinstance(new_state, ast.Dict)
+            new_state.keys.append(ast.Constant(key))
+            new_state.values.append(ast.Name(key, ast.Load()))
+            ret.value.elts[0] = self._render(use, {"x": result, "v": value}, [], rng)
+            body = next(b for b in _bodies([cast(ast.Module, update)]) if any(s is ret for s in b))
+            body.insert(next(i for i, s in enumerate(body) if s is ret), copy.deepcopy(step))
 
     def duplicate_statement(self, trees: list[ast.Module], rng: np.random.Generator) -> None:
         bodies = [b for b in _bodies(trees) if any(not isinstance(s, (ast.FunctionDef, ast.Return)) for s in b)]

@@ -1,5 +1,6 @@
 """The genetic operators (the offline default): AST mutation and crossover. An edit that leaves a name
-read without a binding (a deleted assignment, a statement moved above it) is discarded and another tried."""
+read without a binding (a deleted assignment, a statement moved above it), or that fails the problem's type
+check (a number where a tensor goes, a state key never created), is discarded and another tried."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from evolve.hashing import code_hash
 from evolve.mutation.ast_ops import EditFailed, Mutator, crossover
 from evolve.mutation.base import OperatorContext, OperatorFailed, Proposal
 from evolve.mutation.names import new_unbound_names
+from evolve.mutation.types import new_type_errors
 from evolve.program import Program
 
 
@@ -30,6 +32,8 @@ class AstMutate:
                 continue
             if code == parent.code or new_unbound_names(code, [parent.code]):
                 continue
+            if new_type_errors(code, [parent.code], ctx.problem.block_types):
+                continue
             if (h := code_hash(code)) != parent_hash:
                 return Proposal(code, {"edits": edits}, code_hash=h)
         raise OperatorFailed(f"ast_mutate: no changed child after {self.max_attempts} attempts")
@@ -52,6 +56,8 @@ class AstCrossover:
             except (EditFailed, SyntaxError):
                 continue
             if new_unbound_names(code, [a.code, b.code]):
+                continue
+            if new_type_errors(code, [a.code, b.code], ctx.problem.block_types):
                 continue
             if (h := code_hash(code)) not in hashes:
                 return Proposal(code, {"crossover": how}, code_hash=h)

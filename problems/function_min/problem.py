@@ -15,7 +15,17 @@ import random
 from pathlib import Path
 from typing import Any
 
-from evolve.problem import ContractError, Descriptor, Primitives, Problem, Stage, StageScore
+from evolve.problem import (
+    BlockTypes,
+    ContractError,
+    Descriptor,
+    Kind,
+    Primitives,
+    Problem,
+    Signature,
+    Stage,
+    StageScore,
+)
 
 DOMAIN = 5.12
 
@@ -53,6 +63,17 @@ class FunctionMin(Problem):
     stages = (Stage("quick", threshold=-1.6), Stage("full"))
     heldout = Stage("heldout")  # twice the dimension, unseen trials: does the heuristic generalise?
     allowed_imports = frozenset({"math", "random"})
+    # search(f, dim, budget, rng): the dimension and the budget are ints (f and rng: not modelled)
+    block_types = BlockTypes(
+        functions=(
+            (
+                "search",
+                Signature(
+                    params=(("f", None), ("dim", Kind.NUMBER), ("budget", Kind.NUMBER), ("rng", None)), returns=()
+                ),
+            ),
+        )
+    )
     primitives = Primitives(
         binary_ops=("+", "-", "*", "/"),
         calls=("abs", "math.sqrt", "math.exp", "math.cos", "math.log1p"),

@@ -43,7 +43,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from evolve.problem import CodeRules, ContractError, Descriptor, Primitives, Problem, ProblemError, Stage, StageScore
+from evolve.problem import (
+    BlockTypes,
+    CodeRules,
+    ContractError,
+    Descriptor,
+    Kind,
+    Primitives,
+    Problem,
+    ProblemError,
+    Signature,
+    Stage,
+    StageScore,
+    StateEntries,
+)
 from problems.optimizer_discovery.baselines import (
     HARNESS_VERSION,
     adamw_curve,
@@ -188,6 +201,28 @@ class OptimizerDiscovery(Problem):
         attribute_assignment=False,
         classes=False,
     )
+    # What the block's functions see (the contract above): children are type-checked against it before
+    # they run, so a number or the state dict where a tensor goes costs no evaluation.
+    block_types = BlockTypes(
+        functions=(
+            ("init_state", Signature(params=(("param", Kind.TENSOR),), returns=(Kind.STATE,))),
+            (
+                "update",
+                Signature(
+                    params=(
+                        ("param", Kind.TENSOR),
+                        ("grad", Kind.TENSOR),
+                        ("state", Kind.STATE),
+                        ("step", Kind.NUMBER),
+                        ("total_steps", Kind.NUMBER),
+                    ),
+                    returns=(Kind.TENSOR, Kind.STATE),
+                ),
+            ),
+        ),
+        state_keys_from="init_state",
+        min_ndim=1,  # biases and other vectors
+    )
     primitives = Primitives(
         binary_ops=("+", "-", "*", "/"),
         calls=("torch.sqrt", "torch.sign", "torch.abs", "torch.square", "torch.tanh", "torch.rsqrt"),
@@ -195,10 +230,33 @@ class OptimizerDiscovery(Problem):
         # The idioms update rules are built from (EMA updates, division with an epsilon, clipping,
         # norms); where to apply them, and to what, is left to the search.
         templates=(
-            "{c} * {x} + (1 - {c}) * {n}",  # EMA update of {x} toward {n}
+            "{d} * {x} + (1 - {d}) * {n}",  # EMA update of {x} toward {n}
             "{x} / (torch.abs({n}) + {c})",  # division with an epsilon
             "torch.clamp({x}, -{c}, {c})",  # clipping
             "{x} / (torch.sqrt(torch.mean({x} * {x})) + 1e-8)",  # normalise by the RMS norm
+            "{x} / (1 - {d} ** step)",  # bias correction of a running average started at zero
+            "torch.sign({x})",  # sign descent (Lion, signSGD)
+            # trust ratio (LARS / LAMB): the step's size set by the parameter's
+            "{x} * torch.sqrt(torch.mean(param * param)) / (torch.sqrt(torch.mean({x} * {x})) + 1e-8)",
+        ),
+        decays=(0.9, 0.95, 0.99, 0.999),
+        # A new running average in the state, in one edit (SGD -> momentum, RMSprop; momentum -> Adam)
+        state=StateEntries(
+            init_function="init_state",
+            update_function="update",
+            state_param="state",
+            init="torch.zeros_like(param)",
+            updates=(
+                "{d} * {s} + (1 - {d}) * grad",  # first moment
+                "{d} * {s} + (1 - {d}) * grad * grad",  # second moment
+                "torch.maximum({d} * {s}, torch.abs(grad))",  # infinity norm (Adamax)
+            ),
+            uses=(
+                "{v}",  # the average instead (momentum)
+                "{x} / (torch.sqrt({v}) + 1e-8)",  # divided by a second moment's root (RMSprop, Adam)
+                "{x} / ({v} + 1e-8)",  # divided by an infinity norm (Adamax)
+                "{x} + {d} * {v}",  # a Nesterov-style look-ahead: the step plus the momentum
+            ),
         ),
     )
 

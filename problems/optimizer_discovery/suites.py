@@ -31,6 +31,7 @@ from problems.optimizer_discovery.tasks import (
     sequence_teacher,
     sk_task,
     teacher,
+    wine_autoencoder,
 )
 
 # -- the registry ------------------------------------------------------------------------------------
@@ -91,6 +92,32 @@ TASKS: dict[str, Callable[..., Task]] = {
         depth=3,
         batch=32,
         steps=800,
+    ),
+    # every family select or held-out shows has a validate task of its own data, so that the tier picking
+    # the champion is not decided by the one or two families it lacks: an autoencoder of other features,
+    # and a plain deep MLP classifier of another teacher
+    "autoencoder_wine": partial(
+        sk_task,
+        name="autoencoder_wine",
+        data="wine",
+        steps=300,
+        batch=16,
+        make_module=wine_autoencoder,
+        stream=25,
+        reconstruct=True,
+    ),
+    "teacher_cls_deep": partial(
+        teacher,
+        name="teacher_cls_deep",
+        kind="cls",
+        stream=26,
+        teacher_seed=31,
+        din=20,
+        teacher_width=48,
+        width=64,
+        depth=4,
+        classes=6,
+        steps=300,
     ),
     # held out: report only (other data again, and a long horizon: 1000 steps)
     "teacher_reg_long": partial(
@@ -206,7 +233,15 @@ SUITES: dict[str, dict[str, tuple[str, ...]]] = {
     "cpu": {
         "filter": ("quadratic", "teacher_reg_small"),
         "select": ("mlp_digits", "char_lm", "teacher_cls"),
-        "validate": ("char_lm_stdlib", "resmlp_cls", "gru_seq", "cnn_bars", "teacher_reg_deep_long"),
+        "validate": (
+            "char_lm_stdlib",
+            "resmlp_cls",
+            "gru_seq",
+            "cnn_bars",
+            "teacher_reg_deep_long",
+            "autoencoder_wine",
+            "teacher_cls_deep",
+        ),
         "heldout": ("teacher_reg_long", "char_lm_stdlib_b", "autoencoder", "cnn_gratings"),
     },
     "gpu": {

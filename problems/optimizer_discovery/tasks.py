@@ -138,7 +138,11 @@ def _sk_split(name: str, part: str, device: torch.device) -> tuple[torch.Tensor,
     """One split (train: 3/4, val: 1/4) of a scikit-learn dataset, standardised with the train statistics."""
     from sklearn import datasets
 
-    loader = {"breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}[name]
+    loader = {
+        "breast_cancer": datasets.load_breast_cancer,
+        "digits": datasets.load_digits,
+        "wine": datasets.load_wine,
+    }[name]
     x_np, y_np = loader(return_X_y=True)
     x = torch.tensor(x_np, dtype=torch.float32)
     y = torch.tensor(y_np, dtype=torch.long)
@@ -147,7 +151,7 @@ def _sk_split(name: str, part: str, device: torch.device) -> tuple[torch.Tensor,
     n_val = len(x) // 4
     # Pixels share one scale: standardise them as a whole (per pixel, a pixel that is blank in every
     # training image but not in some validation image would be divided by ~0 and dominate the loss).
-    # Breast-cancer features have different units: standardise each.
+    # Breast-cancer and wine features have different units: standardise each.
     mean = x[n_val:].mean(0)
     std = x[n_val:].std() if name == "digits" else x[n_val:].std(0)
     x = (x - mean) / std
@@ -185,10 +189,22 @@ def digits_mlp(width: int = 64) -> nn.Module:
     return nn.Sequential(nn.Linear(64, width), nn.Tanh(), nn.Linear(width, 10))
 
 
-def autoencoder_net() -> nn.Module:
+def autoencoder_net(features: int = 30, hidden: int = 16, code: int = 4) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(30, 16), nn.Tanh(), nn.Linear(16, 4), nn.Tanh(), nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 30)
+        nn.Linear(features, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, code),
+        nn.Tanh(),
+        nn.Linear(code, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, features),
     )
+
+
+def wine_autoencoder() -> nn.Module:
+    """The wine features (13) through a 3-wide code: a named factory, since a task's keyword arguments are
+    hashed into its curve key by name."""
+    return autoencoder_net(13, 8, 3)
 
 
 @cache
