@@ -4,9 +4,11 @@ cascade (`evolve baselines`), and how well each tier ranks the zoo's held-out fi
 Writes the tables into README.md and benchmarks/RESULTS.md (markers zoo, zoo-tasks, zoo-transfer, zoo-loo) and
 the raw scores into benchmarks/zoo.json.
 
-Usage: .venv/bin/python benchmarks/zoo.py [--parallel 2] [--stages search,validate,heldout]
-(all three tiers: about 30 min on 2 cores). ``--stages`` re-measures only the tiers named (after a change that
-touches only their tasks) and keeps the others' scores from zoo.json, which records when each tier was measured.
+Usage: .venv/bin/python benchmarks/zoo.py [--parallel 2] [--stages search,validate,heldout] [--only a,b]
+(every program, all three tiers: about 45 min on 2 cores). The zoo is the problem's seed programs and the
+textbook rules in benchmarks/zoo_programs/. ``--stages`` re-measures only the tiers named (after a change that
+touches only their tasks), ``--only`` only the programs named (a program new to zoo.json: every tier); the
+other scores stay as zoo.json holds them, and it records when each was measured.
 """
 
 from __future__ import annotations
@@ -85,39 +87,47 @@ def leave_one_out(scored: list[dict[str, Any]]) -> str:
     return markdown(["validate task left out", "Spearman with full validate", "Spearman with held-out"], rows)
 
 
-def measure(stages: tuple[str, ...], parallel: int) -> list[dict[str, Any]]:
-    """Score the zoo on these tiers; the other tiers' scores (and when they were measured) from zoo.json."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            str(ROOT / ".venv/bin/evolve"),
-            "baselines",
-            "--stages",
-            ",".join(stages),
-            "--parallel",
-            str(parallel),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    fresh = json.loads(proc.stdout)
-    minutes = (time.perf_counter() - t0) / 60
-    old = json.loads(RAW.read_text()) if RAW.exists() and set(stages) != set(TIERS) else {"rows": [], "measured": {}}
+def zoo_files() -> dict[str, Path]:
+    """The zoo: the problem's seed programs and the textbook rules of benchmarks/zoo_programs/."""
+    folders = (ROOT / "problems" / "optimizer_discovery" / "seeds", ROOT / "benchmarks" / "zoo_programs")
+    return {f.stem: f for folder in folders for f in sorted(folder.glob("*.py"))}
+
+
+def measure(stages: tuple[str, ...], parallel: int, only: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Score the zoo (or the programs ``only`` names) on these tiers; every other score, and when it was
+    measured, from zoo.json. A program zoo.json does not hold yet is scored on every tier."""
+    files = zoo_files()
+    unknown = set(only) - set(files)
+    if unknown:
+        raise SystemExit(f"zoo.py: --only: no program {sorted(unknown)} (the zoo: {', '.join(files)})")
+    partial = bool(only) or set(stages) != set(TIERS)
+    old = json.loads(RAW.read_text()) if RAW.exists() and partial else {"rows": [], "measured": {}}
     kept = {r["seed"]: r for r in old["rows"]}
+    names = only or tuple(files)
+    if any(name not in kept for name in names):
+        stages = TIERS
+    t0 = time.perf_counter()
+    command = [str(ROOT / ".venv/bin/evolve"), "baselines", "--stages", ",".join(stages), "--parallel", str(parallel)]
+    for name in names:
+        command += ["--program", str(files[name])]
+    proc = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
+    fresh = {r["seed"]: r for r in json.loads(proc.stdout)}
+    minutes = (time.perf_counter() - t0) / 60
     current = {t for role in SUITES["cpu"].values() for t in role}
-    rows = []
-    for row in fresh:
-        merged = kept.get(row["seed"], {"seed": row["seed"], "task_scores": {}})
+    for name, row in fresh.items():
+        merged = kept.get(name, {"seed": name, "task_scores": {}})
         for tier in stages:
             merged[tier] = row[tier]
         scores = {**merged["task_scores"], **row["task_scores"]}
         merged["task_scores"] = {t: v for t, v in scores.items() if t in current}
-        rows.append(merged)
-    measured = dict(old["measured"])
+        kept[name] = merged
+    rows = [kept[name] for name in files if name in kept]
+    measured: dict[str, list[str]] = {t: list(v) for t, v in old["measured"].items()} if partial else {}
+    which = "every program" if len(names) == len(files) else ", ".join(names)
     for tier in stages:
-        measured[tier] = f"{time.strftime('%Y-%m-%d')}, {len(stages)} tier(s) in {minutes:.0f} min on 2 cores"
+        measured.setdefault(tier, []).append(
+            f"{time.strftime('%Y-%m-%d')} ({which}; {len(stages)} tier(s) in {minutes:.0f} min on 2 cores)"
+        )
     RAW.write_text(json.dumps({"measured": measured, "rows": rows}, indent=1) + "\n")  # the raw scores, to re-read
     return rows
 
@@ -127,11 +137,13 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--stages", default=",".join(TIERS), help="the tiers to re-measure (others from zoo.json)")
     parser.add_argument("--tables-only", action="store_true", help="re-publish the tables from zoo.json")
+    parser.add_argument("--only", default="", help="re-measure these programs only (comma-separated names)")
     args = parser.parse_args()
     stages = tuple(s for s in args.stages.split(",") if s)
     if not set(stages) <= set(TIERS):
         parser.error(f"--stages: pick from {', '.join(TIERS)}")
-    rows = json.loads(RAW.read_text())["rows"] if args.tables_only else measure(stages, args.parallel)
+    only = tuple(s for s in args.only.split(",") if s)
+    rows = json.loads(RAW.read_text())["rows"] if args.tables_only else measure(stages, args.parallel, only)
     measured = json.loads(RAW.read_text())["measured"]
     table = markdown(
         ["seed", "search (2 seeds)", "validated (3 seeds)", "held-out (3 seeds)", "compute vs AdamW"],
@@ -162,7 +174,7 @@ def main() -> None:
             ["validate - search", f"{rho['validate'] - rho['search']:+.2f}", _range(spread["difference"])],
         ],
     )
-    when = "; ".join(f"{tier} {measured.get(tier, 'never')}" for tier in TIERS)
+    when = "; ".join(f"{tier} {', '.join(measured.get(tier, ['never']))}" for tier in TIERS)
     note = (
         f"\n\nOne evaluation of each of the {len(rows)} programs per tier (intervals: 95% over that tier's seeds; "
         f"Spearman over the {len(scored)} that every tier scored). "

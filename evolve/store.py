@@ -22,11 +22,11 @@ from typing import Any
 from evolve.archive import (
     ARCHIVE,
     BEFORE_TRAINING,
-    FINISHED,
     FINISHED_STATUSES,
     JSON_COLUMNS,
     LLM_FIELDS,
     NOT_SEED,
+    TRAINED,
     ArchiveReader,
     Best,
     IslandRow,
@@ -397,8 +397,9 @@ class LineageStore(ArchiveReader):
         )
 
     def evaluations_since_best(self) -> int:
-        """Children finished after the first program to reach the best search fitness (all of them when
-        none has one yet): the plateau a resumed run continues from."""
+        """Children trained after the first program to reach the best search fitness (all of them when
+        none has one yet): the plateau a resumed run continues from (a child that failed its probe never
+        trained, and the live count skips it too)."""
         best = self._db.execute(
             "SELECT eval_finished_at FROM programs WHERE fitness IS NOT NULL "
             "ORDER BY fitness DESC, eval_finished_at, id LIMIT 1"
@@ -406,7 +407,7 @@ class LineageStore(ArchiveReader):
         after = "" if best is None or best[0] is None else " AND eval_finished_at > ?"
         return int(
             self._db.execute(
-                f"SELECT COUNT(*) FROM programs WHERE status IN {FINISHED} AND {NOT_SEED}{after}",
+                f"SELECT COUNT(*) FROM programs WHERE {TRAINED} AND {NOT_SEED}{after}",
                 () if not after else (best[0],),
             ).fetchone()[0]
         )
