@@ -387,10 +387,11 @@ class ArchiveReader:
         return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM programs").fetchone()[0])
 
     def finished_timeline(self) -> list[tuple[int, int, str, str | None, float | None, float | None]]:
-        """Every finished child in completion order: (id, island, status, failure kind, fitness, finished at)."""
+        """Every trained child in completion order: (id, island, status, failure kind, fitness, finished at).
+        The run's clock: a child that failed its probe never trained and is not on it."""
         rows = self._db.execute(
             f"SELECT id, island, status, failure_kind, fitness, eval_finished_at FROM programs "
-            f"WHERE {NOT_SEED} AND status IN {FINISHED} ORDER BY eval_finished_at, id"
+            f"WHERE {NOT_SEED} AND {TRAINED} ORDER BY eval_finished_at, id"
         )
         return [tuple(r) for r in rows]
 

@@ -52,7 +52,8 @@ class BudgetConfig(_Strict):
         None,
         ge=1,
         description="Stop after this many children were written, whatever became of them (null: 10 x "
-        "max_evaluations): a search whose children all fail before training ends, with that reason.",
+        "max_evaluations, at least 1000): a search whose children all fail before training ends, with that "
+        "reason.",
     )
     max_wall_seconds: float | None = Field(None, gt=0, description="Stop proposing after this much wall time.")
     max_llm_tokens: int | None = Field(
@@ -72,7 +73,9 @@ class BudgetConfig(_Strict):
     )
 
 
-PROPOSALS_PER_EVALUATION = 10  # budget.max_proposals when unset
+# budget.max_proposals when unset: 10 per evaluation, and never so few that children written while the first
+# ones train (duplicates of a child still in flight, rejected at once) end a small run
+PROPOSALS_PER_EVALUATION, MIN_PROPOSALS = 10, 1000
 
 
 class ProgressConfig(_Strict):

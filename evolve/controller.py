@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from evaluators.jobs import Backend, EvalJob, EvalResult, JobKind
-from evolve.config import PROPOSALS_PER_EVALUATION, RunConfig
+from evolve.config import MIN_PROPOSALS, PROPOSALS_PER_EVALUATION, RunConfig
 from evolve.errors import RunError
 from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
@@ -146,7 +146,7 @@ class Controller:
     @property
     def max_proposals(self) -> int:
         budget = self.cfg.budget
-        return budget.max_proposals or PROPOSALS_PER_EVALUATION * budget.max_evaluations
+        return budget.max_proposals or max(MIN_PROPOSALS, PROPOSALS_PER_EVALUATION * budget.max_evaluations)
 
     @property
     def stop_reason(self) -> str | None:

@@ -1,4 +1,5 @@
 """Adagrad (Duchi et al. 2011): the step divided by the root of the sum of all squared gradients so far."""
+
 import torch
 
 
@@ -10,4 +11,6 @@ def init_state(param):
 def update(param, grad, state, step, total_steps):
     g2 = state["g2"] + grad * grad
     return grad / (torch.sqrt(g2) + 1e-10), {"g2": g2}
+
+
 # EVOLVE-BLOCK-END

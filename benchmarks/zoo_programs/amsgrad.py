@@ -1,4 +1,5 @@
 """AMSGrad (Reddi et al. 2018): Adam whose second moment never decreases."""
+
 import torch
 
 
@@ -14,4 +15,6 @@ def update(param, grad, state, step, total_steps):
     m_hat = m / (1 - 0.9**step)
     v_hat = vmax / (1 - 0.999**step)
     return m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v, "vmax": vmax}
+
+
 # EVOLVE-BLOCK-END

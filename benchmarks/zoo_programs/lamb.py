@@ -1,4 +1,5 @@
 """LAMB (You et al. 2020): Adam's step rescaled per tensor by the trust ratio |param| / |step|."""
+
 import torch
 
 
@@ -14,4 +15,6 @@ def update(param, grad, state, step, total_steps):
     p_norm, a_norm = torch.linalg.vector_norm(param), torch.linalg.vector_norm(adam)
     ratio = torch.where((p_norm > 0) & (a_norm > 0), p_norm / a_norm, torch.ones_like(p_norm))
     return ratio * adam, {"m": m, "v": v}
+
+
 # EVOLVE-BLOCK-END

@@ -1,4 +1,5 @@
 """NAdam (Dozat 2016): Adam with a Nesterov look-ahead in the first moment (constant momentum schedule)."""
+
 import torch
 
 
@@ -13,4 +14,6 @@ def update(param, grad, state, step, total_steps):
     m_hat = 0.9 * m / (1 - 0.9 ** (step + 1)) + 0.1 * grad / (1 - 0.9**step)
     v_hat = v / (1 - 0.999**step)
     return m_hat / (torch.sqrt(v_hat) + 1e-8), {"m": m, "v": v}
+
+
 # EVOLVE-BLOCK-END

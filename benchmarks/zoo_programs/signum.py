@@ -1,4 +1,5 @@
 """Signum (Bernstein et al. 2018): the sign of the momentum."""
+
 import torch
 
 
@@ -10,4 +11,6 @@ def init_state(param):
 def update(param, grad, state, step, total_steps):
     m = 0.9 * state["m"] + 0.1 * grad
     return torch.sign(m), {"m": m}
+
+
 # EVOLVE-BLOCK-END
