@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import cast
 
+from evolve.mutation.ast_ops import _dotted
 from evolve.problem import BlockTypes, Kind, Signature
 
 # Functions of the tensor module whose first argument must be a tensor: a Python number raises TypeError.
@@ -512,15 +513,6 @@ def _own_nodes(fn: ast.FunctionDef) -> Iterable[ast.AST]:
         node = stack.pop()
         yield node
         stack.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.FunctionDef | ast.Lambda))
-
-
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
 
 
 def _as_load(target: ast.expr) -> ast.expr:
