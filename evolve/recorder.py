@@ -37,6 +37,19 @@ def stage_result(result: EvalResult) -> dict[str, Any]:
     return {"failure_kind": str(result.failure_kind), "reason": result.reason, "seconds": round(result.seconds, 3)}
 
 
+def _fill(program: Program, result: EvalResult) -> None:
+    """A finished search or probe result on its program (not yet stored)."""
+    program.status = Status.EVALUATED if result.ok else Status.FAILED
+    program.failure_kind, program.reason = result.failure_kind, result.reason
+    program.fitness = result.fitness if result.ok else None
+    program.metrics, program.descriptors = result.metrics, result.descriptors
+    if result.cached:
+        program.metrics = {**program.metrics, "cached": True}
+    program.stage_reached, program.output = result.stage_reached, result.output
+    program.eval_seconds = result.seconds
+    program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
+
+
 class Recorder:
     def __init__(self, cfg: IslandsConfig, store: LineageStore, archipelago: Archipelago) -> None:
         self.cfg, self.store, self.archipelago = cfg, store, archipelago
@@ -60,13 +73,7 @@ class Recorder:
     def _failed_before_training(self, program: Program, result: EvalResult) -> Told:
         """A child that failed its behaviour probe: stored as failed with its reason, but, like a rejected
         child, it never trained: no budget, no island, no clock tick."""
-        program.status, program.failure_kind, program.reason = Status.FAILED, result.failure_kind, result.reason
-        program.stage_reached, program.output, program.eval_seconds = (
-            result.stage_reached,
-            result.output,
-            result.seconds,
-        )
-        program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
+        _fill(program, result)
         self.store.complete(program, [], self.archipelago.rows())
         return Told(program, before_training=True)
 
@@ -79,15 +86,7 @@ class Recorder:
         return Told(self.store.get(program.stored_id), duplicate_of=original)
 
     def _evaluated(self, program: Program, result: EvalResult) -> Told:
-        program.status = Status.EVALUATED if result.ok else Status.FAILED
-        program.failure_kind, program.reason = result.failure_kind, result.reason
-        program.fitness = result.fitness if result.ok else None
-        program.metrics, program.descriptors = result.metrics, result.descriptors
-        if result.cached:
-            program.metrics = {**program.metrics, "cached": True}
-        program.stage_reached, program.output = result.stage_reached, result.output
-        program.eval_seconds = result.seconds
-        program.eval_started_at, program.eval_finished_at = result.started_at, time.time()
+        _fill(program, result)
         summary = (
             ProgramSummary(program.stored_id, program.fitness, program.descriptors)
             if program.fitness is not None

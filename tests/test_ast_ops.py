@@ -95,23 +95,28 @@ def test_unbound_names_are_those_read_before_any_assignment() -> None:
 
 @pytest.mark.parametrize("problem_name", ["function_min", "optimizer_discovery"])
 def test_genetic_children_never_read_a_name_they_do_not_bind(problem_name: str) -> None:
-    """The raw edits do leave names unbound (deleting an assignment, duplicating a statement above it);
-    the operators discard those and try again, so no such child reaches an evaluation."""
+    """The raw edits do leave names unbound (deleting an assignment, duplicating a statement above it) and
+    make type errors (tests/test_types.py); the operators discard those and try again, so no such child
+    reaches an evaluation."""
     from evolve.mutation.base import OperatorContext, OperatorFailed
     from evolve.mutation.genetic import AstCrossover, AstMutate
     from evolve.mutation.names import unbound_names
+    from evolve.mutation.types import new_type_errors
     from evolve.program import Program
 
     problem = load_problem_folder(builtin_problems()[problem_name], {})
     seeds = list(problem.seed_programs().values())
     mutator, rng = Mutator(problem.primitives), np.random.default_rng(1)
-    raw = 0
+    raw = raw_typed = 0
     for i in range(300):
         try:
-            raw += bool(unbound_names(mutator.mutate(seeds[i % len(seeds)], rng, max_edits=3)[0]))
+            code = mutator.mutate(seeds[i % len(seeds)], rng, max_edits=3)[0]
         except EditFailed:
-            pass
-    assert raw > 0  # else this test could not fail
+            continue
+        raw += bool(unbound_names(code))
+        raw_typed += bool(new_type_errors(code, [seeds[i % len(seeds)]], problem.block_types))
+    # else this test could not fail (function_min's few declared kinds make type errors rarer)
+    assert raw > 0 and raw_typed > (10 if problem_name == "optimizer_discovery" else 0)
     mutate, cross = AstMutate(max_edits=3, max_attempts=20), AstCrossover(max_attempts=20)
     ctx = OperatorContext(problem, np.random.default_rng(2))
     made = 0
@@ -125,6 +130,7 @@ def test_genetic_children_never_read_a_name_they_do_not_bind(problem_name: str) 
                 continue
             made += 1
             assert not unbound_names(child), child
+            assert not new_type_errors(child, [p.code for p in parents], problem.block_types), child
     assert made > 400
 
 

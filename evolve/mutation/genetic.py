@@ -12,6 +12,11 @@ from evolve.mutation.types import new_type_errors
 from evolve.program import Program
 
 
+def _sound(code: str, parents: list[str], ctx: OperatorContext) -> bool:
+    """No name read without a binding, no type error, that the parents did not already have."""
+    return not new_unbound_names(code, parents) and not new_type_errors(code, parents, ctx.problem.block_types)
+
+
 class AstMutate:
     name = "ast_mutate"
     num_parents = 1
@@ -30,9 +35,7 @@ class AstMutate:
                 code, edits = mutator.mutate(parent.code, ctx.rng, self.max_edits)
             except (EditFailed, SyntaxError):
                 continue
-            if code == parent.code or new_unbound_names(code, [parent.code]):
-                continue
-            if new_type_errors(code, [parent.code], ctx.problem.block_types):
+            if code == parent.code or not _sound(code, [parent.code], ctx):
                 continue
             if (h := code_hash(code)) != parent_hash:
                 return Proposal(code, {"edits": edits}, code_hash=h)
@@ -55,9 +58,7 @@ class AstCrossover:
                 code, how = crossover(a.code, b.code, ctx.rng)
             except (EditFailed, SyntaxError):
                 continue
-            if new_unbound_names(code, [a.code, b.code]):
-                continue
-            if new_type_errors(code, [a.code, b.code], ctx.problem.block_types):
+            if not _sound(code, [a.code, b.code], ctx):
                 continue
             if (h := code_hash(code)) not in hashes:
                 return Proposal(code, {"crossover": how}, code_hash=h)
