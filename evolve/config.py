@@ -113,6 +113,36 @@ class IslandsConfig(_Strict):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
 
 
+class PolishConfig(_Strict):
+    """Tuning a good program's constants with CMA-ES (evolve.mutation.polish): each trial is a child."""
+
+    enabled: bool = Field(
+        False,
+        description="Polish each island's new best (not itself a polish trial): a CMA-ES run over the float "
+        "literals of its EVOLVE blocks on the search fitness, each trial a child (operator 'polish') that "
+        "spends the budget.",
+    )
+    trials: int = Field(12, ge=1, description="Children per polish (CMA-ES samples in generations of `population`).")
+    population: int | None = Field(
+        None, ge=2, description="Trials per CMA-ES generation (null: CMA-ES's default, 4 + 3 ln(constants))."
+    )
+    max_active: int = Field(1, ge=1, description="Programs being polished at once.")
+    max_constants: int = Field(8, ge=1, description="The first this many float literals of a program are tuned.")
+    sigma: float = Field(
+        0.5,
+        gt=0,
+        description="CMA-ES's initial step on the constants' log scale (0.5: a coefficient moves by a factor "
+        "of about 1.6, a decay's distance to 1 likewise).",
+    )
+    max_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="Polish trials are written only while they are fewer than this share of the children "
+        "that spent budget, so the search goes on beside them.",
+    )
+
+
 class OperatorsConfig(_Strict):
     weights: dict[str, float] = Field(
         default_factory=lambda: {
@@ -129,6 +159,7 @@ class OperatorsConfig(_Strict):
     max_attempts: int = Field(
         8, ge=1, description="Retries of a genetic operator to produce a parseable, changed child."
     )
+    polish: PolishConfig = Field(default_factory=PolishConfig)
 
     @field_validator("weights")
     @classmethod

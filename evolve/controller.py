@@ -26,6 +26,7 @@ from evolve.hashing import code_hash
 from evolve.llm.coordinator import LLMCoordinator
 from evolve.llm.operators import LLMTools
 from evolve.mutation.base import Proposal
+from evolve.mutation.polish import POLISH_OPERATOR, Polisher
 from evolve.operators import build_operators
 from evolve.problem import Problem
 from evolve.program import SEED_OPERATOR, Program, RunState, Status
@@ -82,6 +83,7 @@ class Controller:
         operators, weights = build_operators(cfg.operators, llm)
         self.llm = LLMCoordinator(llm, store, problem) if llm is not None else None
         self.rng = np.random.default_rng(cfg.seed)
+        self.polisher = Polisher(cfg.operators.polish, cfg.seed, lambda pid: store.get(pid).fitness)
         self.proposer = Proposer(
             store,
             problem,
@@ -92,6 +94,7 @@ class Controller:
             self.rng,
             random_search=cfg.islands.selection.random_search,
             allowed_imports=cfg.problem.allowed_imports,
+            polisher=self.polisher,
         )
         self.recorder = Recorder(cfg.islands, store, self.archipelago)
         # LLM children are written in worker threads while evaluations run (see _may_propose).
@@ -121,6 +124,7 @@ class Controller:
         if state is not None:
             self.rng.bit_generator.state = state
         self.archipelago.replay(self.store.events(), self.store.island_rows())
+        self.polisher.restore(self.store.get, self.store.by_operator(POLISH_OPERATOR))
         counts = self.store.counts()
         self.progress.failures.update({str(k): v for k, v in counts["failures"].items()})
         self.progress.rejections.update({str(k): v for k, v in counts["rejections"].items()})
@@ -281,7 +285,7 @@ class Controller:
 
     def _spawn_child(self) -> None:
         island = (self.submitted + len(self.ready) + len(self.drafts)) % len(self.archipelago.islands)
-        draft = self.proposer.ask(island)
+        draft = self.proposer.ask(island, self.submitted)
         if draft is None:
             return
         if draft.operator.blocking:
@@ -296,6 +300,7 @@ class Controller:
         child = self.proposer.settle(draft, written, start_now=now)
         self.proposed += 1
         if child.status == Status.REJECTED:
+            self.polisher.tell(child)
             if self.llm:
                 self.llm.on_done(child)  # a rejected LLM child teaches the model selector too
             self.progress.rejections[str(child.rejection)] += 1
@@ -331,8 +336,10 @@ class Controller:
         if told.next_job is not None:
             self.backend.submit(told.next_job)
         heard = told.evaluated or told.before_training or told.duplicate_of is not None
-        if self.llm and told.program is not None and heard:
-            self.llm.on_done(told.program)  # the one place the LLM side hears how a child turned out
+        if told.program is not None and heard:
+            self.polisher.tell(told.program)
+            if self.llm:
+                self.llm.on_done(told.program)  # the one place the LLM side hears how a child turned out
         if told.duplicate_of is not None:
             self.submitted -= 1
             self.progress.rejections[str(told.program.rejection if told.program else "duplicate")] += 1

@@ -22,6 +22,7 @@ from evolve.llm.coordinator import LLMCoordinator
 from evolve.mutation.base import Operator, OperatorContext, OperatorFailed, Proposal
 from evolve.mutation.blocks import BlockError, split_blocks
 from evolve.mutation.names import describe, new_unbound_names
+from evolve.mutation.polish import Polisher
 from evolve.mutation.types import describe as describe_types
 from evolve.mutation.types import new_type_errors
 from evolve.problem import Problem
@@ -65,28 +66,33 @@ class Proposer:
         rng: np.random.Generator,
         random_search: bool = False,
         allowed_imports: Iterable[str] = (),
+        polisher: Polisher | None = None,
     ) -> None:
         """``random_search``: every child is bred from the seed (the baseline of islands.selection);
         ``allowed_imports``: what a child may import beyond the problem's own list (problem.allowed_imports
-        of the config) and its seed's imports."""
+        of the config) and its seed's imports; ``polisher``: tunes the constants of the islands' bests."""
         self.store, self.problem, self.archipelago = store, problem, archipelago
         self.operators, self.weights, self.llm, self.rng = operators, weights, llm, rng
         self.random_search = random_search
         self.stop_reason: str | None = None  # set when no operator can make a child any more
         self.allowed_imports = problem.allowed_imports | frozenset(allowed_imports)
+        self.polisher = polisher
 
     def allow_imports_of(self, seed_code: str) -> None:
         """A program may always import what its seed imports."""
         self.allowed_imports |= imports_of(seed_code)
 
-    def ask(self, island: int) -> Draft | None:
-        """The next child to write on ``island`` (a failed LLM child's repair comes first), or None
-        when no operator can make one (``stop_reason`` says why)."""
+    def ask(self, island: int, spent: int = 0) -> Draft | None:
+        """The next child to write on ``island`` (a failed LLM child's repair comes first, then a polish
+        trial of an island's best), or None when no operator can make one (``stop_reason`` says why).
+        ``spent``: children that spent budget so far (the polish share is counted against it)."""
         llm_spent = self.llm.budget_spent() if self.llm else None
         if self.llm and self.llm.repair_op and self.llm.repairs and not llm_spent:
             failed = self.llm.next_repair()
             if failed is not None:
                 return self._draft(self.llm.repair_op, [failed], [], failed.island)
+        if self.polisher is not None and (polish := self._polish_trial(spent)) is not None:
+            return polish
         parent_ids = [self.archipelago.select(island, self.rng).program_id]
         mates = self.archipelago.inspirations(island, self.rng, set(parent_ids))
         if self.random_search:
@@ -107,6 +113,16 @@ class Proposer:
         by_id = {p.id: p for p in self.store.get_many({*parent_ids, *(m.program_id for m in mates)})}
         inspirations = [by_id[m.program_id] for m in mates if m.program_id not in parent_ids]
         return self._draft(op, [by_id[i] for i in parent_ids], inspirations, island)
+
+    def _polish_trial(self, spent: int) -> Draft | None:
+        assert self.polisher is not None
+        bests = {c.best_program_id for c in self.archipelago.counters} - {None}
+        self.polisher.want(self.store.get_many(bests), spent)  # type: ignore[arg-type]
+        trial = self.polisher.next_trial(spent)
+        if trial is None:
+            return None
+        target, op = trial
+        return self._draft(op, [target], [], target.island)
 
     def _draft(self, op: Operator, parents: list[Program], inspirations: list[Program], island: int) -> Draft:
         ctx = OperatorContext(self.problem, np.random.default_rng(int(self.rng.integers(2**63))), inspirations)

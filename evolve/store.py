@@ -430,6 +430,11 @@ class LineageStore(ArchiveReader):
         ).fetchall()
         return [decode_program(r) for r in rows]
 
+    def by_operator(self, operator: str) -> list[Program]:
+        """Every program an operator wrote, in the order they were written."""
+        rows = self._db.execute("SELECT * FROM programs WHERE operator = ? ORDER BY id", (operator,))
+        return [decode_program(r) for r in rows]
+
     def repaired_parents(self) -> set[int]:
         rows = self._db.execute(
             "SELECT parent_id FROM programs WHERE operator = 'llm_repair'"

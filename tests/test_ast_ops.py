@@ -194,3 +194,18 @@ def test_every_optimizer_template_on_the_step_makes_a_rule_that_runs(template: s
     child = ast_ops._unparse_blocks(code, trees)
     assert type_errors(child, problem.block_types) == ()
     probe(*load_rule(child))
+
+
+def test_the_newton_schulz_template_pushes_a_matrix_towards_orthogonal() -> None:
+    """Muon's step in one edit: the template's singular values sit nearer 1 than the input's (scaled to the
+    same largest one), and a vector passes unchanged."""
+    import torch
+
+    from problems.optimizer_discovery.problem import NEWTON_SCHULZ
+
+    g = torch.randn(16, 8, generator=torch.Generator().manual_seed(0)) @ torch.diag(torch.logspace(-2, 0, 8))
+    out = eval(NEWTON_SCHULZ.format(x="g"), {"torch": torch, "g": g})  # noqa: S307 (the project's own template)
+    before, after = torch.linalg.svdvals(g), torch.linalg.svdvals(out)
+    assert (after.min() / after.max()) > 2 * (before.min() / before.max())  # one quintic step: about x3.4
+    v = torch.randn(5)
+    assert torch.equal(eval(NEWTON_SCHULZ.format(x="v"), {"torch": torch, "v": v}), v)  # noqa: S307

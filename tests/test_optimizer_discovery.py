@@ -655,3 +655,26 @@ def test_trusted_losses_are_right_while_two_evaluations_score_at_once() -> None:
         with ThreadPoolExecutor(2) as pool:
             got = list(pool.map(lambda i: problem._measured("select", "char_lm", entries[i % 2], [1e-3]), range(20)))
         assert got == [expected[i % 2] for i in range(20)]
+
+
+def test_a_jailed_training_is_bit_reproducible_warm_or_fresh() -> None:
+    """A number the zoo prints stands on one evaluation per program: the parameters a stage returns must be
+    the same bytes whichever server trains them (a warm server's second job, a fresh one), as the trusted
+    losses are under threads (above). A rule near its stability edge would turn any difference into a score."""
+    from evaluators.sandbox import Sandbox
+
+    code = SEEDS["rmsprop"]
+    stage = next(s for s in PROBLEM.stages if s.name == "filter")
+
+    def digests(warm: bool) -> dict[str, bytes]:
+        run = Sandbox(EvaluatorConfig(warm_start=warm, timeout_s=120)).run(str(FOLDER), {}, code, stage)
+        assert run.artifacts is not None, run.message
+        return {
+            name: b"".join(p["data"] for s in sorted(e["params"]) for _, p in sorted(e["params"][s].items()))
+            for name, e in run.artifacts["tasks"].items()
+        }
+
+    first = digests(warm=True)
+    assert set(first) == set(PROBLEM.tasks_for("filter"))
+    assert digests(warm=True) == first
+    assert digests(warm=False) == first

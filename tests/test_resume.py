@@ -120,9 +120,12 @@ def test_sigkill_ten_times_then_resume_to_budget(tmp_path: Path) -> None:
     assert run_cli("status", str(run_dir), "--json").returncode == 0
 
 
-def test_resumed_run_continues_the_same_sequence(tmp_path: Path) -> None:
-    """With one evaluation in flight, kill + resume yields exactly the uninterrupted run."""
+@pytest.mark.parametrize("polish", [False, True])
+def test_resumed_run_continues_the_same_sequence(tmp_path: Path, polish: bool) -> None:
+    """With one evaluation in flight, kill + resume yields exactly the uninterrupted run (with polish: its
+    CMA-ES sessions are rebuilt from the archive's trials)."""
     common = ["--max-evaluations", "30", "--set", "controller.max_in_flight=1", "--set", "seed=3"]
+    common += ["--set", f"operators.polish.enabled={str(polish).lower()}"]
     run_cli("run", "--run-dir", str(tmp_path / "straight"), *common)
     proc = _start(["run", "--run-dir", str(tmp_path / "killed"), *common])
     deadline = time.monotonic() + 60
@@ -138,6 +141,9 @@ def test_resumed_run_continues_the_same_sequence(tmp_path: Path) -> None:
         for name in ("straight", "killed")
     ]
     assert seq[0] == seq[1]
+    if polish:  # trials were written on both sides of the kill
+        ops = [r[0] for r in db(tmp_path / "killed").execute("SELECT operator FROM programs ORDER BY id")]
+        assert "polish" in ops[:10] and "polish" in ops[12:]
 
 
 def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:

@@ -178,6 +178,15 @@ def interval(values: list[float]) -> list[float] | None:
     return [mean - half, mean + half]
 
 
+# One Newton-Schulz step towards the nearest orthogonal matrix, Muon's quintic: {x} scaled to spectral norm <= 1
+# (by its Frobenius norm), then a X + (b A + c A^2) X with A = X X^T; 1-D tensors pass unchanged.
+_UNIT = "({x} / (torch.linalg.matrix_norm({x}) + 1e-7))"
+_GRAM = f"({_UNIT} @ {_UNIT}.T)"
+NEWTON_SCHULZ = (
+    f"(3.4445 * {_UNIT} + (-4.775 * {_GRAM} + 2.0315 * {_GRAM} @ {_GRAM}) @ {_UNIT}) if {{x}}.ndim == 2 else {{x}}"
+)
+
+
 class OptimizerDiscovery(Problem):
     name = "optimizer_discovery"
     version = HARNESS_VERSION
@@ -238,6 +247,8 @@ class OptimizerDiscovery(Problem):
             "torch.sign({x})",  # sign descent (Lion, signSGD)
             # trust ratio (LARS / LAMB): the step's size set by the parameter's
             "{x} * torch.sqrt(torch.mean(param * param)) / (torch.sqrt(torch.mean({x} * {x})) + 1e-8)",
+            # a Newton-Schulz step towards the nearest orthogonal matrix (Muon's quintic), for matrices only
+            NEWTON_SCHULZ,
         ),
         decays=(0.9, 0.95, 0.99, 0.999),
         # A new running average in the state, in one edit (SGD -> momentum, RMSprop; momentum -> Adam)

@@ -7,8 +7,14 @@ const REPORT = window.EVOLVE_REPORT || null; // a static report: {runs, data: {a
 const S = { run: 0, runs: [], charts: [], timers: [], lastId: 0, onNewPrograms: null };
 const OPERATOR_COLORS = {
   ast_mutate: "#7f8c8d", ast_crossover: "#95a5a6", llm_diff: "#2980b9", llm_rewrite: "#8e44ad",
-  llm_crossover: "#16a085", llm_repair: "#d35400", seed: "#2c3e50",
+  llm_crossover: "#16a085", llm_repair: "#d35400", polish: "#f39c12", seed: "#2c3e50",
 };
+
+// A polish trial's changed constants, "0.9 → 0.95, 1e-08 → 3e-08" (null for other operators).
+function polishedConstants(info) {
+  if (!info || !Array.isArray(info.constants)) return null;
+  return info.constants.map((c) => `${c.from} → ${c.to}`).join(", ") + ` (trial ${info.trial} of #${info.polish_of})`;
+}
 
 async function api(path) {
   if (REPORT) {
@@ -218,7 +224,8 @@ async function lineage(root) {
       side.replaceChildren(el("h3", {}, plink(id), ` ${p.operator}`),
         kv([["fitness", fmt(p.fitness)], ["change", change == null ? null : (change >= 0 ? "+" : "") + fmt(change)],
           ["validated", fmt(p.validated_fitness)], ["status", p.status], ["model", p.llm ? p.llm.model : null],
-          ["said", p.operator_info && p.operator_info.summary ? p.operator_info.summary : null]]),
+          ["said", p.operator_info && p.operator_info.summary ? p.operator_info.summary : null],
+          ["constants", polishedConstants(p.operator_info)]]),
         onPath.has(id) && parent ? diffView(parent.diff) : null);
     } catch (e) {
       side.replaceChildren(el("h3", {}, `#${id}`), kv([["operator", n ? n.operator : ""], ["fitness", n ? fmt(n.fitness) : ""]]), el("p", { class: "note" }, e.message));
